@@ -1,0 +1,55 @@
+"""Click options generated from config dataclasses, so every config field is a documented option."""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Callable, Literal, get_args, get_origin
+
+import click
+
+
+def _click_type(tp: Any) -> Any:
+    origin = get_origin(tp)
+    if origin is typing.Union:
+        return _click_type(next(a for a in get_args(tp) if a is not type(None)))
+    if origin is Literal:
+        return click.Choice([str(a) for a in get_args(tp)])
+    return {int: int, float: float, str: str}.get(tp, str)
+
+
+def dataclass_options(cls: type, *, skip: frozenset[str] = frozenset()) -> Callable[[Callable], Callable]:
+    """Decorator adding one ``--field-name`` option per dataclass field (bools as ``--x/--no-x``).
+
+    Defaults shown in ``--help`` are the dataclass defaults; an option the user does not give keeps it.
+    """
+    hints = typing.get_type_hints(cls)
+
+    def deco(fn: Callable) -> Callable:
+        for f in reversed(dataclasses.fields(cls)):
+            if f.name in skip:
+                continue
+            tp = hints[f.name]
+            flag = "--" + f.name.replace("_", "-")
+            default = f.default if f.default is not dataclasses.MISSING else None
+            help_text = f.metadata.get("help", "")
+            if tp is bool:
+                fn = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=default, show_default=True,
+                                  help=help_text)(fn)
+            else:
+                fn = click.option(flag, f.name, type=_click_type(tp), default=default,
+                                  show_default=default is not None, help=help_text)(fn)
+        return fn
+
+    return deco
+
+
+def explicit_params(ctx: click.Context) -> set[str]:
+    """Names of the parameters the user gave on the command line (not defaults)."""
+    return {name for name in ctx.params
+            if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)}
+
+
+def split_params(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``params`` that are fields of dataclass ``cls``."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in params.items() if k in names}

@@ -1,0 +1,71 @@
+"""``imagegen train MODEL``: one subcommand per registered model, with the trainer's and the model's options."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from ..config import from_dict
+from ..registry import get_model_class, list_models
+from ..training import Trainer, TrainConfig
+from .options import dataclass_options, explicit_params, split_params
+
+
+def _make_command(name: str) -> click.Command:
+    model_cls = get_model_class(name)
+    overlap = set(model_cls.Config.__dataclass_fields__) & set(TrainConfig.__dataclass_fields__)
+    if overlap:  # pragma: no cover - a programming error in a model file
+        raise RuntimeError(f"{name} config fields {overlap} clash with trainer options")
+
+    @click.command(name=name, help=(model_cls.__doc__ or "").split("\n\n")[0],
+                   context_settings={"show_default": True})
+    @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="run directory for checkpoints, samples and logs (default: runs/<model>-<data>)")
+    @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="continue the run in this directory exactly where it stopped")
+    @click.option("--force", is_flag=True, help="overwrite an existing run directory")
+    @dataclass_options(TrainConfig)
+    @dataclass_options(model_cls.Config)
+    @click.pass_context
+    def command(ctx: click.Context, out: Optional[Path], resume: Optional[Path], force: bool,
+                **params: Any) -> None:
+        if resume is not None and out is not None and Path(out) != Path(resume):
+            raise click.UsageError("--resume RUN_DIR already names the run directory; drop --out")
+        given = explicit_params(ctx)
+        train_cfg = from_dict(TrainConfig, split_params(TrainConfig, params), what="train")
+        model_cfg = from_dict(model_cls.Config, split_params(model_cls.Config, params), what=f"{name} model")
+        if resume is not None:
+            model_given = sorted(given & set(model_cls.Config.__dataclass_fields__))
+            if model_given:
+                raise click.UsageError(f"model options {', '.join('--' + g.replace('_', '-') for g in model_given)} "
+                                       "cannot change when resuming; they come from the run")
+        run_dir = resume or out or Path("runs") / f"{name}-{Path(train_cfg.data).stem}"
+        trainer = Trainer(name, model_cfg, train_cfg, run_dir, resume=resume is not None, force=force,
+                          overrides=given & set(TrainConfig.__dataclass_fields__), echo=click.echo)
+        trainer.fit()
+
+    return command
+
+
+class _TrainGroup(click.Group):
+    """Builds a subcommand per registered model on demand (so ``--help`` lists them all)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list_models()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        return _make_command(cmd_name) if cmd_name in list_models() else None
+
+
+@click.group(cls=_TrainGroup)
+def train() -> None:
+    """Train a model: imagegen train MODEL [OPTIONS]; see imagegen train MODEL --help.
+
+    Works under torchrun for multi-process training:
+    torchrun --nproc_per_node 2 -m imagegen train dcgan ...
+    """
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(train)

@@ -1,0 +1,124 @@
+"""In-memory image datasets and the dataset registry.
+
+Every dataset is decoded once into a uint8 array ``[N, H, W, C]`` at the model's resolution and kept
+in memory (MNIST: 60 MB, CIFAR-10: 150 MB). Batches are converted to float32 NCHW in [-1, 1] on the
+fly; uint8 exists only here, at the edge.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+
+
+@dataclasses.dataclass
+class RawData:
+    """What a dataset loader returns before resizing.
+
+    Attributes:
+        images: uint8 array [N, H, W, C] (C = 1 or 3), 0 = black, 255 = white.
+        labels: int64 array [N] of class indices, or None for unlabelled data.
+        class_names: names of the classes in label order, or None.
+    """
+
+    images: np.ndarray
+    labels: Optional[np.ndarray] = None
+    class_names: Optional[list[str]] = None
+
+
+Loader = Callable[..., RawData]
+_DATASETS: dict[str, Loader] = {}
+
+
+def register_dataset(name: str) -> Callable[[Loader], Loader]:
+    """Register a loader ``fn(root: str | None, split: str, **options) -> RawData`` under ``name``."""
+
+    def deco(fn: Loader) -> Loader:
+        _DATASETS[name] = fn
+        return fn
+
+    return deco
+
+
+def dataset_loaders() -> dict[str, Loader]:
+    """The registered named datasets (name → loader)."""
+    return dict(_DATASETS)
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """An in-memory image dataset.
+
+    Args:
+        images: uint8 array [N, H, W, C].
+        labels: int64 array [N] or None.
+        name: dataset name, recorded in run configs and metric protocols.
+        class_names: optional class names in label order.
+
+    ``dataset[i]`` returns ``(img, label)``: img float32 [C, H, W] in [-1, 1], label int64 scalar
+    tensor (-1 when the dataset has no labels). ``dataset.get_batch(indices)`` returns the same for a
+    batch: img [B, C, H, W], label [B], without a Python loop over items.
+    """
+
+    def __init__(self, images: np.ndarray, labels: Optional[np.ndarray] = None, *, name: str = "",
+                 class_names: Optional[list[str]] = None) -> None:
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+            raise DataError(f"dataset {name!r}: expected uint8 images [N, H, W, 1|3], got "
+                            f"{images.dtype} {tuple(images.shape)}")
+        if len(images) == 0:
+            raise DataError(f"dataset {name!r} has no images; check the path or split")
+        if labels is not None and len(labels) != len(images):
+            raise DataError(f"dataset {name!r}: {len(labels)} labels for {len(images)} images; "
+                            "the label file does not match the image file")
+        # [N, H, W, C] uint8 -> [N, C, H, W] uint8, contiguous for fast batched indexing
+        self.images = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+        self.labels = None if labels is None else torch.as_tensor(labels, dtype=torch.int64)
+        self.name = name
+        self.class_names = class_names
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (0 for unlabelled data)."""
+        if self.labels is None:
+            return 0
+        return len(self.class_names) if self.class_names else int(self.labels.max()) + 1
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def resolution(self) -> int:
+        return int(self.images.shape[2])
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images float32 [B, C, H, W] in [-1, 1] and labels int64 [B] (-1 if unlabelled)."""
+        img = uint8_to_float(self.images[indices])
+        if self.labels is None:
+            label = torch.full((len(indices),), -1, dtype=torch.int64)
+        else:
+            label = self.labels[indices]
+        return img, label
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        img, label = self.get_batch(torch.tensor([i]))
+        return img[0], label[0]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.get_batch(torch.as_tensor(indices))
+
+
+def uint8_to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] → float32 [-1, 1] (same shape)."""
+    return x.to(torch.float32).mul_(2.0 / 255.0).sub_(1.0)
+
+
+def float_to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] → uint8 [0, 255] (same shape), rounding to nearest and clamping."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)

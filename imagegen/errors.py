@@ -1,0 +1,24 @@
+"""User-facing errors.
+
+Every problem caused by bad input (missing or corrupt files, wrong shapes, incompatible checkpoints,
+bad options) is raised as :class:`ImagegenError` (or a subclass) with a one-line message that names
+the problem and the fix. The CLI prints the message and exits with code 2; library users catch it
+as a ``ValueError``.
+"""
+from __future__ import annotations
+
+
+class ImagegenError(ValueError):
+    """A problem with the user's input; the message names the problem and the fix."""
+
+
+class DataError(ImagegenError):
+    """A dataset is missing, empty, corrupt or inconsistent."""
+
+
+class CheckpointError(ImagegenError):
+    """A run directory or checkpoint is missing, incomplete or incompatible."""
+
+
+class ConfigError(ImagegenError):
+    """An option or configuration value is invalid."""

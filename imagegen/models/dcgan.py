@@ -1,0 +1,184 @@
+"""DCGAN: Radford, Metz & Chintala 2015, "Unsupervised Representation Learning with Deep
+Convolutional Generative Adversarial Networks" (arXiv:1511.06434).
+
+Architecture guidelines of the paper (§3): strided convolutions in D and fractionally strided
+(transposed) convolutions in G, no pooling, batch norm in G (all layers but the output) and in D
+(all layers but the input), ReLU in G with tanh output, LeakyReLU(0.2) in D. Initialisation and
+optimiser follow §4: weights ~ N(0, 0.02), Adam(lr 2e-4, β1 = 0.5).
+
+Widths follow the reference implementations (pytorch/examples ``dcgan``, Soumith's
+``dcgan.torch``): at 32×32 with ``g_width=64`` the generator has 256→128→64 channels, at 64×64
+512→256→128→64; the discriminator mirrors it.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from typing import Literal, Optional
+
+import torch
+from torch import nn
+
+from ..config import help_field
+from ..errors import ConfigError
+from ..losses import get_gan_loss, gradient_penalty
+from ..nn import adam, dcgan_init, update_ema
+from ..registry import register_model
+from .base import GenerativeModel, Phase
+
+
+@dataclasses.dataclass
+class DCGANConfig:
+    resolution: int = help_field(32, "image size in pixels (a power of two ≥ 8, e.g. 32 or 64)")
+    channels: Optional[int] = help_field(None, "image channels (1 or 3); default: the dataset's")
+    z_dim: int = help_field(100, "latent z dimension")
+    g_width: int = help_field(64, "generator width: channels of its last hidden layer (ngf)")
+    d_width: int = help_field(64, "discriminator width: channels of its first layer (ndf)")
+    loss: Literal["nonsaturating", "hinge", "lsgan", "wgan-gp"] = help_field(
+        "nonsaturating", "adversarial loss (see imagegen.losses)")
+    gp_weight: float = help_field(10.0, "gradient-penalty weight λ for wgan-gp")
+    n_critic: int = help_field(1, "discriminator updates per generator update")
+    d_norm: Literal["auto", "batch", "none"] = help_field(
+        "auto", "normalisation in D: batch norm (paper) or none; auto = none for wgan-gp, else batch")
+    lr_g: float = help_field(2e-4, "generator Adam learning rate")
+    lr_d: float = help_field(2e-4, "discriminator Adam learning rate")
+    beta1: float = help_field(0.5, "Adam β1")
+    beta2: float = help_field(0.999, "Adam β2")
+    ema_decay: float = help_field(0.0, "EMA decay of generator weights used for sampling (0 = off, e.g. 0.999)")
+
+    def __post_init__(self) -> None:
+        r = self.resolution
+        if r < 8 or r & (r - 1):
+            raise ConfigError(f"resolution={r}: DCGAN needs a power of two ≥ 8 (e.g. 32 or 64)")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise ConfigError(f"channels={self.channels}: use 1 or 3")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay={self.ema_decay}: use a value in [0, 1)")
+        if self.loss == "wgan-gp" and self.d_norm == "batch":
+            raise ConfigError("d_norm=batch is invalid with wgan-gp (the gradient penalty is per "
+                              "sample, Gulrajani et al. §4); use --d-norm none or auto")
+        if self.n_critic < 1:
+            raise ConfigError(f"n_critic={self.n_critic}: must be ≥ 1")
+
+
+def _num_up(resolution: int) -> int:
+    return int(math.log2(resolution)) - 2  # 4×4 → resolution by stride-2 layers
+
+
+class DCGANGenerator(nn.Module):
+    """z [N, z_dim] float32 ~ N(0, I) → img [N, C, R, R] float32 in [-1, 1] (tanh)."""
+
+    def __init__(self, z_dim: int, resolution: int, channels: int, width: int) -> None:
+        super().__init__()
+        n = _num_up(resolution)
+        chans = [width * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 32×32: [256, 128, 64]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, chans[0], 4, 1, 0, bias=False),  # [N, c0, 4, 4]
+            nn.BatchNorm2d(chans[0]), nn.ReLU(True)]
+        for c_in, c_out in zip(chans[:-1], chans[1:]):  # doubles the resolution each layer
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(chans[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.z_dim = z_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z[:, :, None, None])  # [N, z_dim, 1, 1] → [N, C, R, R]
+
+
+class DCGANDiscriminator(nn.Module):
+    """img [N, C, R, R] float32 in [-1, 1] → logits [N] float32 (unbounded)."""
+
+    def __init__(self, resolution: int, channels: int, width: int, batch_norm: bool = True) -> None:
+        super().__init__()
+        n = _num_up(resolution)
+        chans = [width * 2 ** i for i in range(n)]  # e.g. 32×32: [64, 128, 256]
+        layers: list[nn.Module] = [nn.Conv2d(channels, chans[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for c_in, c_out in zip(chans[:-1], chans[1:]):  # halves the resolution each layer
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not batch_norm)]
+            layers += [nn.BatchNorm2d(c_out)] if batch_norm else []
+            layers += [nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(chans[-1], 1, 4, 1, 0, bias=False)]  # [N, 1, 1, 1]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.net(img).flatten()  # [N]
+
+
+@register_model("dcgan")
+class DCGAN(GenerativeModel):
+    """Unconditional DCGAN with a choice of adversarial loss (non-saturating, hinge, LSGAN, WGAN-GP)
+    and an optional EMA generator ``G_ema`` used for sampling.
+
+    Logged per step: ``D/loss``, ``D/d_real`` (mean D(x) as a probability σ(logit)), ``D/d_fake``
+    (mean D(G(z))), ``D/acc_real`` and ``D/acc_fake`` (fraction classified correctly at logit 0),
+    ``G/loss``; the trainer adds gradient norms.
+    """
+
+    Config = DCGANConfig
+
+    def __init__(self, config: DCGANConfig) -> None:
+        super().__init__(config)
+        c = config.channels or 1
+        self.G = DCGANGenerator(config.z_dim, config.resolution, c, config.g_width)
+        d_bn = config.d_norm == "batch" or (config.d_norm == "auto" and config.loss != "wgan-gp")
+        self.D = DCGANDiscriminator(config.resolution, c, config.d_width, batch_norm=d_bn)
+        self.apply(dcgan_init)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if config.ema_decay > 0 else None
+        self.d_loss_fn, self.g_loss_fn = get_gan_loss(config.loss)
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        return {"G": adam(self.G.parameters(), c.lr_g, (c.beta1, c.beta2)),
+                "D": adam(self.D.parameters(), c.lr_d, (c.beta1, c.beta2))}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("D")] * self.config.n_critic + [Phase("G", needs_batch=False)]
+
+    def sample_latents(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """z [n, z_dim] float32 ~ N(0, I) on the model's device."""
+        return torch.randn(n, self.config.z_dim, generator=generator, device=self.device)
+
+    def training_step(self, phase: str, img: Optional[torch.Tensor],
+                      label: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
+        assert img is not None
+        n = img.shape[0]
+        z = torch.randn(n, self.config.z_dim, device=img.device)
+        if phase == "D":
+            with torch.no_grad():
+                fake = self.G(z)
+            real_logits, fake_logits = self.D(img), self.D(fake)
+            loss = self.d_loss_fn(real_logits, fake_logits)
+            out = {}
+            if self.config.loss == "wgan-gp":
+                gp = gradient_penalty(self.D, img, fake)
+                loss = loss + self.config.gp_weight * gp
+                out["gp"] = gp.detach()
+            real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+            return {"loss": loss, **out,
+                    "d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean(),
+                    "acc_real": (real_logits > 0).float().mean(), "acc_fake": (fake_logits < 0).float().mean()}
+        if phase == "G":
+            fake_logits = self.D(self.G(z))
+            return {"loss": self.g_loss_fn(fake_logits)}
+        raise ValueError(f"unknown phase {phase!r}")
+
+    def after_step(self, step: int) -> None:
+        if self.G_ema is not None:
+            update_ema(self.G_ema, self.G, self.config.ema_decay)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """z [N, z_dim] → img float32 [N, C, R, R] in [-1, 1], eval mode, EMA weights if kept."""
+        G = self.G_ema if self.G_ema is not None else self.G
+        was_training = G.training
+        G.eval()
+        try:
+            return G(z.to(self.device, torch.float32))
+        finally:
+            G.train(was_training)
+
+    def sample(self, n: int, generator: Optional[torch.Generator] = None,
+               labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.generate(self.sample_latents(n, generator))
+

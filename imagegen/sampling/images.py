@@ -1,0 +1,99 @@
+"""Image I/O at the edges: float32 NCHW in [-1, 1] ↔ uint8 NHWC, grids, PNG and NPZ files (Pillow, NumPy)."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.base import float_to_uint8
+from ..errors import ImagegenError
+
+
+def to_uint8_nhwc(img: torch.Tensor) -> np.ndarray:
+    """float [N, C, H, W] in [-1, 1] → uint8 [N, H, W, C] in [0, 255] (NumPy)."""
+    if img.ndim != 4 or img.shape[1] not in (1, 3):
+        raise ValueError(f"expected images [N, 1|3, H, W], got {tuple(img.shape)}")
+    return float_to_uint8(img).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def make_grid(img: torch.Tensor, nrow: Optional[int] = None, padding: int = 2, pad_value: int = 0) -> np.ndarray:
+    """Tile images into one picture.
+
+    Args:
+        img: float [N, C, H, W] in [-1, 1].
+        nrow: images per row (default: ⌈√N⌉).
+        padding: pixels between images.
+        pad_value: uint8 value of the padding.
+
+    Returns:
+        uint8 [H', W', C] grid.
+    """
+    arr = to_uint8_nhwc(img)
+    n, h, w, c = arr.shape
+    nrow = nrow or max(1, math.ceil(math.sqrt(n)))
+    ncol = math.ceil(n / nrow)
+    grid = np.full((ncol * (h + padding) + padding, nrow * (w + padding) + padding, c), pad_value, np.uint8)
+    for i in range(n):
+        r, q = divmod(i, nrow)
+        y, x = padding + r * (h + padding), padding + q * (w + padding)
+        grid[y:y + h, x:x + w] = arr[i]
+    return grid
+
+
+def _pil(arr_hwc: np.ndarray) -> Image.Image:
+    return Image.fromarray(arr_hwc[..., 0] if arr_hwc.shape[-1] == 1 else arr_hwc)
+
+
+def save_png_atomic(arr_hwc: np.ndarray, path: str | os.PathLike) -> None:
+    """Write uint8 [H, W, C] as PNG via a temporary file and rename."""
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}.png")
+    _pil(arr_hwc).save(tmp)
+    os.replace(tmp, path)
+
+
+def save_grid(img: torch.Tensor, path: str | os.PathLike, nrow: Optional[int] = None, padding: int = 2) -> np.ndarray:
+    """Save images float [N, C, H, W] in [-1, 1] as one PNG grid; returns the uint8 grid [H', W', C]."""
+    grid = make_grid(img, nrow, padding)
+    save_png_atomic(grid, path)
+    return grid
+
+
+def save_npz(path: str | os.PathLike, img: torch.Tensor, labels: Optional[torch.Tensor] = None) -> None:
+    """Save ``images``: uint8 [N, H, W, C] (and ``labels``: int64 [N] if given) to an ``.npz``."""
+    arrays = {"images": to_uint8_nhwc(img)}
+    if labels is not None:
+        arrays["labels"] = labels.cpu().numpy().astype(np.int64)
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def save_images(img: torch.Tensor, out: str | os.PathLike, labels: Optional[torch.Tensor] = None,
+                nrow: Optional[int] = None) -> str:
+    """Write samples to ``out`` by its extension: ``.npz`` (uint8 array) or ``.png``/``.jpg``/``.webp``
+    (a grid). Returns a one-line description.
+
+    Raises:
+        ImagegenError: for an unsupported extension or a missing parent directory.
+    """
+    out = Path(out)
+    if not out.parent.exists():
+        raise ImagegenError(f"directory {out.parent} does not exist; create it or choose another --out")
+    ext = out.suffix.lower()
+    if ext == ".npz":
+        save_npz(out, img, labels)
+        return f"wrote {len(img)} images ({tuple(img.shape[1:])}) to {out} (key 'images', uint8 NHWC)"
+    if ext in (".png", ".jpg", ".jpeg", ".webp"):
+        grid = make_grid(img, nrow)
+        tmp = out.with_name(out.name + f".tmp-{os.getpid()}{ext}")
+        _pil(grid).save(tmp)
+        os.replace(tmp, out)
+        return f"wrote a grid of {len(img)} images to {out}"
+    raise ImagegenError(f"--out {out}: unsupported extension {ext!r}; use .npz for arrays or .png for a grid")
