@@ -90,6 +90,16 @@ def _fill_from_data(model_config: Any, dataset: ImageDataset) -> Any:
     return dataclasses.replace(model_config, **updates) if updates else model_config
 
 
+def _check_in_sync(dist: DistInfo, model: torch.nn.Module) -> None:
+    """Raise if DistributedDataParallel let the replicas' weights drift apart (a bug, never bad input)."""
+    with torch.no_grad():
+        sums = [float(p.double().sum()) for p in model.parameters()]
+    every = all_gather_object(dist, sums)
+    for r, other in enumerate(every[1:], 1):
+        if not np.allclose(other, every[0], rtol=1e-5, atol=1e-6):
+            raise RuntimeError(f"rank {r}'s weights differ from rank 0's after training")
+
+
 @dataclasses.dataclass
 class TrainResult:
     """What :meth:`Trainer.fit` returns (on every rank; paths are meaningful on rank 0)."""
@@ -419,6 +429,8 @@ class Trainer:
 
         if bar is not None:
             bar.close()
+        if dist.enabled:
+            _check_in_sync(dist, model)
         seconds = elapsed_before + time.perf_counter() - t_start
         if logger is not None:
             logger.close()

@@ -1,0 +1,49 @@
+"""Shared test helpers."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Two cores: keep every test process on them without oversubscription.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def shared_data(name: str) -> Path:
+    """Path of a folder in ../shared/data, or skip the test when it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} is not available")
+    return path
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """Run ``imagegen ARGS`` in-process; returns (exit code, stdout, stderr)."""
+    from imagegen.cli import main
+
+    code = 0
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_subprocess(args: list[str], timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python -m imagegen ARGS`` in a fresh process."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "imagegen", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env, **kwargs)
+
+
+#: a tiny, fast DCGAN on the bundled digits (16×16, narrow)
+TINY_DCGAN = ["--data", "digits", "--resolution", "16", "--g-width", "8", "--d-width", "8", "--z-dim", "16",
+              "--batch-size", "16", "--no-progress"]

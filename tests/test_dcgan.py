@@ -1,0 +1,67 @@
+import pytest
+import torch
+
+from imagegen.errors import ConfigError
+from imagegen.models.base import count_parameters
+from imagegen.models.dcgan import DCGAN, DCGANConfig
+
+
+@pytest.mark.parametrize("res,chans", [(32, [256, 128, 64]), (64, [512, 256, 128, 64])])
+def test_reference_widths_and_parameter_counts(res, chans):
+    m = DCGAN(DCGANConfig(resolution=res, channels=3))
+    convs = [l for l in m.G.net if isinstance(l, torch.nn.ConvTranspose2d)]
+    assert [c.out_channels for c in convs[:-1]] == chans
+    if res == 64:  # pytorch/examples dcgan: netG 3,576,704, netD 2,765,568 parameters
+        assert count_parameters(m.G) == 3_576_704
+        assert count_parameters(m.D) == 2_765_568
+    z = torch.randn(5, 100)
+    img = m.G(z)
+    assert img.shape == (5, 3, res, res) and img.min() >= -1 and img.max() <= 1
+    assert m.D(img).shape == (5,)
+
+
+def test_no_pooling_and_norms_per_paper():
+    m = DCGAN(DCGANConfig(channels=1))
+    assert not any(isinstance(l, (torch.nn.MaxPool2d, torch.nn.AvgPool2d)) for l in m.modules())
+    assert isinstance(m.D.net[1], torch.nn.LeakyReLU)  # no batch norm on D's input layer
+    assert isinstance(m.G.net[-1], torch.nn.Tanh)
+    wgan = DCGAN(DCGANConfig(channels=1, loss="wgan-gp"))
+    assert not any(isinstance(l, torch.nn.BatchNorm2d) for l in wgan.D.modules())
+
+
+@pytest.mark.parametrize("kwargs,msg", [({"resolution": 48}, "power of two"), ({"channels": 2}, "1 or 3"),
+                                        ({"loss": "wgan-gp", "d_norm": "batch"}, "wgan-gp"),
+                                        ({"ema_decay": 1.0}, "ema_decay")])
+def test_bad_configs(kwargs, msg):
+    with pytest.raises(ConfigError, match=msg):
+        DCGANConfig(**kwargs)
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "hinge", "lsgan", "wgan-gp"])
+def test_training_step_every_loss(loss):
+    torch.manual_seed(0)
+    m = DCGAN(DCGANConfig(resolution=16, channels=1, g_width=8, d_width=8, z_dim=8, loss=loss, n_critic=2))
+    phases = m.phases()
+    assert [p.name for p in phases] == ["D", "D", "G"]
+    img = torch.rand(4, 1, 16, 16) * 2 - 1
+    for p in ("D", "G"):
+        out = m.training_step(p, img, torch.full((4,), -1))
+        assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])
+        out["loss"].backward()
+    if loss == "wgan-gp":
+        assert "gp" in m.training_step("D", img, None)
+
+
+def test_ema_generator_tracks_and_samples():
+    m = DCGAN(DCGANConfig(resolution=16, channels=1, g_width=8, d_width=8, z_dim=8, ema_decay=0.5))
+    assert m.G_ema is not None and not any(p.requires_grad for p in m.G_ema.parameters())
+    with torch.no_grad():
+        for p in m.G.parameters():
+            p.add_(1.0)
+    m.after_step(1)
+    for pe, p in zip(m.G_ema.parameters(), m.G.parameters()):
+        assert torch.allclose(pe, p - 0.5, atol=1e-6)
+    g = torch.Generator().manual_seed(0)
+    a = m.sample(3, generator=g)
+    b = m.sample(3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == (3, 1, 16, 16)
