@@ -25,6 +25,8 @@ from typing import Any, ClassVar, Optional
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
@@ -127,6 +129,55 @@ class GenerativeModel(nn.Module):
             (using the EMA weights where the model keeps them).
         """
         raise NotImplementedError
+
+    # ---- latent space and encoder (optional; used by interpolation and reconstruction) ----------
+    def sample_latents(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Draw ``n`` latents from the model's prior (e.g. z [n, z_dim] float32 ~ N(0, I)).
+
+        Raises:
+            ConfigError: the model has no latent space (the default; latent models override this).
+        """
+        raise ConfigError(f"{self.model_name} has no latent space to sample or interpolate; use a "
+                          "latent-variable model (e.g. dcgan, cgan, vae, cvae, aae)")
+
+    def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Map latents from :meth:`sample_latents` (and int64 [N] labels for conditional models) to
+        images float32 [N, C, H, W] in [-1, 1], in eval mode without grad.
+
+        Raises:
+            ConfigError: the model has no latent space.
+        """
+        raise ConfigError(f"{self.model_name} has no latent space to generate from")
+
+    def encode(self, img: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Encode images float32 [N, C, H, W] in [-1, 1] to latents [N, z_dim] (the posterior mean
+        for VAEs), in eval mode without grad.
+
+        Raises:
+            ConfigError: the model has no encoder (the default; encoder models override this).
+        """
+        raise ConfigError(f"{self.model_name} has no encoder; encoding and reconstruction need an "
+                          "autoencoder model (e.g. vae, cvae, aae)")
+
+    def decode(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Decode latents [N, z_dim] to images float32 [N, C, H, W] in [-1, 1] (the mean of the
+        decoder's distribution), in eval mode without grad.
+
+        Raises:
+            ConfigError: the model has no decoder.
+        """
+        raise ConfigError(f"{self.model_name} has no encoder/decoder pair; use an autoencoder model "
+                          "(e.g. vae, cvae, aae)")
+
+    @property
+    def has_latents(self) -> bool:
+        """Whether :meth:`sample_latents` and :meth:`generate` are implemented."""
+        return type(self).sample_latents is not GenerativeModel.sample_latents
+
+    @property
+    def has_encoder(self) -> bool:
+        """Whether :meth:`encode` and :meth:`decode` are implemented."""
+        return type(self).encode is not GenerativeModel.encode
 
     @property
     def device(self) -> torch.device:

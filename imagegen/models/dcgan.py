@@ -168,8 +168,9 @@ class DCGAN(GenerativeModel):
             update_ema(self.G_ema, self.G, self.config.ema_decay)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """z [N, z_dim] → img float32 [N, C, R, R] in [-1, 1], eval mode, EMA weights if kept."""
+    def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """z [N, z_dim] → img float32 [N, C, R, R] in [-1, 1], eval mode, EMA weights if kept
+        (``labels`` is ignored: DCGAN is unconditional)."""
         G = self.G_ema if self.G_ema is not None else self.G
         was_training = G.training
         G.eval()
