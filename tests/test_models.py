@@ -1,0 +1,256 @@
+"""The shared model test suite: every registered model runs through the same checks with a tiny config.
+
+Checks: construction and determinism of the initial weights, one training step of every phase
+(finite scalar losses, every optimiser changes its weights, deterministic under a seed), sampling
+(shape, dtype, range [-1, 1], reproducible under a seed, training mode restored), the latent and
+encoder APIs where a model has them, conditional sampling that honours each item's label, a
+save/load round trip through the checkpoint functions and ``load_run``, and a two-step run of the
+real :class:`~imagegen.training.Trainer` on the bundled ``digits`` data followed by an exact resume.
+
+A new model needs one entry in :data:`TINY_CONFIGS` (a config small enough that the whole suite
+stays fast); the suite fails with a message naming the model otherwise.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+import torch
+
+from imagegen import __version__
+from imagegen.config import to_dict
+from imagegen.errors import ConfigError, ImagegenError
+from imagegen.registry import get_model_class, list_models
+from imagegen.sampling import generate, load_run
+from imagegen.training import TrainConfig, Trainer
+from imagegen.training import checkpoint as ckpt
+
+#: per model: config overrides small enough for a sub-second CPU test (resolution 8 = native digits)
+TINY_CONFIGS: dict[str, dict[str, Any]] = {
+    "dcgan": dict(resolution=8, z_dim=8, g_width=8, d_width=8),
+    "cgan": dict(resolution=8, z_dim=8, g_width=8, d_width=8),
+    "vae": dict(resolution=8, z_dim=4, width=8, hidden=16),
+    "cvae": dict(resolution=8, z_dim=4, width=8, hidden=16),
+    "aae": dict(resolution=8, z_dim=4, width=8, hidden=16, d_hidden=16),
+}
+NUM_CLASSES = 3
+MODELS = list_models()
+
+
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def tiny_config(name: str, channels: int = 1) -> Any:
+    """The tiny config of model ``name`` with ``channels`` (and NUM_CLASSES classes if conditional)."""
+    if name not in TINY_CONFIGS:
+        pytest.fail(f"model {name!r} has no entry in TINY_CONFIGS of tests/test_models.py; add a config "
+                    "small enough for a sub-second CPU test")
+    cls = get_model_class(name)
+    kwargs = dict(TINY_CONFIGS[name], channels=channels)
+    if "num_classes" in _fields(cls.Config):
+        kwargs["num_classes"] = NUM_CLASSES
+    return cls.Config(**kwargs)
+
+
+def build(name: str, seed: int = 0, channels: int = 1):
+    torch.manual_seed(seed)
+    return get_model_class(name)(tiny_config(name, channels))
+
+
+def batch(model, n: int = 4, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """A synthetic batch: 8-bit images on the [-1, 1] grid and labels (class indices or -1)."""
+    g = torch.Generator().manual_seed(seed)
+    c, r = model.config.channels, model.config.resolution
+    img = torch.randint(0, 256, (n, c, r, r), generator=g).float() / 127.5 - 1
+    label = torch.randint(0, NUM_CLASSES, (n,), generator=g) if model.num_classes else torch.full((n,), -1)
+    return img, label
+
+
+def train_step(model, img: torch.Tensor, label: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
+    """One step of every phase, as the Trainer runs it (per-phase requires_grad, zero, backward, step)."""
+    optimizers = model.configure_optimizers()
+    params = {n: [p for g in o.param_groups for p in g["params"]] for n, o in optimizers.items()}
+    outs = {}
+    model.train()
+    for ph in model.phases():
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in params[ph.optimizer_name]:
+            p.requires_grad_(True)
+        opt = optimizers[ph.optimizer_name]
+        opt.zero_grad(set_to_none=True)
+        out = model(ph.name, img, label)
+        out["loss"].backward()
+        opt.step()
+        outs[ph.name] = out
+    model.after_step(1)
+    return outs
+
+
+def sample_labels(model, n: int) -> torch.Tensor | None:
+    return torch.arange(n) % model.num_classes if model.num_classes else None
+
+
+# ---- construction -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", MODELS)
+def test_config_and_init_are_deterministic(name):
+    a, b = build(name, seed=3), build(name, seed=3)
+    assert {"resolution", "channels"} <= _fields(type(a.config))
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    c = build(name, seed=4)
+    assert any(not torch.equal(sa[k], v) for k, v in c.state_dict().items())
+
+
+# ---- training -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", MODELS)
+def test_one_training_step_changes_every_optimisers_weights(name):
+    model = build(name)
+    optimizers = model.configure_optimizers()
+    phases = model.phases()
+    assert phases and all(ph.optimizer_name in optimizers for ph in phases)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    img, label = batch(model)
+    outs = train_step(model, img, label)
+    for ph_name, out in outs.items():
+        assert out["loss"].ndim == 0 and torch.isfinite(out["loss"]), (ph_name, out["loss"])
+        assert all(v.numel() == 1 and torch.isfinite(v) for v in out.values()), (ph_name, out)
+    after = model.state_dict()
+    for opt_name, opt in optimizers.items():
+        names = {id(p) for g in opt.param_groups for p in g["params"]}
+        changed = [k for k, p in model.named_parameters() if id(p) in names and not torch.equal(before[k], after[k])]
+        assert changed, f"{name}: optimiser {opt_name} changed no weights in one step"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_training_step_is_deterministic_under_a_seed(name):
+    results = []
+    for _ in range(2):
+        model = build(name, seed=5)
+        img, label = batch(model)
+        torch.manual_seed(6)
+        train_step(model, img, label)
+        results.append(model.state_dict())
+    assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])
+
+
+# ---- sampling -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("name", MODELS)
+def test_sample_shape_range_and_seed(name, channels):
+    model = build(name, channels=channels)
+    model.train()  # the trainer samples mid-training; sampling must not leave eval mode behind
+    n, r = 5, model.config.resolution
+    labels = sample_labels(model, n)
+    s1 = model.sample(n, generator=torch.Generator().manual_seed(0), labels=labels)
+    s2 = model.sample(n, generator=torch.Generator().manual_seed(0), labels=labels)
+    s3 = model.sample(n, generator=torch.Generator().manual_seed(1), labels=labels)
+    assert model.training
+    assert s1.shape == (n, channels, r, r) and s1.dtype == torch.float32
+    assert torch.isfinite(s1).all() and s1.min() >= -1 and s1.max() <= 1
+    assert torch.equal(s1, s2)
+    assert not torch.equal(s1, s3)
+    # the library entry point: labels drawn from the seed when not given
+    g = generate(model, 3, seed=0)
+    assert g.shape == (3, channels, r, r) and torch.equal(g, generate(model, 3, seed=0))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_latent_api(name):
+    model = build(name)
+    if not model.has_latents:
+        with pytest.raises(ConfigError):
+            model.sample_latents(2)
+        return
+    labels = sample_labels(model, 4)
+    z = model.sample_latents(4, torch.Generator().manual_seed(2))
+    assert z.shape[0] == 4 and z.dtype == torch.float32
+    img = model.generate(z, labels)
+    assert img.shape == (4, model.config.channels, model.config.resolution, model.config.resolution)
+    # sample(seed) == generate(sample_latents(seed)): interpolation endpoints are the seeds' samples
+    assert torch.equal(img, model.sample(4, torch.Generator().manual_seed(2), labels=labels))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_encoder_api(name):
+    model = build(name)
+    img, label = batch(model)
+    labels = label if model.num_classes else None
+    if not model.has_encoder:
+        with pytest.raises(ConfigError):
+            model.encode(img, labels)
+        return
+    train_step(model, img, label)
+    model.train()
+    z = model.encode(img, labels)
+    assert model.training
+    assert z.shape == model.sample_latents(len(img)).shape
+    recon = model.decode(z, labels)
+    assert recon.shape == img.shape and recon.min() >= -1 and recon.max() <= 1
+    with pytest.raises(ConfigError):
+        model.encode(img[:, :, :-2], labels)  # wrong size: a clear error, not a shape crash
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if "num_classes" in _fields(get_model_class(m).Config)])
+def test_conditional_sampling_honours_each_label(name):
+    """Changing the label of item j (same latents) changes item j and nothing else."""
+    model = build(name)
+    with torch.no_grad():  # move away from initialisations that are label-symmetric (CBN γ = 1, β = 0)
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    n = 6
+    base = torch.tensor([0, 1, 2, 0, 1, 2])
+    out = model.sample(n, torch.Generator().manual_seed(0), labels=base)
+    for j in range(n):
+        lab = base.clone()
+        lab[j] = (lab[j] + 1) % NUM_CLASSES
+        other = model.sample(n, torch.Generator().manual_seed(0), labels=lab)
+        diff = (other - out).flatten(1).abs().amax(1)
+        assert diff[j] > 1e-4, f"{name}: changing item {j}'s label did not change it"
+        assert torch.all(diff[torch.arange(n) != j] == 0), f"{name}: a label leaked into other items"
+    with pytest.raises(ImagegenError):
+        generate(model, 2, labels=torch.tensor([0, NUM_CLASSES]))
+
+
+# ---- checkpoints -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", MODELS)
+def test_save_load_round_trip(name, tmp_path):
+    model = build(name)
+    train_step(model, *batch(model))  # non-trivial running statistics, EMA and power-iteration state
+    model.eval()
+    meta = {"format": ckpt.FORMAT, "format_version": ckpt.FORMAT_VERSION, "imagegen_version": __version__,
+            "model": name, "model_config": to_dict(model.config)}
+    path = ckpt.save_checkpoint(tmp_path, "step-0000001", model, meta, {"step": 1})
+    loaded = load_run(tmp_path)
+    assert type(loaded) is type(model) and loaded.config == model.config and not loaded.training
+    sd, ld = model.state_dict(), loaded.state_dict()
+    assert sd.keys() == ld.keys() and all(torch.equal(sd[k], ld[k]) for k in sd)
+    labels = sample_labels(model, 4)
+    assert torch.equal(model.sample(4, torch.Generator().manual_seed(0), labels=labels),
+                       loaded.sample(4, torch.Generator().manual_seed(0), labels=labels))
+    assert path == ckpt.resolve_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_trainer_runs_and_resumes_on_digits(name, tmp_path):
+    run = tmp_path / "run"
+    model_cfg = dataclasses.replace(tiny_config(name), channels=None,
+                                    **({"num_classes": None} if "num_classes" in _fields(type(tiny_config(name))) else {}))
+
+    def cfg(steps):
+        return TrainConfig(data="digits", steps=steps, batch_size=8, progress=False, grid_size=4,
+                           sample_every=100, ckpt_every=100, channels_last=False)
+
+    res = Trainer(name, model_cfg, cfg(2), run, echo=lambda s: None).fit()
+    assert res.steps == 2 and res.sample_grid is not None and res.sample_grid.is_file()
+    res = Trainer(name, model_cfg, cfg(3), run, resume=True, overrides={"steps"}, echo=lambda s: None).fit()
+    assert res.steps == 3
+    model = load_run(run)
+    assert model.checkpoint_meta["step"] == 3
+    if model.num_classes:
+        assert model.num_classes == 10  # filled from the labelled dataset
+    img = generate(model, 4, seed=0)
+    assert img.shape == (4, 1, 8, 8)
