@@ -10,14 +10,12 @@ import torch
 from imagegen.data import build_dataset
 from imagegen.errors import ImagegenError
 from imagegen.metrics.cache import dataset_hash
-from imagegen.metrics.classifier import (ClassifierConfig, DatasetClassifier, TrainRecipe, classifier_cache_dir,
-                                         classifier_for_dataset, train_classifier)
+from imagegen.metrics.classifier import DatasetClassifier, TrainRecipe, classifier_cache_dir, classifier_for_dataset
 from imagegen.metrics.extractors import build_extractor, compute_features, list_extractors
 from imagegen.metrics.inception import (FIDInceptionV3, InceptionE, _tf_avg_pool, build_inception,
                                         download_inception_weights, find_inception_weights, load_fid_inception)
 
-TINY = ClassifierConfig(channels=1, num_classes=10, widths=(8, 8, 16, 16))
-QUICK = TrainRecipe(epochs=1, min_steps=120, batch_size=64, lr=1e-2)
+from _metrics_fixtures import TINY, digits_splits, tiny_digits_classifier
 
 
 @pytest.fixture(scope="module")
@@ -117,15 +115,14 @@ def test_inception_download_failure_is_a_clear_error(tmp_path):
 
 
 # ---- dataset classifier -------------------------------------------------------------------------
-@pytest.fixture(scope="module")
+@pytest.fixture
 def digits():
-    return build_dataset("digits", split="train"), build_dataset("digits", split="test")
+    return digits_splits()
 
 
-@pytest.fixture(scope="module")
-def tiny_classifier(digits):
-    model, acc = train_classifier(digits[0], digits[1], config=TINY, recipe=QUICK)
-    return model, acc
+@pytest.fixture
+def tiny_classifier():
+    return tiny_digits_classifier()
 
 
 def test_tiny_classifier_learns_digits(tiny_classifier):

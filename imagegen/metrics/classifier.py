@@ -117,7 +117,6 @@ class DatasetClassifier(FeatureExtractor):
         )
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(w4, config.num_classes)
-        self._weights_sha256: Optional[str] = None
 
     def prepare(self, img: torch.Tensor) -> torch.Tensor:
         """Channel conversion and resize: float32 [N, C, H, W] in [-1, 1] -> [N, channels, 32, 32]."""
@@ -145,9 +144,8 @@ class DatasetClassifier(FeatureExtractor):
     # ---- identity ---------------------------------------------------------------------------
     @property
     def weights_hash(self) -> str:
-        if self._weights_sha256 is None:
-            self._weights_sha256 = state_dict_hash(self.state_dict())
-        return self._weights_sha256
+        """SHA-256 of the current weights (recomputed each time: in-place edits are always seen; ~1 ms)."""
+        return state_dict_hash(self.state_dict())
 
     def protocol(self) -> dict[str, Any]:
         return {"name": self.name, "dataset": self.dataset, "weights_sha256": self.weights_hash,
