@@ -16,7 +16,7 @@ from .. import __version__
 from ..errors import ImagegenError
 
 #: command modules under imagegen.cli, each with a ``register(cli)`` function
-COMMAND_MODULES = ("train", "sample", "interpolate")
+COMMAND_MODULES = ("train", "sample", "interpolate", "evaluate")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

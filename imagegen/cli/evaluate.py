@@ -1,0 +1,313 @@
+"""``imagegen evaluate``, ``imagegen train-classifier`` and ``imagegen report``: thin wrappers over
+:mod:`imagegen.metrics` and :mod:`imagegen.report`."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+import numpy as np
+import torch
+
+from ..errors import CheckpointError, ConfigError, DataError
+
+
+def _info(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+# ---- inputs --------------------------------------------------------------------------------------
+def load_fake_images(path: Path) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Generated images from an ``.npz`` (``images`` uint8 [N, H, W, C] or [N, H, W], optional ``labels``)
+    or an image folder / zip. Returns uint8 [N, C, H, W] and int64 [N] labels (or None).
+
+    Raises:
+        DataError: unreadable file, missing ``images`` array, wrong dtype or shape.
+    """
+    if not path.exists():
+        raise DataError(f"--fake {path}: no such file or folder")
+    if path.is_file() and path.suffix.lower() == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "images" not in z.files:
+                    raise DataError(f"{path} has no 'images' array (found {', '.join(z.files) or 'nothing'}); "
+                                    "save uint8 [N, H, W, C] images under the key 'images'")
+                images = z["images"]
+                labels = z["labels"] if "labels" in z.files else None
+        except DataError:
+            raise
+        except Exception as e:  # zipfile/numpy raise several types for corrupt files
+            raise DataError(f"cannot read {path}: {type(e).__name__}: {e}") from None
+        if images.ndim == 3:
+            images = images[..., None]
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+            raise DataError(f"{path}: 'images' must be uint8 [N, H, W, C] with C = 1 or 3, got {images.dtype} "
+                            f"{list(images.shape)}")
+        lab = None
+        if labels is not None:
+            if labels.shape != (len(images),):
+                raise DataError(f"{path}: 'labels' must have shape [{len(images)}], got {list(labels.shape)}")
+            lab = torch.from_numpy(labels.astype(np.int64))
+        return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))), lab
+    from ..data import build_dataset
+
+    ds = build_dataset(str(path))
+    return ds.images, None
+
+
+def parse_real(real: Optional[str], data: Optional[str], split: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """``--real NAME[:SPLIT]`` or ``--real FOLDER`` or ``--data NAME --split SPLIT`` -> (name, split)."""
+    if real and data:
+        raise ConfigError("give the reference either as --real NAME:SPLIT or as --data NAME --split SPLIT, not both")
+    if real:
+        if os.path.exists(real) or ":" not in real:
+            return real, split
+        name, _, sp = real.rpartition(":")
+        if split and sp != split:
+            raise ConfigError(f"--real {real} and --split {split} disagree")
+        return name, sp
+    return data, split
+
+
+def _kimg_of(ckpt_dir: Path, meta: dict[str, Any]) -> Optional[float]:
+    from ..training.checkpoint import load_trainer_state
+
+    try:
+        return round(float(load_trainer_state(ckpt_dir)["images_seen"]) / 1000, 4)
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        step, bs = meta.get("step"), (meta.get("train_config") or {}).get("batch_size")
+        return round(step * bs / 1000, 4) if step is not None and bs else None
+
+
+def _select_extractor(kind: str, weights: Optional[str], dataset: Optional[Any], classifier_data: Optional[str],
+                      data_root: Optional[str], cache: Optional[str], need_classifier: bool):
+    """(extractor, classifier or None, human-readable note)."""
+    from ..metrics.classifier import load_or_train_classifier
+    from ..metrics.inception import build_inception, find_inception_weights
+
+    def classifier():
+        name = classifier_data or (dataset.name if dataset is not None else None)
+        if name is None:
+            raise ConfigError("the dataset classifier needs a labelled dataset: give --classifier-data NAME")
+        root = data_root if (classifier_data is None or dataset is None or classifier_data == dataset.name) else None
+        return load_or_train_classifier(name, data_root=root, cache=cache, log=_info)
+
+    if kind == "classifier" or (kind == "auto" and find_inception_weights(weights, cache) is None):
+        clf = classifier()
+        why = "no Inception weights found" if kind == "auto" else "--extractor classifier"
+        note = (f"feature extractor: dataset classifier of {clf.dataset} ({why}; weights {clf.weights_hash[:12]}, "
+                f"test accuracy {100 * (clf.test_accuracy or 0):.2f}%); values are comparable only with values "
+                "from the same classifier, not with published Inception FIDs")
+        return clf, clf, note
+    inc = build_inception(weights, cache, download=kind == "inception")
+    p = inc.protocol()
+    note = (f"feature extractor: FID Inception-v3 (pytorch-fid port of the TF 2015-12-05 weights, sha256 "
+            f"{p['weights_sha256'][:12]}{'' if p['standard_weights'] else ', NOT the standard file'}); "
+            "resize: bilinear to 299x299 as pytorch-fid")
+    clf = classifier() if need_classifier else None
+    return inc, clf, note
+
+
+def _format_table(metrics: dict[str, float]) -> str:
+    rows = []
+    for k, v in metrics.items():
+        if k.endswith("_std"):
+            continue
+        std = metrics.get(f"{k}_std")
+        text = f"{v:.6g}" + (f" ± {std:.2g}" if std is not None else "")
+        rows.append(f"  {k:<12}{text}")
+    return "\n".join([f"  {'metric':<12}value", *rows])
+
+
+# ---- evaluate ---------------------------------------------------------------------------------------
+@click.command(context_settings={"show_default": True})
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--fake", type=click.Path(path_type=Path), default=None,
+              help="generated images instead of a run: .npz ('images' uint8 [N,H,W,C]) or a folder/zip of images")
+@click.option("--real", default=None, help="reference set: NAME[:SPLIT] (e.g. mnist:test) or an image folder/zip")
+@click.option("--data", default=None, help="reference dataset name or path (default for a run: its training data)")
+@click.option("--split", default=None, help="reference split (default: test for named datasets)")
+@click.option("--data-root", default=None, help="directory holding the reference dataset's files")
+@click.option("--metrics", "metrics_spec", default=None,
+              help="comma-separated: fid,kid,is,pr,dc,acc (default fid,kid,is,pr,dc; plus acc for conditional runs)")
+@click.option("--num-samples", type=int, default=10000, help="generated samples (a run) or the first N images (--fake)")
+@click.option("--num-real", type=int, default=None, help="use a seeded subset of N reference images (default: all)")
+@click.option("--seed", type=int, default=0, help="seed of sample generation and KID subsets")
+@click.option("--batch-size", type=int, default=250, help="images per forward pass (does not change results)")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu")
+@click.option("--extractor", type=click.Choice(["auto", "inception", "classifier"]), default="auto",
+              help="auto: Inception if weights are found, else the dataset classifier; inception downloads "
+                   "the weights (checksum-verified) if they are not local")
+@click.option("--inception-weights", default=None, type=click.Path(dir_okay=False),
+              help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (or $IMAGEGEN_INCEPTION_WEIGHTS)")
+@click.option("--classifier-data", default=None, help="dataset whose classifier to use (default: the reference)")
+@click.option("--cache-dir", default=None, help="cache for classifiers and reference statistics "
+                                                "(default $IMAGEGEN_CACHE or ~/.cache/imagegen)")
+@click.option("--resize-real", is_flag=True, help="load the reference at the generated images' size and channels")
+@click.option("--allow-few-samples", is_flag=True, help="accept FID from fewer samples than feature dimensions")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object (metric names as keys) on stdout")
+def evaluate(run_dir: Optional[Path], fake: Optional[Path], real: Optional[str], data: Optional[str],
+             split: Optional[str], data_root: Optional[str], metrics_spec: Optional[str], num_samples: int,
+             num_real: Optional[int], seed: int, batch_size: int, device: str, extractor: str,
+             inception_weights: Optional[str], classifier_data: Optional[str], cache_dir: Optional[str],
+             resize_real: bool, allow_few_samples: bool, as_json: bool) -> None:
+    """Compute FID, KID, IS, precision/recall and density/coverage of RUN_DIR's model (or of --fake
+    images) against a reference set, print a table and append a JSON line to RUN_DIR/metrics.jsonl.
+
+    \b
+    Examples:
+      imagegen evaluate runs/mnist-dcgan --data mnist --data-root DIR --split test --num-samples 10000
+      imagegen evaluate --fake samples.npz --real mnist:test --data-root DIR --json
+    """
+    from ..data import build_dataset, dataset_loaders
+    from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics, quantize
+    from ..sampling import generate, load_run
+    from ..training.trainer import resolve_device
+
+    if (run_dir is None) == (fake is None):
+        raise ConfigError("give either RUN_DIR (a training run) or --fake FILE_OR_FOLDER")
+    for name, v in (("--num-samples", num_samples), ("--batch-size", batch_size)):
+        if v < 1:
+            raise ConfigError(f"{name} {v}: must be >= 1")
+    if num_real is not None and num_real < 1:
+        raise ConfigError(f"--num-real {num_real}: must be >= 1")
+    name, split = parse_real(real, data, split)
+
+    model, meta, labels, source = None, {}, None, {}
+    if run_dir is not None:
+        model = load_run(run_dir, device=device)
+        meta = model.checkpoint_meta  # type: ignore[attr-defined]
+        tc = meta.get("train_config") or {}
+        name = name or tc.get("data")
+        data_root = data_root or tc.get("data_root")
+        resolution, channels = model.config.resolution, model.config.channels
+        resize = tc.get("resize", "bicubic")
+        source = {"run": str(run_dir), "checkpoint": meta.get("checkpoint"), "step": meta.get("step"),
+                  "model": meta.get("model")}
+    else:
+        fake_img, labels = load_fake_images(fake)
+        fake_img = fake_img[:num_samples]
+        labels = None if labels is None else labels[:num_samples]
+        resolution = fake_img.shape[2] if resize_real else None
+        channels = fake_img.shape[1] if resize_real else None
+        resize = "bicubic"
+        source = {"file": str(fake)}
+    if not name:
+        raise ConfigError("no reference set: give --real NAME:SPLIT or --data NAME")
+    named = name in dataset_loaders()
+    if split is None:
+        split = "test" if named else ""
+    reference = build_dataset(name, root=data_root, split=split or "train", resolution=resolution,
+                              channels=channels, resize=resize)
+    if resolution is not None and reference.images.shape[2] != resolution:
+        raise DataError(f"reference {name} loaded at {reference.images.shape[2]} px, not {resolution}")
+
+    conditional = model is not None and model.num_classes > 0
+    default = "fid,kid,is,pr,dc" + (",acc" if conditional else "")
+    metrics = parse_metrics(metrics_spec or default)
+    need_classifier = "acc" in metrics
+    ext, clf, note = _select_extractor(extractor, inception_weights, reference if reference.labels is not None
+                                       else None, classifier_data, data_root, cache_dir, need_classifier)
+
+    if model is not None:
+        if conditional:
+            labels = torch.arange(num_samples) % model.num_classes  # balanced classes 0..K-1
+            source["labels"] = f"balanced over {model.num_classes} classes"
+        _info(f"generating {num_samples:,} samples (seed {seed}) ...")
+        fake_img = quantize(generate(model, num_samples, seed=seed, batch_size=batch_size, labels=labels))
+    elif "acc" in metrics and labels is None:
+        raise ConfigError(f"metric acc needs the class labels of the samples: save them as 'labels' in {fake}")
+
+    result = evaluate_images(fake_img, reference, extractor=ext, metrics=metrics, split=split,
+                             num_real=num_real, options=EvalOptions(seed=seed), fake_labels=labels,
+                             classifier=clf, fake_source=source, cache=cache_dir, batch_size=batch_size,
+                             device=resolve_device(device), allow_few_samples=allow_few_samples)
+    if resolution is not None and run_dir is None:
+        result.protocol["reference"]["resized_to_fake"] = True
+    for w in result.warnings:
+        _info(f"warning: {w}")
+    extra: dict[str, Any] = {}
+    if model is not None:
+        extra = {"step": meta.get("step"), "kimg": _kimg_of(Path(meta["checkpoint"]), meta)}
+    record = result.record(**extra)
+    if run_dir is not None:
+        run_root = Path(run_dir)
+        if not (run_root / "config.json").is_file() or (run_root / "model.safetensors").is_file():
+            run_root = Path(meta["checkpoint"]).parent.parent  # a checkpoint directory was given
+        with open(run_root / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({**record, "source": "evaluate"}) + "\n")
+    if as_json:
+        click.echo(json.dumps(record))
+        return
+    p = result.protocol
+    what = f"{run_dir} (step {meta.get('step')})" if run_dir is not None else str(fake)
+    ref = p["reference"]
+    click.echo(f"{what}: {p['num_fake']:,} generated vs {p['num_real']:,} real images of "
+               f"{ref['dataset']}{':' + split if split else ''} ({p['channels']}x{p['resolution'][0]}x"
+               f"{p['resolution'][1]}), seed {seed}")
+    click.echo(note)
+    click.echo(_format_table(result.metrics))
+    if run_dir is not None:
+        click.echo(f"appended to {run_root / 'metrics.jsonl'}")
+
+
+# ---- train-classifier --------------------------------------------------------------------------------
+@click.command("train-classifier", context_settings={"show_default": True})
+@click.option("--data", required=True, help="labelled dataset: name (mnist, ...) or folder/zip with class sub-folders")
+@click.option("--data-root", default=None, help="directory holding the dataset's files")
+@click.option("--epochs", type=int, default=2, help="passes over the training split (at least --min-steps steps)")
+@click.option("--min-steps", type=int, default=1000, help="minimum optimiser steps (for small datasets)")
+@click.option("--batch-size", type=int, default=128)
+@click.option("--lr", type=float, default=3e-3, help="peak learning rate (Adam, one-cycle)")
+@click.option("--seed", type=int, default=0)
+@click.option("--widths", default="16,32,64,128", help="channels of the four conv stages (last = feature dim)")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu")
+@click.option("--cache-dir", default=None, help="cache root (default $IMAGEGEN_CACHE or ~/.cache/imagegen)")
+@click.option("--retrain", is_flag=True, help="train again even if a classifier is cached")
+def train_classifier_cmd(data: str, data_root: Optional[str], epochs: int, min_steps: int, batch_size: int, lr: float,
+                         seed: int, widths: str, device: str, cache_dir: Optional[str], retrain: bool) -> None:
+    """Train (or find in the cache) the dataset classifier used as the offline feature extractor, and
+    report its test accuracy."""
+    from ..data import build_dataset
+    from ..metrics.classifier import ClassifierConfig, TrainRecipe, load_or_train_classifier
+
+    try:
+        w = tuple(int(x) for x in widths.split(","))
+    except ValueError:
+        w = ()
+    if len(w) != 4 or min(w) < 1:
+        raise ConfigError(f"--widths {widths}: give four positive integers, e.g. 16,32,64,128")
+    for opt, v in (("--epochs", epochs), ("--batch-size", batch_size), ("--min-steps", min_steps + 1)):
+        if v < 1:
+            raise ConfigError(f"{opt} {v}: must be >= 1")
+    recipe = TrainRecipe(epochs=epochs, min_steps=min_steps, batch_size=batch_size, lr=lr, seed=seed)
+    train = build_dataset(data, root=data_root, split="train")
+    config = ClassifierConfig(channels=train.channels, num_classes=max(train.num_classes, 1), widths=w)  # type: ignore[arg-type]
+    model = load_or_train_classifier(data, data_root=data_root, cache=cache_dir, retrain=retrain, recipe=recipe,
+                                     config=config, device=device, log=_info)
+    acc = model.test_accuracy
+    click.echo(f"{data} classifier: test accuracy {100 * (acc or 0):.2f}% | features {model.feature_dim}-d | "
+               f"weights sha256 {model.weights_hash[:16]}")
+
+
+# ---- report ---------------------------------------------------------------------------------------------
+@click.command(context_settings={"show_default": True})
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="output directory (default RUN_DIR/report)")
+def report(run_dir: Path, out: Optional[Path]) -> None:
+    """Write PNG plots (losses, gradient norms, metrics against images seen) and an HTML page with the
+    plots and the sample grids over time."""
+    from ..report import write_report
+
+    page = write_report(run_dir, out)
+    click.echo(str(page))
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(evaluate)
+    cli.add_command(train_classifier_cmd)
+    cli.add_command(report)
+

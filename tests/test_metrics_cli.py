@@ -1,0 +1,194 @@
+"""End to end: imagegen evaluate / train-classifier / report, training-time evaluation, and bad input."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TINY_DCGAN, run_cli
+
+from _metrics_fixtures import digits_splits, install_tiny_classifier, tiny_digits_classifier
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A private cache holding the tiny digits classifier under the default key; no Inception weights."""
+    root = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IMAGEGEN_CACHE", str(root))
+        mp.delenv("IMAGEGEN_INCEPTION_WEIGHTS", raising=False)
+        install_tiny_classifier(root)
+        yield root
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, cache):
+    """A tiny DCGAN trained for 4 steps with evaluation every 2 steps."""
+    from imagegen.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / "dcgan"
+    main(["train", "dcgan", *TINY_DCGAN, "--steps", "4", "--log-every", "1", "--sample-every", "2",
+          "--ckpt-every", "2", "--eval-every", "2", "--eval-samples", "200", "--out", str(out)])
+    return out
+
+
+def save_npz(path: Path, images_nchw: torch.Tensor, labels=None) -> Path:
+    arrays = {"images": images_nchw.permute(0, 2, 3, 1).numpy()}
+    if labels is not None:
+        arrays["labels"] = labels.numpy()
+    np.savez(path, **arrays)
+    return path
+
+
+def test_training_time_evaluation_writes_metrics_and_best_checkpoint(run):
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]
+    for r in rows:
+        assert {"fid", "kid", "kid_std", "class_entropy", "kimg", "protocol"} <= set(r)
+        assert r["protocol"]["extractor"]["name"] == "classifier"
+        assert r["protocol"]["num_fake"] == 200 and r["protocol"]["reference"]["resolution"] == [16, 16]
+    assert (run / "checkpoints" / "best" / "model.safetensors").is_file()
+
+
+def test_evaluate_run_appends_a_json_line(run, capsys):
+    code, out, err = run_cli(["evaluate", run, "--num-samples", "300", "--metrics", "fid,kid,is,pr,dc"], capsys)
+    assert code == 0, err
+    assert "dataset classifier of digits" in out and "no Inception weights found" in out
+    for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
+        assert f"  {key} " in out
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["source"] == "evaluate" and last["step"] == 4 and last["kimg"] == pytest.approx(4 * 16 / 1000)
+    p = last["protocol"]
+    assert p["num_fake"] == 300 and p["reference"]["split"] == "test" and p["reference"]["dataset"] == "digits"
+    assert p["resolution"] == [16, 16] and p["seed"] == 0 and p["fake"]["step"] == 4
+    code, out, err = run_cli(["evaluate", run, "--num-samples", "300", "--metrics", "fid", "--json"], capsys)
+    assert code == 0, err
+    obj = json.loads(out)
+    assert obj["fid"] > 0 and obj["protocol"]["extractor"]["weights_sha256"]
+
+
+def test_report(run, capsys):
+    code, out, err = run_cli(["report", run], capsys)
+    assert code == 0, err
+    page = Path(out.strip())
+    assert page == run / "report" / "index.html"
+    for name in ("losses.png", "grad_norms.png", "metric_fid.png", "metric_kid.png", "metric_class_entropy.png"):
+        assert (run / "report" / name).is_file(), name
+    html = page.read_text()
+    assert "../samples/step-0000002.png" in html and "../samples/step-0000004.png" in html
+    assert "losses.png" in html and "metric_fid.png" in html
+    assert Image.open(run / "report" / "losses.png").size == (700, 400)
+
+
+def test_evaluate_npz_and_folder(tmp_path, cache, capsys):
+    train, test = digits_splits()
+    clf, _ = tiny_digits_classifier()
+    npz = save_npz(tmp_path / "same.npz", test.images, test.labels)
+    code, out, err = run_cli(["evaluate", "--fake", npz, "--real", "digits:test", "--metrics", "fid,pr,acc",
+                              "--json"], capsys)
+    assert code == 0, err
+    obj = json.loads(out)
+    assert obj["fid"] == pytest.approx(0.0, abs=1e-6) and obj["precision"] == 1.0
+    assert obj["acc"] == pytest.approx(clf.test_accuracy)
+    assert obj["protocol"]["fake"]["file"] == str(npz)
+
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i in range(300):
+        Image.fromarray(train.images[i, 0].numpy()).save(folder / f"{i:04d}.png")
+    code, out, err = run_cli(["evaluate", "--fake", folder, "--data", "digits", "--split", "test",
+                              "--metrics", "fid,kid"], capsys)
+    assert code == 0, err
+    assert "300 generated vs 297 real images of digits:test (1x8x8)" in out
+
+    big = save_npz(tmp_path / "big.npz", build_big(train))
+    code, out, err = run_cli(["evaluate", "--fake", big, "--real", "digits:test", "--resize-real", "--metrics",
+                              "fid", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["protocol"]["resolution"] == [16, 16]
+
+
+def build_big(train):
+    from imagegen.data import build_dataset
+
+    return build_dataset("digits", split="train", resolution=16).images[:200]
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_evaluate_with_inception_weights(tmp_path, cache, capsys):
+    from imagegen.metrics.inception import FIDInceptionV3
+
+    torch.manual_seed(0)
+    weights = tmp_path / "random_inception.pth"
+    torch.save(FIDInceptionV3().state_dict(), weights)
+    _, test = digits_splits()
+    npz = save_npz(tmp_path / "few.npz", test.images[:6])
+    code, out, err = run_cli(["evaluate", "--fake", npz, "--real", "digits:test", "--num-real", "6",
+                              "--inception-weights", weights, "--metrics", "kid"], capsys)
+    assert code == 0, err
+    assert "FID Inception-v3" in out and "NOT the standard file" in out
+    assert "not the standard FID Inception file" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--fake", "{npz}", "--real", "digits:test", "--metrics", "fid,lpips"], "unknown metric(s) 'lpips'"),
+    (["--fake", "{big}", "--real", "digits:test"], "generated images are 1x16x16"),
+    (["--fake", "{rgb}", "--real", "digits:test"], "generated images are 3x8x8"),
+    (["--fake", "{few}", "--real", "digits:test", "--metrics", "fid"], "FID from 10 samples"),
+    (["--fake", "{few}", "--real", "digits:test", "--metrics", "is"], "metric is needs at least 20"),
+    (["--fake", "{junk}", "--real", "digits:test"], "cannot read"),
+    (["--fake", "{nokey}", "--real", "digits:test"], "has no 'images' array"),
+    (["--fake", "{tmp}/missing.npz", "--real", "digits:test"], "no such file"),
+    (["--fake", "{npz}", "--real", "nosuchdata:test"], "unknown dataset"),
+    (["--real", "digits:test"], "give either RUN_DIR"),
+    (["{tmp}/norun"], "does not exist"),
+    (["--fake", "{npz}", "--real", "digits:test", "--metrics", "acc"], "labels"),
+    (["--fake", "{npz}", "--real", "digits:test", "--inception-weights", "{tmp}/none.pth"], "no such file"),
+    (["--fake", "{npz}", "--real", "digits:test", "--num-samples", "0"], "--num-samples 0"),
+])
+def test_evaluate_bad_input_exits_2(tmp_path, cache, capsys, args, message):
+    train, test = digits_splits()
+    files = {"npz": save_npz(tmp_path / "ok.npz", test.images[:100]),
+             "big": save_npz(tmp_path / "big.npz", build_big(train)),
+             "rgb": save_npz(tmp_path / "rgb.npz", test.images[:100].expand(-1, 3, -1, -1).contiguous()),
+             "few": save_npz(tmp_path / "few.npz", test.images[:10]),
+             "tmp": tmp_path}
+    (tmp_path / "junk.npz").write_bytes(b"this is not a zip file")
+    files["junk"] = tmp_path / "junk.npz"
+    np.savez(tmp_path / "nokey.npz", pixels=np.zeros((4, 8, 8, 1), np.uint8))
+    files["nokey"] = tmp_path / "nokey.npz"
+    code, out, err = run_cli(["evaluate", *[a.format(**files) for a in args]], capsys)
+    assert code == 2, (out, err)
+    assert err.startswith("Error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_train_classifier_cli(tmp_path, capsys):
+    args = ["train-classifier", "--data", "digits", "--widths", "4,8,8,16", "--epochs", "1", "--min-steps", "60",
+            "--cache-dir", tmp_path]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "digits classifier: test accuracy" in out and "features 16-d" in out
+    assert "training the digits classifier on 1500 images" in err
+    saved = list((tmp_path / "classifiers").glob("digits-*/model.safetensors"))
+    assert len(saved) == 1
+    code, out2, err2 = run_cli(args, capsys)  # cached: same weights, no training
+    assert code == 0 and out2 == out and "training" not in err2
+    code, _, err = run_cli(["train-classifier", "--data", "digits", "--widths", "4,8"], capsys)
+    assert code == 2 and "--widths 4,8" in err
+    unlabelled = tmp_path / "flat"
+    unlabelled.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(unlabelled / f"{i}.png")
+    code, _, err = run_cli(["train-classifier", "--data", unlabelled, "--cache-dir", tmp_path], capsys)
+    assert code == 2 and "no class labels" in err
+
+
+def test_report_bad_input(tmp_path, capsys):
+    code, _, err = run_cli(["report", tmp_path / "nothing"], capsys)
+    assert code == 2 and "not a directory" in err
+    code, _, err = run_cli(["report", tmp_path], capsys)
+    assert code == 2 and "nothing to report" in err
