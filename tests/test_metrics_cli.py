@@ -96,6 +96,13 @@ def test_evaluate_npz_and_folder(tmp_path, cache, capsys):
     assert obj["acc"] == pytest.approx(clf.test_accuracy)
     assert obj["protocol"]["fake"]["file"] == str(npz)
 
+    # the floor: real training images against the test split (labels come with the dataset)
+    code, out, err = run_cli(["evaluate", "--fake", "digits:train", "--real", "digits:test", "--metrics", "fid,acc",
+                              "--json"], capsys)
+    assert code == 0, err
+    floor = json.loads(out)
+    assert 0 < floor["fid"] < 1 and floor["acc"] > 0.8 and floor["protocol"]["num_fake"] == 1500
+
     folder = tmp_path / "pngs"
     folder.mkdir()
     for i in range(300):
@@ -110,6 +117,7 @@ def test_evaluate_npz_and_folder(tmp_path, cache, capsys):
                               "fid", "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["protocol"]["resolution"] == [16, 16]
+    assert json.loads(out)["protocol"]["reference"]["loaded_at"]["resolution"] == 16
 
 
 def build_big(train):

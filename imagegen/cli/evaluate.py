@@ -19,15 +19,24 @@ def _info(msg: str) -> None:
 
 
 # ---- inputs --------------------------------------------------------------------------------------
-def load_fake_images(path: Path) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Generated images from an ``.npz`` (``images`` uint8 [N, H, W, C] or [N, H, W], optional ``labels``)
-    or an image folder / zip. Returns uint8 [N, C, H, W] and int64 [N] labels (or None).
+def load_fake_images(spec: str, data_root: Optional[str] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Images to evaluate: an ``.npz`` (``images`` uint8 [N, H, W, C] or [N, H, W], optional ``labels``),
+    an image folder / zip, or a named dataset split ``NAME[:SPLIT]`` (e.g. ``mnist:train``, to measure
+    the floor of a metric: real images against the reference). Returns uint8 [N, C, H, W] and int64 [N]
+    labels (or None).
 
     Raises:
-        DataError: unreadable file, missing ``images`` array, wrong dtype or shape.
+        DataError: missing or unreadable file, missing ``images`` array, wrong dtype or shape.
     """
+    from ..data import build_dataset, dataset_loaders
+
+    path = Path(spec)
     if not path.exists():
-        raise DataError(f"--fake {path}: no such file or folder")
+        name, _, split = spec.partition(":")
+        if name in dataset_loaders():
+            ds = build_dataset(name, root=data_root, split=split or "train")
+            return ds.images, ds.labels
+        raise DataError(f"--fake {spec}: no such file or folder (nor a dataset name such as mnist:train)")
     if path.is_file() and path.suffix.lower() == ".npz":
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -51,8 +60,6 @@ def load_fake_images(path: Path) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
                 raise DataError(f"{path}: 'labels' must have shape [{len(images)}], got {list(labels.shape)}")
             lab = torch.from_numpy(labels.astype(np.int64))
         return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))), lab
-    from ..data import build_dataset
-
     ds = build_dataset(str(path))
     return ds.images, None
 
@@ -124,8 +131,9 @@ def _format_table(metrics: dict[str, float]) -> str:
 # ---- evaluate ---------------------------------------------------------------------------------------
 @click.command(context_settings={"show_default": True})
 @click.argument("run_dir", required=False, type=click.Path(path_type=Path))
-@click.option("--fake", type=click.Path(path_type=Path), default=None,
-              help="generated images instead of a run: .npz ('images' uint8 [N,H,W,C]) or a folder/zip of images")
+@click.option("--fake", default=None,
+              help="images instead of a run: .npz ('images' uint8 [N,H,W,C], optional 'labels'), a folder/zip of "
+                   "images, or NAME:SPLIT of a dataset (e.g. mnist:train, for the floor)")
 @click.option("--real", default=None, help="reference set: NAME[:SPLIT] (e.g. mnist:test) or an image folder/zip")
 @click.option("--data", default=None, help="reference dataset name or path (default for a run: its training data)")
 @click.option("--split", default=None, help="reference split (default: test for named datasets)")
@@ -148,7 +156,7 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--resize-real", is_flag=True, help="load the reference at the generated images' size and channels")
 @click.option("--allow-few-samples", is_flag=True, help="accept FID from fewer samples than feature dimensions")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object (metric names as keys) on stdout")
-def evaluate(run_dir: Optional[Path], fake: Optional[Path], real: Optional[str], data: Optional[str],
+def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], data: Optional[str],
              split: Optional[str], data_root: Optional[str], metrics_spec: Optional[str], num_samples: int,
              num_real: Optional[int], seed: int, batch_size: int, device: str, extractor: str,
              inception_weights: Optional[str], classifier_data: Optional[str], cache_dir: Optional[str],
@@ -187,7 +195,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[Path], real: Optional[str],
         source = {"run": str(run_dir), "checkpoint": meta.get("checkpoint"), "step": meta.get("step"),
                   "model": meta.get("model")}
     else:
-        fake_img, labels = load_fake_images(fake)
+        fake_img, labels = load_fake_images(fake, data_root)
         fake_img = fake_img[:num_samples]
         labels = None if labels is None else labels[:num_samples]
         resolution = fake_img.shape[2] if resize_real else None
@@ -224,8 +232,9 @@ def evaluate(run_dir: Optional[Path], fake: Optional[Path], real: Optional[str],
                              num_real=num_real, options=EvalOptions(seed=seed), fake_labels=labels,
                              classifier=clf, fake_source=source, cache=cache_dir, batch_size=batch_size,
                              device=resolve_device(device), allow_few_samples=allow_few_samples)
-    if resolution is not None and run_dir is None:
-        result.protocol["reference"]["resized_to_fake"] = True
+    if resolution is not None:  # the reference was resized at load time (as the run's training data)
+        result.protocol["reference"]["loaded_at"] = {"resolution": resolution, "channels": channels,
+                                                     "resize": f"{resize} (Pillow), short side + centre crop"}
     for w in result.warnings:
         _info(f"warning: {w}")
     extra: dict[str, Any] = {}
