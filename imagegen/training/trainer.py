@@ -126,7 +126,9 @@ class Trainer:
             (weights, EMA, optimisers, step and image counters, data order, RNG states).
         force: delete an existing ``run_dir`` and start afresh.
         overrides: names of train options the user set explicitly (used on resume).
-        echo: where progress messages go (default: ``print`` to stderr-safe stdout).
+        echo: where progress messages go (default: ``print``).
+        dataset: an in-memory :class:`ImageDataset` to train on instead of loading ``train_config.data``
+            (Python API; ``train_config.data`` is then only recorded as its name).
 
     Raises:
         ConfigError, DataError, CheckpointError: bad options, data or checkpoints.
@@ -134,7 +136,8 @@ class Trainer:
 
     def __init__(self, model_name: str, model_config: Any, train_config: TrainConfig,
                  run_dir: str | os.PathLike, *, resume: bool = False, force: bool = False,
-                 overrides: Optional[set[str]] = None, echo: Callable[[str], None] = print) -> None:
+                 overrides: Optional[set[str]] = None, echo: Callable[[str], None] = print,
+                 dataset: Optional[ImageDataset] = None) -> None:
         self.model_name = model_name
         self.model_cls = get_model_class(model_name)
         self.model_config = model_config
@@ -144,6 +147,7 @@ class Trainer:
         self.force = force
         self.overrides = overrides or set()
         self.echo = echo
+        self.dataset = dataset
 
     # ------------------------------------------------------------------------------------------
     def _prepare_run_dir(self, dist: DistInfo) -> Optional[Path]:
@@ -206,7 +210,7 @@ class Trainer:
 
         # ---- data and model ----
         model_cfg = self.model_config
-        dataset = build_dataset(cfg.data, root=cfg.data_root, split=cfg.split,
+        dataset = self.dataset or build_dataset(cfg.data, root=cfg.data_root, split=cfg.split,
                                 resolution=getattr(model_cfg, "resolution", None),
                                 channels=getattr(model_cfg, "channels", None), resize=cfg.resize,
                                 strict=cfg.strict)
