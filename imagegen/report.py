@@ -56,10 +56,11 @@ def _figure(title: str, ylabel: str, xlabel: str = "kimg"):
 
 
 def _smooth(values: list[float], weight: float = 0.9) -> list[float]:
-    out, last = [], None
-    for v in values:
-        last = v if last is None else weight * last + (1 - weight) * v
-        out.append(last)
+    """Exponential moving average with TensorBoard's debiasing (so the start is not pulled to the first value)."""
+    out, acc = [], 0.0
+    for i, v in enumerate(values, start=1):
+        acc = weight * acc + (1 - weight) * v
+        out.append(acc / (1 - weight ** i))
     return out
 
 

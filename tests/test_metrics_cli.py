@@ -65,6 +65,8 @@ def test_evaluate_run_appends_a_json_line(run, capsys):
     p = last["protocol"]
     assert p["num_fake"] == 300 and p["reference"]["split"] == "test" and p["reference"]["dataset"] == "digits"
     assert p["resolution"] == [16, 16] and p["seed"] == 0 and p["fake"]["step"] == 4
+    code, _, err = run_cli(["evaluate", run, "--resolution", "32"], capsys)
+    assert code == 2 and "the model generates 16x16 images" in err
     code, out, err = run_cli(["evaluate", run, "--num-samples", "300", "--metrics", "fid", "--json"], capsys)
     assert code == 0, err
     obj = json.loads(out)
@@ -102,6 +104,10 @@ def test_evaluate_npz_and_folder(tmp_path, cache, capsys):
     assert code == 0, err
     floor = json.loads(out)
     assert 0 < floor["fid"] < 1 and floor["acc"] > 0.8 and floor["protocol"]["num_fake"] == 1500
+    code, out, err = run_cli(["evaluate", "--fake", "digits:train", "--real", "digits:test", "--resolution", "16",
+                              "--metrics", "fid", "--json"], capsys)  # both sets loaded at 16x16
+    assert code == 0, err
+    assert json.loads(out)["protocol"]["resolution"] == [16, 16]
 
     folder = tmp_path / "pngs"
     folder.mkdir()

@@ -19,11 +19,12 @@ def _info(msg: str) -> None:
 
 
 # ---- inputs --------------------------------------------------------------------------------------
-def load_fake_images(spec: str, data_root: Optional[str] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+def load_fake_images(spec: str, data_root: Optional[str] = None, resolution: Optional[int] = None
+                     ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Images to evaluate: an ``.npz`` (``images`` uint8 [N, H, W, C] or [N, H, W], optional ``labels``),
     an image folder / zip, or a named dataset split ``NAME[:SPLIT]`` (e.g. ``mnist:train``, to measure
-    the floor of a metric: real images against the reference). Returns uint8 [N, C, H, W] and int64 [N]
-    labels (or None).
+    the floor of a metric: real images against the reference; loaded at ``resolution`` if given, bicubic).
+    Returns uint8 [N, C, H, W] and int64 [N] labels (or None).
 
     Raises:
         DataError: missing or unreadable file, missing ``images`` array, wrong dtype or shape.
@@ -34,7 +35,7 @@ def load_fake_images(spec: str, data_root: Optional[str] = None) -> tuple[torch.
     if not path.exists():
         name, _, split = spec.partition(":")
         if name in dataset_loaders():
-            ds = build_dataset(name, root=data_root, split=split or "train")
+            ds = build_dataset(name, root=data_root, split=split or "train", resolution=resolution)
             return ds.images, ds.labels
         raise DataError(f"--fake {spec}: no such file or folder (nor a dataset name such as mnist:train)")
     if path.is_file() and path.suffix.lower() == ".npz":
@@ -153,6 +154,9 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--classifier-data", default=None, help="dataset whose classifier to use (default: the reference)")
 @click.option("--cache-dir", default=None, help="cache for classifiers and reference statistics "
                                                 "(default $IMAGEGEN_CACHE or ~/.cache/imagegen)")
+@click.option("--resolution", type=int, default=None,
+              help="load dataset images (the reference and --fake NAME:SPLIT) at RxR, bicubic as for training "
+                   "(default for a run: the model's resolution)")
 @click.option("--resize-real", is_flag=True, help="load the reference at the generated images' size and channels")
 @click.option("--allow-few-samples", is_flag=True, help="accept FID from fewer samples than feature dimensions")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object (metric names as keys) on stdout")
@@ -160,7 +164,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
              split: Optional[str], data_root: Optional[str], metrics_spec: Optional[str], num_samples: int,
              num_real: Optional[int], seed: int, batch_size: int, device: str, extractor: str,
              inception_weights: Optional[str], classifier_data: Optional[str], cache_dir: Optional[str],
-             resize_real: bool, allow_few_samples: bool, as_json: bool) -> None:
+             resolution: Optional[int], resize_real: bool, allow_few_samples: bool, as_json: bool) -> None:
     """Compute FID, KID, IS, precision/recall and density/coverage of RUN_DIR's model (or of --fake
     images) against a reference set, print a table and append a JSON line to RUN_DIR/metrics.jsonl.
 
@@ -181,6 +185,8 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
             raise ConfigError(f"{name} {v}: must be >= 1")
     if num_real is not None and num_real < 1:
         raise ConfigError(f"--num-real {num_real}: must be >= 1")
+    if resolution is not None and resolution < 1:
+        raise ConfigError(f"--resolution {resolution}: must be >= 1")
     name, split = parse_real(real, data, split)
 
     model, meta, labels, source = None, {}, None, {}
@@ -190,15 +196,19 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
         tc = meta.get("train_config") or {}
         name = name or tc.get("data")
         data_root = data_root or tc.get("data_root")
+        if resolution is not None and resolution != model.config.resolution:
+            raise ConfigError(f"--resolution {resolution}: the model generates {model.config.resolution}x"
+                              f"{model.config.resolution} images; drop --resolution")
         resolution, channels = model.config.resolution, model.config.channels
         resize = tc.get("resize", "bicubic")
         source = {"run": str(run_dir), "checkpoint": meta.get("checkpoint"), "step": meta.get("step"),
                   "model": meta.get("model")}
     else:
-        fake_img, labels = load_fake_images(fake, data_root)
+        fake_img, labels = load_fake_images(fake, data_root, resolution)
         fake_img = fake_img[:num_samples]
         labels = None if labels is None else labels[:num_samples]
-        resolution = fake_img.shape[2] if resize_real else None
+        if resize_real:
+            resolution = fake_img.shape[2]
         channels = fake_img.shape[1] if resize_real else None
         resize = "bicubic"
         source = {"file": str(fake)}

@@ -172,18 +172,18 @@ def check_sample_counts(metrics: Sequence[str], num_real: int, num_fake: int, fe
             ``allow_few_samples`` (the covariance is then rank-deficient and FID strongly biased).
     """
     warnings: list[str] = []
-    n = min(num_real, num_fake)
+    both = min(num_real, num_fake)
+    # metric -> (minimum, number of samples that must reach it)
+    needs = {"fid": (2, both), "kid": (2, both), "pr": (options.pr_k + 1, both),
+             "dc": (options.dc_k + 1, num_real if num_fake >= 1 else 0),
+             "is": (2 * options.is_splits, num_fake), "acc": (1, num_fake)}
     for m in metrics:
-        need = {"fid": 2, "kid": 2, "is": 2 * options.is_splits, "pr": options.pr_k + 1,
-                "dc": options.dc_k + 1, "acc": 1}[m]
-        have = num_fake if m in ("is", "acc") else (num_real if m == "dc" else n)
-        if m == "dc" and num_fake < 1:
-            have = 0
+        need, have = needs[m]
         if have < need:
             raise ImagegenError(f"metric {m} needs at least {need} samples per set, got {num_real} real and "
                                 f"{num_fake} generated; use more samples (--num-samples)")
-        if m == "fid" and n < feature_dim:
-            msg = (f"FID from {n} samples with {feature_dim}-d features: the covariance is rank-deficient and "
+        if m == "fid" and both < feature_dim:
+            msg = (f"FID from {both} samples with {feature_dim}-d features: the covariance is rank-deficient and "
                    f"FID is biased upward; use at least {feature_dim} samples per set")
             if not allow_few_samples:
                 raise ImagegenError(msg + " (or --allow-few-samples to accept it)")
