@@ -73,6 +73,21 @@ def test_evaluate_run_appends_a_json_line(run, capsys):
     assert obj["fid"] > 0 and obj["protocol"]["extractor"]["weights_sha256"]
 
 
+def test_conditional_run_gets_the_acc_metric(tmp_path, cache, capsys):
+    run = tmp_path / "cgan"
+    code, _, err = run_cli(["train", "cgan", "--data", "digits", "--resolution", "8", "--g-width", "8", "--d-width", "8",
+                            "--z-dim", "8", "--steps", "2", "--batch-size", "8", "--out", run, "--no-progress",
+                            "--eval-every", "2", "--eval-samples", "100", "--eval-metrics", "fid,acc"], capsys)
+    assert code == 0, err
+    row = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0 <= row["acc"] <= 1 and "fid" in row and "class_entropy" in row
+    code, out, err = run_cli(["evaluate", run, "--num-samples", "200", "--json"], capsys)
+    assert code == 0, err
+    obj = json.loads(out)
+    assert {"fid", "kid", "is", "precision", "density", "acc"} <= set(obj)
+    assert obj["protocol"]["fake"]["labels"] == "balanced over 10 classes"
+
+
 def test_report(run, capsys):
     code, out, err = run_cli(["report", run], capsys)
     assert code == 0, err

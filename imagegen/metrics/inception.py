@@ -23,6 +23,9 @@ bicubic resize). Generated images are quantised to uint8 levels before feature e
 
 IS logits: ``pool3 @ fc.weight.T`` over all 1008 classes, without the fc bias, as in the original TF
 Inception Score code (and torch-fidelity's ``logits_unbiased``).
+
+Cost: about 5.7 GFLOPs per image at 299 x 299, i.e. about 8 images/s on 2 CPU cores (some 20 minutes
+per 10,000 images; the reference set's features are cached after the first run).
 """
 from __future__ import annotations
 
