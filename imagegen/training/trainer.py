@@ -10,7 +10,6 @@ import dataclasses
 import json
 import math
 import os
-import random
 import shutil
 import sys
 import time
@@ -19,19 +18,20 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
-from torch.utils.data.distributed import DistributedSampler
 
 from .. import __version__
 from ..config import from_dict, to_dict
 from ..data import ImageDataset, build_dataset
 from ..errors import CheckpointError, ConfigError
-from ..models.base import GenerativeModel, count_parameters
+from ..models.base import GenerativeModel, Phase, count_parameters
 from ..registry import get_model_class
 from ..sampling.images import save_grid
 from . import checkpoint as ckpt
+from .batches import BatchStream
 from .config import RESUMABLE_OVERRIDES, TrainConfig
 from .distributed import DistInfo, all_gather_object, barrier, broadcast_object, cleanup, init_distributed
 from .logger import RunLogger
+from .state import rng_state, seed_all, set_rng_state
 
 
 def resolve_device(name: str, dist: Optional[DistInfo] = None) -> torch.device:
@@ -49,31 +49,6 @@ def resolve_device(name: str, dist: Optional[DistInfo] = None) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     raise ConfigError(f"--device {name}: use auto, cpu or cuda")
-
-
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]]}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _seed_all(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
 
 
 def _fill_from_data(model_config: Any, dataset: ImageDataset) -> Any:
@@ -98,6 +73,67 @@ def _check_in_sync(dist: DistInfo, model: torch.nn.Module) -> None:
     for r, other in enumerate(every[1:], 1):
         if not np.allclose(other, every[0], rtol=1e-5, atol=1e-6):
             raise RuntimeError(f"rank {r}'s weights differ from rank 0's after training")
+
+
+@dataclasses.dataclass
+class _Session:
+    """Everything one call of :meth:`Trainer.fit` works with (built by ``Trainer._setup``)."""
+
+    dist: DistInfo
+    device: torch.device
+    cfg: TrainConfig
+    dataset: ImageDataset
+    model: GenerativeModel
+    engine: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    optimizers: dict[str, torch.optim.Optimizer]
+    phases: list[Phase]
+    stream: BatchStream
+    total_steps: int
+    meta: dict[str, Any]
+    step: int = 0
+    images_seen: int = 0
+    best_value: Optional[float] = None
+    seconds_before: float = 0.0
+    t_start: float = dataclasses.field(default_factory=time.perf_counter)
+    logger: Optional[RunLogger] = None
+    evaluator: Any = None
+    bar: Any = None
+    last_grid: Optional[Path] = None
+    last_ckpt: Optional[Path] = None
+
+    def __post_init__(self) -> None:
+        self.opt_params = {n: [p for g in o.param_groups for p in g["params"]] for n, o in self.optimizers.items()}
+        self.trainable = [p for ps in self.opt_params.values() for p in ps]
+        self.current_opt: Optional[str] = None
+
+    @property
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.t_start
+
+
+class _Window:
+    """Scalars accumulated between two log steps (tensors summed without host syncs)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.extra: dict[str, float] = {}
+        self.images = 0
+        self.t0 = time.perf_counter()
+        self.paused = 0.0  # seconds spent on samples, evaluation and checkpoints
+
+    def add(self, prefix: str, out: dict[str, torch.Tensor]) -> None:
+        for k, v in out.items():
+            key = f"{prefix}/{k}"
+            v = v.detach()
+            self.sums[key] = self.sums[key] + v if key in self.sums else v
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def values(self) -> dict[str, float]:
+        out = {k: float(v) / self.counts[k] for k, v in self.sums.items()}
+        out.update(self.extra)
+        out["images_per_sec"] = self.images / max(1e-9, time.perf_counter() - self.t0 - self.paused)
+        return out
 
 
 @dataclasses.dataclass
@@ -189,31 +225,37 @@ class Trainer:
         dist = init_distributed(resolve_device(self.cfg.device)) if os.environ.get("WORLD_SIZE", "1") != "1" \
             else DistInfo()
         try:
-            return self._fit(dist)
+            s = self._setup(dist)
+            try:
+                self._loop(s)
+            finally:
+                if s.bar is not None:
+                    s.bar.close()
+                if s.logger is not None:
+                    s.logger.close()
+            return self._finish(s)
         finally:
             cleanup(dist)
 
-    def _fit(self, dist: DistInfo) -> TrainResult:
-        cfg = self.cfg
+    def _setup(self, dist: DistInfo) -> _Session:
         resume_from = self._prepare_run_dir(dist)
         if resume_from is not None:
             self._load_resume_configs(resume_from)
-            cfg = self.cfg
+        cfg = self.cfg
         device = resolve_device(cfg.device, dist)
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", dist.world_size))
         torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // local_world))
+        if device.type == "cpu":
+            torch.set_flush_denormal(True)  # denormal gradients make CPU kernels many times slower
         if cfg.batch_size % dist.world_size:
             raise ConfigError(f"--batch-size {cfg.batch_size} is not divisible by the {dist.world_size} "
                               "processes; use a multiple of the process count")
-        batch = cfg.batch_size // dist.world_size
-        _seed_all(cfg.seed + dist.rank)
+        seed_all(cfg.seed + dist.rank)
 
-        # ---- data and model ----
         model_cfg = self.model_config
-        dataset = self.dataset or build_dataset(cfg.data, root=cfg.data_root, split=cfg.split,
-                                resolution=getattr(model_cfg, "resolution", None),
-                                channels=getattr(model_cfg, "channels", None), resize=cfg.resize,
-                                strict=cfg.strict)
+        dataset = self.dataset or build_dataset(
+            cfg.data, root=cfg.data_root, split=cfg.split, resolution=getattr(model_cfg, "resolution", None),
+            channels=getattr(model_cfg, "channels", None), resize=cfg.resize, strict=cfg.strict)
         model_cfg = self.model_config = _fill_from_data(model_cfg, dataset)
         model: GenerativeModel = self.model_cls(model_cfg).to(device)
         if cfg.channels_last:
@@ -223,225 +265,188 @@ class Trainer:
         for ph in phases:
             if ph.optimizer_name not in optimizers:
                 raise RuntimeError(f"{self.model_name}: phase {ph.name} uses unknown optimiser {ph.optimizer_name}")
-        opt_params = {name: [p for g in opt.param_groups for p in g["params"]] for name, opt in optimizers.items()}
-        trainable = [p for ps in opt_params.values() for p in ps]
 
-        sampler = DistributedSampler(range(len(dataset)), num_replicas=dist.world_size, rank=dist.rank,
-                                     shuffle=True, seed=cfg.seed, drop_last=True)
-        batches_per_epoch = len(sampler) // batch
-        if batches_per_epoch == 0:
-            raise ConfigError(f"dataset {dataset.name} has {len(dataset)} images, fewer than one batch of "
-                              f"{cfg.batch_size}; lower --batch-size")
-        draws_per_step = sum(ph.needs_batch for ph in phases) or 1
+        augment = None
+        if cfg.flip or cfg.crop_pad or cfg.rotate_deg:
+            from ..data.augment import AugmentConfig
+
+            augment = AugmentConfig(flip=cfg.flip, crop_pad=cfg.crop_pad, rotate_deg=cfg.rotate_deg)
+        stream = BatchStream(dataset, cfg.batch_size // dist.world_size, dist, cfg.seed, device,
+                             cfg.channels_last, augment)
         if cfg.steps is not None:
             total_steps = cfg.steps
         elif cfg.epochs is not None:
-            total_steps = math.ceil(cfg.epochs * batches_per_epoch / draws_per_step)
+            draws_per_step = sum(ph.needs_batch for ph in phases) or 1
+            total_steps = math.ceil(cfg.epochs * stream.batches_per_epoch / draws_per_step)
         else:
             raise ConfigError("give the training length with --epochs N or --steps N")
-
-        aug_cfg = None
-        if cfg.flip or cfg.crop_pad or cfg.rotate_deg:
-            from ..data.augment import AugmentConfig, augment
-
-            aug_cfg = AugmentConfig(flip=cfg.flip, crop_pad=cfg.crop_pad, rotate_deg=cfg.rotate_deg)
-        aug_gen = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + 17 + dist.rank)
-
-        step = images_seen = batches_drawn = 0
-        best_value: Optional[float] = None
-        elapsed_before = 0.0
-        if resume_from is not None:
-            ckpt.load_weights(model, resume_from)
-            state = ckpt.load_trainer_state(resume_from)
-            for name, opt in optimizers.items():
-                opt.load_state_dict(state["optimizers"][name])
-            step, images_seen, batches_drawn = state["step"], state["images_seen"], state["batches_drawn"]
-            best_value = state.get("best_value")
-            elapsed_before = state.get("seconds", 0.0)
-            if state["world_size"] == dist.world_size:
-                _set_rng_state(state["rng"][dist.rank])
-                aug_gen.set_state(state["augment_rng"][dist.rank])
-            elif dist.is_main:
-                self.echo(f"warning: resuming a {state['world_size']}-process run with {dist.world_size} "
-                          "processes; RNG streams restart, so the run will not match an uninterrupted one")
 
         meta = {"format": ckpt.FORMAT, "format_version": ckpt.FORMAT_VERSION, "imagegen_version": __version__,
                 "model": self.model_name, "model_config": to_dict(model_cfg), "train_config": to_dict(cfg),
                 "dataset": {"name": dataset.name, "split": cfg.split, "num_images": len(dataset),
                             "resolution": dataset.resolution, "channels": dataset.channels,
                             "num_classes": dataset.num_classes, "class_names": dataset.class_names}}
-        logger: Optional[RunLogger] = None
+        engine: torch.nn.Module = model
+        if dist.enabled:
+            engine = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+        s = _Session(dist, device, cfg, dataset, model, engine, optimizers, phases, stream, total_steps, meta)
+        if resume_from is not None:
+            self._restore(s, resume_from)
+
         if dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "samples").mkdir(exist_ok=True)
             ckpt.write_json_atomic(self.run_dir / "config.json", meta)
-            logger = RunLogger(self.run_dir / "logs", resume_step=step if resume_from is not None else None)
+            s.logger = RunLogger(self.run_dir / "logs", resume_step=s.step if resume_from is not None else None)
             counts = ", ".join(f"{n}: {count_parameters(m):,}" for n, m in model.training_modules().items())
             self.echo(f"imagegen {__version__} | {self.model_name} | parameters {counts} | "
                       f"data {dataset.name} ({len(dataset):,} images, {dataset.channels}×{dataset.resolution}²) | "
                       f"device {device} × {dist.world_size} process(es), {torch.get_num_threads()} threads | "
-                      f"{'resuming at step ' + str(step) + ' of ' if resume_from is not None else ''}{total_steps} steps")
+                      f"{'resuming at step ' + str(s.step) + ' of ' if resume_from is not None else ''}"
+                      f"{total_steps} steps")
+            if cfg.eval_every > 0:
+                from ..metrics.training_eval import TrainingEvaluator
 
-        engine: torch.nn.Module = model
-        if dist.enabled:
-            engine = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None,
-                find_unused_parameters=True)
+                s.evaluator = TrainingEvaluator(dataset, self.run_dir, cfg.eval_samples,
+                                                [m for m in cfg.eval_metrics.split(",") if m], device, cfg.data_root)
+            if cfg.progress:
+                from tqdm.auto import tqdm
 
-        evaluator = None
-        if cfg.eval_every > 0 and dist.is_main:
-            from ..metrics.training_eval import TrainingEvaluator
+                s.bar = tqdm(total=total_steps, initial=s.step, unit="step", dynamic_ncols=True, mininterval=1.0,
+                             file=sys.stderr)
+        return s
 
-            evaluator = TrainingEvaluator(dataset, self.run_dir, cfg.eval_samples,
-                                          [m for m in cfg.eval_metrics.split(",") if m], device, cfg.data_root)
+    def _restore(self, s: _Session, resume_from: Path) -> None:
+        ckpt.load_weights(s.model, resume_from)
+        state = ckpt.load_trainer_state(resume_from)
+        for name, opt in s.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        s.step, s.images_seen = state["step"], state["images_seen"]
+        s.best_value, s.seconds_before = state.get("best_value"), state.get("seconds", 0.0)
+        s.last_ckpt = resume_from
+        same_world = state["world_size"] == s.dist.world_size
+        s.stream.load_state_dict(state["data"][s.dist.rank if same_world else 0], restore_rng=same_world)
+        if same_world:
+            set_rng_state(state["rng"][s.dist.rank])
+        elif s.dist.is_main:
+            self.echo(f"warning: resuming a {state['world_size']}-process run with {s.dist.world_size} "
+                      "processes; RNG streams restart, so the run will not match an uninterrupted one")
 
-        # ---- data stream: epoch-seeded permutation sharded per rank, resumable mid-epoch ----
-        order: dict[str, Any] = {"epoch": -1, "idx": None}
-
-        def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
-            nonlocal batches_drawn
-            epoch, pos = divmod(batches_drawn, batches_per_epoch)
-            if order["epoch"] != epoch:
-                sampler.set_epoch(epoch)
-                order["epoch"], order["idx"] = epoch, torch.tensor(list(iter(sampler)))
-            img, label = dataset.get_batch(order["idx"][pos * batch:(pos + 1) * batch])
-            batches_drawn += 1
-            img = img.to(device, non_blocking=True)
-            if cfg.channels_last:
-                img = img.contiguous(memory_format=torch.channels_last)
-            if aug_cfg is not None:
-                img = augment(img, aug_cfg, aug_gen)
-            return img, label.to(device, non_blocking=True)
-
-        def grid_labels() -> Optional[torch.Tensor]:
-            k = model.num_classes
-            return (torch.arange(cfg.grid_size, device=device) % k) if k else None
-
-        def write_samples(at_step: int) -> Path:
-            gen = torch.Generator(device=device).manual_seed(cfg.seed)  # the same latents every time
-            img = model.sample(cfg.grid_size, generator=gen, labels=grid_labels())
-            path = self.run_dir / "samples" / f"step-{at_step:07d}.png"
-            grid = save_grid(img, path, nrow=model.num_classes or None)
-            assert logger is not None
-            logger.image("samples", at_step, grid)
-            return path
-
-        def save(name: str) -> Path:
-            rng = all_gather_object(dist, _rng_state())
-            aug = all_gather_object(dist, aug_gen.get_state())
-            path = self.run_dir / "checkpoints" / name
-            if dist.is_main:
-                state = {"step": step, "images_seen": images_seen, "batches_drawn": batches_drawn,
-                         "optimizers": {n: o.state_dict() for n, o in optimizers.items()},
-                         "rng": rng, "augment_rng": aug, "world_size": dist.world_size,
-                         "best_value": best_value, "seconds": elapsed_before + time.perf_counter() - t_start}
-                path = ckpt.save_checkpoint(self.run_dir, name, model, {**meta, "step": step}, state,
-                                            keep=cfg.keep_ckpts)
-            barrier(dist)
-            return path
-
-        def set_trainable(name: str) -> None:
-            for p in trainable:
-                p.requires_grad_(False)
-            for p in opt_params[name]:
-                p.requires_grad_(True)
-
-        # ---- the loop ----
-        sums: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}
-        grad_norms: dict[str, float] = {}
-        t_start = time.perf_counter()
-        t_window, window_images, overhead = time.perf_counter(), 0, 0.0
-        last_grid: Optional[Path] = None
-        last_ckpt: Optional[Path] = resume_from
-        bar = None
-        if dist.is_main and cfg.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True, mininterval=1.0,
-                       file=sys.stderr)
-        model.train()
-        current_opt = None
-        while step < total_steps:
-            log_now = (step + 1) % cfg.log_every == 0 or step + 1 == total_steps
-            img = label = None
-            for ph in phases:
-                if step % ph.every:
-                    continue
-                if ph.needs_batch or img is None:
-                    img, label = next_batch()
-                    window_images += batch * dist.world_size
-                    images_seen += batch * dist.world_size
-                name = ph.optimizer_name
-                if name != current_opt:
-                    set_trainable(name)
-                    current_opt = name
-                opt = optimizers[name]
-                opt.zero_grad(set_to_none=True)
-                out = engine(ph.name, img, label)
-                out["loss"].backward()
-                if log_now:
-                    grads = [p.grad for p in opt_params[name] if p.grad is not None]
-                    grad_norms[f"{ph.name}/grad_norm"] = float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
-                opt.step()
-                for k, v in out.items():
-                    key = f"{ph.name}/{k}"
-                    v = v.detach()
-                    sums[key] = sums[key] + v if key in sums else v
-                    counts[key] = counts.get(key, 0) + 1
-            model.after_step(step + 1)
-            step += 1
-
+    # ------------------------------------------------------------------------------------------
+    def _loop(self, s: _Session) -> None:
+        cfg = s.cfg
+        window = _Window()
+        s.model.train()
+        while s.step < s.total_steps:
+            log_now = (s.step + 1) % cfg.log_every == 0 or s.step + 1 == s.total_steps
+            self._train_step(s, window, log_now)
+            s.step += 1
             if log_now:
-                now = time.perf_counter()
-                ips = window_images / max(1e-9, now - t_window - overhead)
-                values = {k: float(v) / counts[k] for k, v in sums.items()}
-                values.update(grad_norms)
-                values["images_per_sec"] = ips
-                if logger is not None:
-                    logger.scalars(step, values, images_seen / 1000)
-                if bar is not None:
-                    shown = {k: f"{v:.3g}" for k, v in values.items() if k.endswith("/loss")}
-                    bar.set_postfix(shown | {"img/s": f"{ips:.0f}"}, refresh=False)
-                sums, counts, grad_norms = {}, {}, {}
-                t_window, window_images, overhead = now, 0, 0.0
-            if bar is not None:
-                bar.update(1)
+                self._log(s, window.values())
+                window = _Window()
+            if s.bar is not None:
+                s.bar.update(1)
 
             t0 = time.perf_counter()
-            if dist.is_main and (step % cfg.sample_every == 0 or step == total_steps):
-                last_grid = write_samples(step)
-            if cfg.eval_every > 0 and (step % cfg.eval_every == 0 or step == total_steps):
-                improved = False
-                if evaluator is not None:  # rank 0 evaluates; the others wait for its verdict
-                    results, warnings = evaluator(model, step)
-                    assert logger is not None
-                    logger.scalars(step, {f"eval/{k}": v for k, v in results.items()}, images_seen / 1000)
-                    with open(self.run_dir / "metrics.jsonl", "a") as f:
-                        f.write(json.dumps({"step": step, "kimg": images_seen / 1000, **results,
-                                            "protocol": getattr(evaluator, "protocol", None)}) + "\n")
-                    for w in warnings:
-                        (bar.write if bar is not None else self.echo)(f"warning (step {step}): {w}")
-                    key = getattr(evaluator, "best_metric", None)
-                    if key in results and (best_value is None or results[key] < best_value):
-                        best_value, improved = results[key], True
-                if broadcast_object(dist, improved):
-                    save("best")
-            if step % cfg.ckpt_every == 0 or step == total_steps:
-                last_ckpt = save(f"step-{step:07d}")
-            overhead += time.perf_counter() - t0
+            last = s.step == s.total_steps
+            if s.dist.is_main and (s.step % cfg.sample_every == 0 or last):
+                s.last_grid = self._write_samples(s)
+            if cfg.eval_every > 0 and (s.step % cfg.eval_every == 0 or last):
+                self._evaluate(s)
+            if s.step % cfg.ckpt_every == 0 or last:
+                s.last_ckpt = self._save(s, f"step-{s.step:07d}")
+            window.paused += time.perf_counter() - t0
 
-        if bar is not None:
-            bar.close()
-        if dist.enabled:
-            _check_in_sync(dist, model)
-        seconds = elapsed_before + time.perf_counter() - t_start
-        if logger is not None:
-            logger.close()
-        if dist.is_main:
-            self.echo(f"done: {step} steps, {images_seen:,} images seen, {seconds:.1f} s")
-            if last_grid is not None:
-                self.echo(f"samples: {last_grid}")
-            self.echo(f"checkpoint: {last_ckpt}")
-        assert last_ckpt is not None
-        return TrainResult(self.run_dir, last_ckpt, last_grid, step, images_seen, seconds)
+    def _train_step(self, s: _Session, window: _Window, log_now: bool) -> None:
+        """Run every phase of one step: enable only the phase optimiser's parameters, backpropagate the
+        phase's loss, step the optimiser."""
+        img = label = None
+        for ph in s.phases:
+            if s.step % ph.every:
+                continue
+            if ph.needs_batch or img is None:
+                img, label = s.stream.next()
+                n = img.shape[0] * s.dist.world_size
+                window.images += n
+                s.images_seen += n
+            name = ph.optimizer_name
+            if name != s.current_opt:
+                for p in s.trainable:
+                    p.requires_grad_(False)
+                for p in s.opt_params[name]:
+                    p.requires_grad_(True)
+                s.current_opt = name
+            opt = s.optimizers[name]
+            opt.zero_grad(set_to_none=True)
+            out = s.engine(ph.name, img, label)
+            out["loss"].backward()
+            if log_now:
+                grads = [p.grad for p in s.opt_params[name] if p.grad is not None]
+                window.extra[f"{ph.name}/grad_norm"] = float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
+            opt.step()
+            window.add(ph.name, out)
+        s.model.after_step(s.step + 1)
+
+    def _log(self, s: _Session, values: dict[str, float]) -> None:
+        if s.logger is not None:
+            s.logger.scalars(s.step, values, s.images_seen / 1000)
+        if s.bar is not None:
+            shown = {k: f"{v:.3g}" for k, v in values.items() if k.endswith("/loss")}
+            s.bar.set_postfix(shown | {"img/s": f"{values['images_per_sec']:.0f}"}, refresh=False)
+
+    def _write_samples(self, s: _Session) -> Path:
+        """A grid from the same latents (and labels: class i in column i) at every call."""
+        k, n = s.model.num_classes, s.cfg.grid_size
+        gen = torch.Generator(device=s.device).manual_seed(s.cfg.seed)
+        labels = (torch.arange(n, device=s.device) % k) if k else None
+        img = s.model.sample(n, generator=gen, labels=labels)
+        path = self.run_dir / "samples" / f"step-{s.step:07d}.png"
+        grid = save_grid(img, path, nrow=k or None)
+        assert s.logger is not None
+        s.logger.image("samples", s.step, grid)
+        return path
+
+    def _evaluate(self, s: _Session) -> None:
+        """Rank 0 evaluates; every rank learns whether it improved, so all join the best checkpoint's
+        collective save."""
+        improved = False
+        if s.evaluator is not None:
+            results, warnings = s.evaluator(s.model, s.step)
+            assert s.logger is not None
+            s.logger.scalars(s.step, {f"eval/{k}": v for k, v in results.items()}, s.images_seen / 1000)
+            with open(self.run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps({"step": s.step, "kimg": s.images_seen / 1000, **results,
+                                    "protocol": getattr(s.evaluator, "protocol", None)}) + "\n")
+            for w in warnings:
+                (s.bar.write if s.bar is not None else self.echo)(f"warning (step {s.step}): {w}")
+            key = getattr(s.evaluator, "best_metric", None)
+            if key in results and (s.best_value is None or results[key] < s.best_value):
+                s.best_value, improved = results[key], True
+        if broadcast_object(s.dist, improved):
+            self._save(s, "best")
+
+    def _save(self, s: _Session, name: str) -> Path:
+        """Checkpoint (collective: every rank contributes its RNG and data-stream state)."""
+        rng = all_gather_object(s.dist, rng_state())
+        data = all_gather_object(s.dist, s.stream.state_dict())
+        path = self.run_dir / "checkpoints" / name
+        if s.dist.is_main:
+            state = {"step": s.step, "images_seen": s.images_seen, "world_size": s.dist.world_size,
+                     "optimizers": {n: o.state_dict() for n, o in s.optimizers.items()},
+                     "rng": rng, "data": data, "best_value": s.best_value, "seconds": s.seconds}
+            path = ckpt.save_checkpoint(self.run_dir, name, s.model, {**s.meta, "step": s.step}, state,
+                                        keep=s.cfg.keep_ckpts)
+        barrier(s.dist)
+        return path
+
+    def _finish(self, s: _Session) -> TrainResult:
+        if s.dist.enabled:
+            _check_in_sync(s.dist, s.model)
+        if s.dist.is_main:
+            self.echo(f"done: {s.step} steps, {s.images_seen:,} images seen, {s.seconds:.1f} s")
+            if s.last_grid is not None:
+                self.echo(f"samples: {s.last_grid}")
+            self.echo(f"checkpoint: {s.last_ckpt}")
+        assert s.last_ckpt is not None
+        return TrainResult(self.run_dir, s.last_ckpt, s.last_grid, s.step, s.images_seen, s.seconds)
