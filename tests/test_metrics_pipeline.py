@@ -157,6 +157,11 @@ def test_training_evaluator(tmp_path, monkeypatch, digits, clf):
     collapsed, warnings = ev(ReplayModel(train, only_class=3), step=30)
     assert collapsed["fid"] > 5 * good["fid"] and collapsed["class_entropy"] < 0.3
     assert len(warnings) == 1 and "mode collapse" in warnings[0] and "classes 3" in warnings[0]
+    with_acc = TrainingEvaluator(train, tmp_path / "run", 300, ["fid", "acc"], "cpu", None, cache=tmp_path,
+                                 log=logs.append)
+    values, warnings = with_acc(ReplayModel(train), step=10)  # unconditional: acc is skipped, said once
+    assert "acc" not in values and len(warnings) == 1 and "acc skipped" in warnings[0]
+    assert with_acc(ReplayModel(train), step=20)[1] == []
 
 
 def test_class_histogram_entropy():

@@ -112,6 +112,7 @@ class TrainingEvaluator:
         self.options = EvalOptions(seed=seed)
         self.collapse_threshold = collapse_threshold
         self.best_metric = "fid" if "fid" in self.metrics else ("kid" if "kid" in self.metrics else None)
+        self._acc_warned = False
 
         labelled = dataset.labels is not None and dataset.num_classes >= 2
         self.classifier: Optional[DatasetClassifier] = None
@@ -161,10 +162,15 @@ class TrainingEvaluator:
             class_logits = (feats.logits if self.classifier is self.extractor else
                             compute_features(self.classifier, img, batch_size=self.batch_size,
                                              device=self.device).logits)
-        metrics = [m for m in self.metrics if m != "acc" or labels is not None]
+        warnings: list[str] = []
+        metrics = self.metrics
+        if "acc" in metrics and labels is None:
+            metrics = [m for m in metrics if m != "acc"]
+            if not self._acc_warned:
+                warnings.append("metric acc skipped: the model is unconditional (acc needs class labels)")
+                self._acc_warned = True
         values = compute_metrics(self.reference, feats, metrics, options=self.options, fake_labels=labels,
                                  class_logits=class_logits)
-        warnings: list[str] = []
         if class_logits is not None and self.classifier is not None:
             kc = self.classifier.num_logits
             entropy, counts = class_histogram_entropy(class_logits, kc)
