@@ -178,6 +178,7 @@ def test_evaluate_with_inception_weights(tmp_path, cache, capsys):
     (["--fake", "{npz}", "--real", "digits:test", "--metrics", "acc"], "labels"),
     (["--fake", "{npz}", "--real", "digits:test", "--inception-weights", "{tmp}/none.pth"], "no such file"),
     (["--fake", "{npz}", "--real", "digits:test", "--num-samples", "0"], "--num-samples 0"),
+    (["--fake", "{npz}", "--real", "{flat}"], "give --classifier-data NAME"),
 ])
 def test_evaluate_bad_input_exits_2(tmp_path, cache, capsys, args, message):
     train, test = digits_splits()
@@ -190,6 +191,10 @@ def test_evaluate_bad_input_exits_2(tmp_path, cache, capsys, args, message):
     files["junk"] = tmp_path / "junk.npz"
     np.savez(tmp_path / "nokey.npz", pixels=np.zeros((4, 8, 8, 1), np.uint8))
     files["nokey"] = tmp_path / "nokey.npz"
+    files["flat"] = tmp_path / "flat"  # an unlabelled folder: no dataset classifier without --classifier-data
+    files["flat"].mkdir()
+    for i in range(8):
+        Image.fromarray(test.images[i, 0].numpy()).save(files["flat"] / f"{i}.png")
     code, out, err = run_cli(["evaluate", *[a.format(**files) for a in args]], capsys)
     assert code == 2, (out, err)
     assert err.startswith("Error: ") and message in err and err.count("\n") == 1, err
