@@ -204,3 +204,23 @@ def test_evaluate_nll_on_a_tiny_dataset():
         evaluate_nll(tiny_vae(resolution=16), ds, k=2)
     with pytest.raises(ConfigError, match="likelihood"):
         evaluate_nll(AAE(AAEConfig(resolution=8, channels=1)), ds, k=2)
+
+
+def test_cli_evaluate_nll(tmp_path, capsys):
+    import json
+
+    from imagegen.cli import main
+    from imagegen.training import TrainConfig, Trainer
+
+    run = tmp_path / "run"
+    Trainer("vae", VAEConfig(resolution=8, z_dim=4, width=8, hidden=16), TrainConfig(
+        data="digits", steps=2, batch_size=8, progress=False, grid_size=4), run, echo=lambda s: None).fit()
+    capsys.readouterr()
+    main(["evaluate", str(run), "--metrics", "nll", "--nll-k", "5", "--num-real", "8", "--json"])
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["neg_elbo"] >= record["nll"] > 0 and record["step"] == 2
+    assert record["protocol"]["images"] == "first 8 of digits" and record["protocol"]["dims"] == 64
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["nll"] == record["nll"]
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "--fake", "digits:test", "--real", "digits:test", "--metrics", "nll"])
+    assert e.value.code == 2

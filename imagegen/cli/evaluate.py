@@ -160,11 +160,13 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--resize-real", is_flag=True, help="load the reference at the generated images' size and channels")
 @click.option("--allow-few-samples", is_flag=True, help="accept FID from fewer samples than feature dimensions")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object (metric names as keys) on stdout")
+@click.option("--nll-k", type=int, default=5000, help="metric nll: importance samples per image (IWAE); "
+                                                       "--num-real N limits it to the first N reference images")
 def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], data: Optional[str],
              split: Optional[str], data_root: Optional[str], metrics_spec: Optional[str], num_samples: int,
              num_real: Optional[int], seed: int, batch_size: int, device: str, extractor: str,
              inception_weights: Optional[str], classifier_data: Optional[str], cache_dir: Optional[str],
-             resolution: Optional[int], resize_real: bool, allow_few_samples: bool, as_json: bool) -> None:
+             resolution: Optional[int], resize_real: bool, allow_few_samples: bool, as_json: bool, nll_k: int) -> None:
     """Compute FID, KID, IS, precision/recall and density/coverage of RUN_DIR's model (or of --fake
     images) against a reference set, print a table and append a JSON line to RUN_DIR/metrics.jsonl.
 
@@ -221,6 +223,13 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
                               channels=channels, resize=resize)
     if resolution is not None and reference.images.shape[2] != resolution:
         raise DataError(f"reference {name} loaded at {reference.images.shape[2]} px, not {resolution}")
+    if metrics_spec and "nll" in metrics_spec.split(","):  # likelihood models: imagegen.metrics.nll
+        from ..metrics.nll import nll_command
+
+        metrics_spec = nll_command(model, reference, metrics_spec, k=nll_k, num_images=num_real, seed=seed,
+                                   run_dir=run_dir, as_json=as_json, echo=click.echo, info=_info)
+        if not metrics_spec:
+            return
 
     conditional = model is not None and model.num_classes > 0
     default = "fid,kid,is,pr,dc" + (",acc" if conditional else "")

@@ -87,3 +87,55 @@ def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images
     return {"nll": nll, "neg_elbo": neg_elbo, "nll_bpd": nll * scale, "neg_elbo_bpd": neg_elbo * scale,
             "nll_sem": float(l_k.std() / math.sqrt(n)) if n > 1 else float("nan"), "k": k,
             "num_images": n, "dims": dims, "likelihood": getattr(cfg, "likelihood", "")}
+
+
+def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: int, num_images: Optional[int],
+                seed: int, run_dir: Optional[str], as_json: bool, echo: Callable[[str], None],
+                info: Callable[[str], None]) -> str:
+    """The ``nll`` part of ``imagegen evaluate``: compute :func:`evaluate_nll` of a run's model on the
+    reference split, print it (a table, or one JSON object with ``as_json``), append a record to
+    ``RUN/metrics.jsonl``, and return the remaining comma-separated metrics for the usual sample-based
+    evaluation (empty if ``nll`` was the only one).
+
+    Raises:
+        ConfigError: no run (``--fake`` images have no likelihood) or a model without a likelihood.
+    """
+    import json
+    import time
+    from pathlib import Path
+
+    if model is None:
+        raise ConfigError("metric nll needs a run directory (a likelihood model), not --fake images")
+    if not hasattr(model, "log_weights"):
+        raise ConfigError(f"{model.model_name} has no likelihood; the nll metric needs a likelihood model (vae, cvae)")
+    rest = ",".join(m for m in (s.strip() for s in metrics_spec.split(",")) if m and m != "nll")
+    n = len(reference) if num_images is None else min(num_images, len(reference))
+    info(f"nll: IWAE with k={k} on {n:,} images of {reference.name} ...")
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if time.perf_counter() - last[0] > 30 or done == total:
+            last[0] = time.perf_counter()
+            info(f"  {done:,}/{total:,} images, {last[0] - t0:.0f} s")
+
+    res = evaluate_nll(model, reference, k=k, num_images=num_images, seed=seed, progress=progress)
+    meta = getattr(model, "checkpoint_meta", {})
+    record = {"step": meta.get("step"), **{m: res[m] for m in ("nll", "neg_elbo", "nll_bpd", "neg_elbo_bpd", "nll_sem")},
+              "protocol": {"metric": "nll", "estimator": f"IWAE k={k} (Burda et al. 2016) and ELBO from the same samples",
+                           "images": f"first {res['num_images']} of {reference.name}", "dims": res["dims"],
+                           "likelihood": res["likelihood"], "binarisation_seed": seed + 1 if res["likelihood"] == "bernoulli" else None,
+                           "units": "nats per image; bits/dim = nats / (dims * ln 2)", "seconds": round(time.perf_counter() - t0, 1)},
+              "source": "evaluate"}
+    if run_dir is not None:
+        root = Path(meta["checkpoint"]).parent.parent if "checkpoint" in meta else Path(run_dir)  # RUN/checkpoints/step-*
+        with open(root / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+    if as_json:
+        echo(json.dumps(record))
+    else:
+        echo(f"{run_dir} (step {meta.get('step')}): NLL on {res['num_images']:,} images of {reference.name} "
+             f"({res['dims']} dims, {res['likelihood']} likelihood), k={k}, {record['protocol']['seconds']} s")
+        echo(f"  {'nll':<14}{res['nll']:.3f} ± {res['nll_sem']:.2f} nats  ({res['nll_bpd']:.4f} bits/dim)")
+        echo(f"  {'-elbo':<14}{res['neg_elbo']:.3f} nats  ({res['neg_elbo_bpd']:.4f} bits/dim)")
+    return rest
