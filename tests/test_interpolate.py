@@ -101,6 +101,24 @@ def test_cli_interpolate_gif_and_strip(runs, tmp_path):
     assert np.asarray(Image.open(png)).shape == (8 + 4, 7 * 10 + 2)  # 7 frames of 8 px + 2 px padding
 
 
+def test_cli_interpolate_class_grid(runs, tmp_path):
+    gif, png = tmp_path / "classes.gif", tmp_path / "classes.png"
+    main(["interpolate", str(runs / "cgan"), "--seeds", "1,2", "--steps", "3", "--class-grid", "--out", str(gif),
+          "--scale", "1", "--no-boomerang"])
+    with Image.open(gif) as im:
+        assert im.n_frames == 3 and im.size == (10 * 10 + 2, 8 + 4)  # each frame: the 10 classes in a row
+    main(["interpolate", str(runs / "cgan"), "--seeds", "1,2", "--steps", "3", "--class-grid", "--out", str(png),
+          "--scale", "1"])
+    strip = np.asarray(Image.open(png))
+    assert strip.shape == (10 * 10 + 2, 3 * 10 + 2)  # one row per class, one column per frame
+    model = load_run(runs / "cgan")
+    z = latents_for_seeds(model, [1])
+    first_of_class_4 = np.rint((model.generate(z, torch.tensor([4]))[0, 0].numpy() + 1) * 127.5)
+    assert np.abs(strip[42:50, 2:10].astype(float) - first_of_class_4).max() <= 1
+    with pytest.raises(SystemExit):
+        main(["interpolate", str(runs / "dcgan"), "--class-grid", "--out", str(tmp_path / "x.gif")])
+
+
 def test_cli_interpolate_between_real_images(runs, tmp_path):
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     Image.fromarray(np.full((16, 16), 30, np.uint8)).save(a)

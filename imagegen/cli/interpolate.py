@@ -48,6 +48,9 @@ def _parse_seeds(text: str) -> list[int]:
 @click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp", show_default=True,
               help="spherical (for Gaussian latents; White 2016) or linear interpolation")
 @click.option("--class", "class_", type=int, default=None, help="class label (required for conditional models)")
+@click.option("--class-grid", is_flag=True,
+              help="conditional models: every class at once with the same latents (GIF frames: one row of "
+                   "classes; PNG: one row per class)")
 @click.option("--fps", type=float, default=12.0, show_default=True, help="GIF frames per second")
 @click.option("--boomerang/--no-boomerang", default=True, show_default=True, help="GIF plays forwards then backwards")
 @click.option("--scale", type=int, default=2, show_default=True, help="integer upscaling of the frames")
@@ -55,7 +58,7 @@ def _parse_seeds(text: str) -> list[int]:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
 def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Path, Path]], steps: int,
-                method: str, class_: Optional[int], fps: float, boomerang: bool, scale: int, resize: str,
+                method: str, class_: Optional[int], class_grid: bool, fps: float, boomerang: bool, scale: int, resize: str,
                 device: str, force: bool) -> None:
     """Interpolate through the latent space of the model in RUN_DIR: between the latents of --seeds,
     or between two real --images (encoder models)."""
@@ -74,7 +77,15 @@ def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Pat
         keys = model.encode(img, labels)
     else:
         keys = latents_for_seeds(model, _parse_seeds(seeds))
-    frames = tween(model, keys, steps=steps, labels=class_, method=method)  # type: ignore[arg-type]
+    if class_grid:
+        if not model.num_classes:
+            raise ConfigError(f"{model.model_name} is unconditional; drop --class-grid")
+        if class_ is not None and not images:
+            raise ConfigError("use either --class or --class-grid")
+        frames = torch.stack([tween(model, keys, steps=steps, labels=c, method=method)  # type: ignore[arg-type]
+                              for c in range(model.num_classes)], 1)  # [T, K, C, H, W]
+    else:
+        frames = tween(model, keys, steps=steps, labels=class_, method=method)  # type: ignore[arg-type]
     if out.suffix.lower() == ".gif":
         save_gif(frames, out, fps=fps, boomerang=boomerang, scale=scale)
     else:

@@ -210,24 +210,31 @@ def load_images(paths: Sequence[str | os.PathLike], resolution: int, channels: i
     return uint8_to_float(u8)
 
 
-def _scaled(frames: torch.Tensor, scale: int) -> np.ndarray:
-    arr = to_uint8_nhwc(frames)  # [T, H, W, C]
+def _frame_arrays(frames: torch.Tensor, scale: int, nrow: Optional[int]) -> list[np.ndarray]:
+    """uint8 [H, W, C] pictures, one per frame: [T, C, H, W] frames as they are, [T, N, C, H, W]
+    frames each tiled into a grid of N images (``nrow`` per row, default all in one row)."""
+    if frames.ndim == 5:
+        arrs = [make_grid(f, nrow=nrow or f.shape[0]) for f in frames]
+    else:
+        arrs = list(to_uint8_nhwc(frames))
     if scale > 1:
-        arr = arr.repeat(scale, axis=1).repeat(scale, axis=2)  # nearest-neighbour upscaling
-    return arr
+        arrs = [a.repeat(scale, axis=0).repeat(scale, axis=1) for a in arrs]  # nearest-neighbour upscaling
+    return arrs
 
 
 def save_gif(frames: torch.Tensor, path: str | os.PathLike, fps: float = 12.0, boomerang: bool = True,
-             scale: int = 1) -> None:
-    """Write frames float [T, C, H, W] in [-1, 1] as a looping animated GIF.
+             scale: int = 1, nrow: Optional[int] = None) -> None:
+    """Write frames as a looping animated GIF.
 
     Args:
+        frames: float [T, C, H, W] in [-1, 1], or [T, N, C, H, W] (each frame a grid of N images,
+            e.g. one per class, ``nrow`` per row).
         fps: frames per second.
         boomerang: play forwards then backwards, so the loop has no jump.
         scale: integer nearest-neighbour upscaling (small images are hard to see at 1×).
     """
-    arr = _scaled(frames, scale)
-    seq = list(arr) + (list(arr[-2:0:-1]) if boomerang and len(arr) > 2 else [])
+    arrs = _frame_arrays(frames, scale, nrow)
+    seq = arrs + (arrs[-2:0:-1] if boomerang and len(arrs) > 2 else [])
     ims = [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in seq]
     path = Path(path)
     tmp = path.with_name(path.name + f".tmp-{os.getpid()}.gif")
@@ -236,8 +243,12 @@ def save_gif(frames: torch.Tensor, path: str | os.PathLike, fps: float = 12.0, b
 
 
 def save_strip(frames: torch.Tensor, path: str | os.PathLike, scale: int = 1, nrow: Optional[int] = None) -> None:
-    """Write frames float [T, C, H, W] in [-1, 1] as a PNG: one row (or rows of ``nrow``)."""
-    grid = make_grid(frames, nrow=nrow or len(frames))
+    """Write frames as a PNG: [T, C, H, W] as one row (or rows of ``nrow``); [T, N, C, H, W] as N rows
+    of T frames (e.g. one row per class)."""
+    if frames.ndim == 5:
+        grid = make_grid(frames.transpose(0, 1).flatten(0, 1), nrow=frames.shape[0])
+    else:
+        grid = make_grid(frames, nrow=nrow or len(frames))
     if scale > 1:
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
     save_png_atomic(grid, path)
