@@ -169,3 +169,20 @@ def test_class_histogram_entropy():
     assert class_histogram_entropy(logits, 4)[0] == pytest.approx(1.0)
     h, counts = class_histogram_entropy(torch.eye(4)[[0] * 99 + [1]], 4)
     assert counts.tolist() == [99, 1, 0, 0] and h < 0.1
+
+
+def test_modes_metric_detects_collapse_and_low_confidence():
+    from imagegen.metrics.evaluate import MetricInputs, EvalOptions, _modes
+    from imagegen.metrics.extractors import Features
+
+    def run(logits):
+        fake = Features(features=torch.zeros(len(logits), 2), logits=logits)
+        return _modes(MetricInputs(real=None, fake=fake, options=EvalOptions()))
+
+    sharp = torch.eye(10).repeat(20, 1) * 20  # 200 confident samples, every class equally often
+    r = run(sharp)
+    assert r["confident"] == 1.0 and r["classes_covered"] == 10 and r["class_entropy"] == pytest.approx(1.0)
+    collapsed = torch.eye(10)[[3] * 190 + list(range(10))] * 20  # one class dominates
+    r = run(collapsed)
+    assert r["classes_covered"] == 1 and r["class_entropy"] < 0.3
+    assert run(torch.zeros(50, 10))["confident"] == 0.0  # uniform softmax: never confident

@@ -11,6 +11,8 @@ is      is, is_std                  Inception Score over splits (Salimans et al.
 pr      precision, recall           k-NN manifolds, k=3 (Kynkäänniemi et al. 2019, Eq. 1-2)
 dc      density, coverage           k-NN balls of real samples, k=5 (Naeem et al. 2020, Eq. 3-4)
 acc     acc                         accuracy of class-conditional samples under the dataset classifier
+modes   confident, classes_covered, confident top-class fraction, classes present, and normalised
+        class_entropy               entropy of the predicted-class histogram (mode collapse)
 ======  ==========================  =================================================================
 
 Generated images are quantised to uint8 levels before feature extraction (exactly as if saved to PNG
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 from typing import Any, Callable, Optional, Sequence
 
 import torch
@@ -117,6 +120,37 @@ def parse_metrics(spec: str | Sequence[str]) -> list[str]:
         what = f"unknown metric(s) {', '.join(map(repr, unknown))}" if unknown else "no metrics given"
         raise ConfigError(f"{what}; available: {', '.join(list_metrics())}")
     return names
+
+
+def class_histogram_entropy(logits: torch.Tensor, num_classes: int) -> tuple[float, torch.Tensor]:
+    """Normalised entropy of the predicted-class histogram.
+
+    Args:
+        logits: float [N, K] classifier logits of generated samples.
+        num_classes: K (>= 2).
+
+    Returns:
+        ``(H / log K in [0, 1], counts int64 [K])``.
+    """
+    counts = torch.bincount(logits.argmax(dim=1), minlength=num_classes)
+    p = counts.double() / max(1, int(counts.sum()))
+    h = float(-(p[p > 0] * p[p > 0].log()).sum())
+    return h / math.log(num_classes), counts
+
+
+@register_metric("modes", ("confident", "classes_covered", "class_entropy"), needs_logits=True)
+def _modes(x: MetricInputs) -> dict[str, float]:
+    """Mode coverage under the extractor's classifier (meaningful with the dataset classifier):
+    ``confident`` = fraction of samples whose top softmax probability is ≥ 0.9; ``classes_covered`` =
+    classes predicted for at least a tenth of their uniform share (N / 10K samples); ``class_entropy`` =
+    normalised entropy of the predicted-class histogram (1 = all classes equally frequent)."""
+    assert x.fake.logits is not None
+    logits = x.fake.logits.double()
+    k = logits.shape[1]
+    entropy, counts = class_histogram_entropy(logits, k)
+    confident = float((logits.softmax(dim=1).amax(dim=1) >= 0.9).double().mean())
+    covered = int((counts.double() >= 0.1 * len(logits) / k).sum())
+    return {"confident": confident, "classes_covered": float(covered), "class_entropy": entropy}
 
 
 @register_metric("fid", ("fid",))

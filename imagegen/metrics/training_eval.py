@@ -16,7 +16,6 @@ half of the samples fall into one class. The check needs a labelled training set
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 from pathlib import Path
@@ -27,28 +26,13 @@ import torch
 from ..errors import ConfigError
 from ..sampling import generate
 from .classifier import DatasetClassifier, classifier_for_dataset, load_or_train_classifier
-from .evaluate import EvalOptions, build_protocol, check_sample_counts, compute_metrics, parse_metrics, quantize
+from .evaluate import (EvalOptions, build_protocol, check_sample_counts, class_histogram_entropy, compute_metrics,
+                       parse_metrics, quantize)
 from .extractors import FeatureExtractor, compute_features
 from .inception import find_inception_weights, load_fid_inception
 from .reference import reference_statistics
 
 COLLAPSE_THRESHOLD = 0.8
-
-
-def class_histogram_entropy(logits: torch.Tensor, num_classes: int) -> tuple[float, torch.Tensor]:
-    """Normalised entropy of the predicted-class histogram.
-
-    Args:
-        logits: float [N, K] classifier logits of generated samples.
-        num_classes: K (>= 2).
-
-    Returns:
-        ``(H / log K in [0, 1], counts int64 [K])``.
-    """
-    counts = torch.bincount(logits.argmax(dim=1), minlength=num_classes)
-    p = counts.double() / max(1, int(counts.sum()))
-    h = float(-(p[p > 0] * p[p > 0].log()).sum())
-    return h / math.log(num_classes), counts
 
 
 def dataset_classifier(dataset: Any, data_root: Optional[str], *, cache: Any = None,
