@@ -119,14 +119,15 @@ def _select_extractor(kind: str, weights: Optional[str], dataset: Optional[Any],
 
 
 def _format_table(metrics: dict[str, float]) -> str:
+    width = max([len("metric"), *map(len, metrics)]) + 2
     rows = []
     for k, v in metrics.items():
         if k.endswith("_std"):
             continue
         std = metrics.get(f"{k}_std")
         text = f"{v:.6g}" + (f" ± {std:.2g}" if std is not None else "")
-        rows.append(f"  {k:<12}{text}")
-    return "\n".join([f"  {'metric':<12}value", *rows])
+        rows.append(f"  {k:<{width}}{text}")
+    return "\n".join([f"  {'metric':<{width}}value", *rows])
 
 
 # ---- evaluate ---------------------------------------------------------------------------------------

@@ -210,9 +210,9 @@ def check_sample_counts(metrics: Sequence[str], num_real: int, num_fake: int, fe
     # metric -> (minimum, number of samples that must reach it)
     needs = {"fid": (2, both), "kid": (2, both), "pr": (options.pr_k + 1, both),
              "dc": (options.dc_k + 1, num_real if num_fake >= 1 else 0),
-             "is": (2 * options.is_splits, num_fake), "acc": (1, num_fake)}
+             "is": (2 * options.is_splits, num_fake), "acc": (1, num_fake), "modes": (1, num_fake)}
     for m in metrics:
-        need, have = needs[m]
+        need, have = needs.get(m, (1, num_fake))
         if have < need:
             raise ImagegenError(f"metric {m} needs at least {need} samples per set, got {num_real} real and "
                                 f"{num_fake} generated; use more samples (--num-samples)")
@@ -362,10 +362,10 @@ def build_protocol(extractor: FeatureExtractor, real: ReferenceStats, num_fake: 
     used = {"fid": {}, "kid": {"kid_subset_size": min(options.kid_subset_size, len(real), num_fake),
                                "kid_subsets": options.kid_subsets},
             "is": {"is_splits": options.is_splits}, "pr": {"pr_k": options.pr_k}, "dc": {"dc_k": options.dc_k},
-            "acc": {}}
+            "modes": {"modes_confidence": 0.9}}
     params: dict[str, Any] = {}
     for m in metrics:
-        params.update(used[m])
+        params.update(used.get(m, {}))
     protocol = {
         "metrics": list(metrics),
         "extractor": ext,
