@@ -27,9 +27,7 @@ Python API::
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
 from typing import Literal, Optional
 
 import torch
@@ -40,14 +38,14 @@ from torch.nn.utils.parametrizations import spectral_norm
 from ..config import help_field
 from ..errors import ConfigError, DataError
 from ..losses import get_gan_loss
-from ..nn import adam, dcgan_init, update_ema
+from ..nn import dcgan_init
 from ..nn.conditional import ConditionalBatchNorm2d, ProjectionHead
 from ..registry import register_model
-from .base import GenerativeModel, Phase
+from .gan import GANModel, GANOptimConfig, check_image_size, discriminator_stats, num_upsamplings
 
 
 @dataclasses.dataclass
-class CGANConfig:
+class CGANConfig(GANOptimConfig):
     resolution: int = help_field(32, "image size in pixels (a power of two ≥ 8, e.g. 32)")
     channels: Optional[int] = help_field(None, "image channels (1 or 3); default: the dataset's")
     num_classes: Optional[int] = help_field(None, "number of classes; default: the dataset's")
@@ -61,19 +59,10 @@ class CGANConfig:
                       "(then --ac-weight must be > 0: a pure AC-GAN)")
     ac_weight: float = help_field(0.0, "weight of the AC-GAN auxiliary classification loss (0 = off)")
     spectral_norm: bool = help_field(True, "spectral normalisation of every D layer (Miyato et al. 2018)")
-    n_critic: int = help_field(1, "discriminator updates per generator update")
-    lr_g: float = help_field(2e-4, "generator Adam learning rate")
-    lr_d: float = help_field(2e-4, "discriminator Adam learning rate")
-    beta1: float = help_field(0.5, "Adam β1")
-    beta2: float = help_field(0.999, "Adam β2")
-    ema_decay: float = help_field(0.0, "EMA decay of generator weights used for sampling (0 = off, e.g. 0.999)")
 
     def __post_init__(self) -> None:
-        r = self.resolution
-        if r < 8 or r & (r - 1):
-            raise ConfigError(f"resolution={r}: cgan needs a power of two ≥ 8 (e.g. 32)")
-        if self.channels is not None and self.channels not in (1, 3):
-            raise ConfigError(f"channels={self.channels}: use 1 or 3")
+        super().__post_init__()
+        check_image_size("cgan", self.resolution, self.channels)
         if self.num_classes is not None and self.num_classes < 2:
             raise ConfigError(f"num_classes={self.num_classes}: a class-conditional GAN needs ≥ 2 classes")
         if self.d_cond == "none" and self.ac_weight <= 0:
@@ -81,14 +70,6 @@ class CGANConfig:
                               "set --ac-weight > 0 (AC-GAN)")
         if self.ac_weight < 0:
             raise ConfigError(f"ac_weight={self.ac_weight}: must be ≥ 0")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay={self.ema_decay}: use a value in [0, 1)")
-        if self.n_critic < 1:
-            raise ConfigError(f"n_critic={self.n_critic}: must be ≥ 1")
-
-
-def _num_up(resolution: int) -> int:
-    return int(math.log2(resolution)) - 2  # 4×4 → resolution by stride-2 layers
 
 
 class CGANGenerator(nn.Module):
@@ -101,7 +82,7 @@ class CGANGenerator(nn.Module):
 
     def __init__(self, z_dim: int, resolution: int, channels: int, width: int, num_classes: int) -> None:
         super().__init__()
-        n = _num_up(resolution)
+        n = num_upsamplings(resolution)
         chans = [width * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 32×32: [256, 128, 64]
         self.z_dim, self.c0 = z_dim, chans[0]
         self.fc = nn.Linear(z_dim, chans[0] * 16)
@@ -141,7 +122,7 @@ class ProjectionDiscriminator(nn.Module):
                  num_aux_classes: int = 0, sn: bool = True) -> None:
         super().__init__()
         wrap = spectral_norm if sn else (lambda m: m)
-        n = _num_up(resolution)
+        n = num_upsamplings(resolution)
         chans = [width * 2 ** i for i in range(n)]  # e.g. 32×32: [64, 128, 256]
         layers: list[nn.Module] = []
         c_in = channels
@@ -164,7 +145,7 @@ class ProjectionDiscriminator(nn.Module):
 
 
 @register_model("cgan")
-class CGAN(GenerativeModel):
+class CGAN(GANModel):
     """Class-conditional GAN: conditional-BN generator, spectrally normalised projection
     discriminator, hinge loss; AC-GAN auxiliary classifier as an option.
 
@@ -188,16 +169,8 @@ class CGAN(GenerativeModel):
                                          projection=config.d_cond == "projection",
                                          num_aux_classes=k if config.ac_weight > 0 else 0,
                                          sn=config.spectral_norm)
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if config.ema_decay > 0 else None
+        self.init_ema()
         self.d_loss_fn, self.g_loss_fn = get_gan_loss(config.loss)
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.config
-        return {"G": adam(self.G.parameters(), c.lr_g, (c.beta1, c.beta2)),
-                "D": adam(self.D.parameters(), c.lr_d, (c.beta1, c.beta2))}
-
-    def phases(self) -> list[Phase]:
-        return [Phase("D")] * self.config.n_critic + [Phase("G", needs_batch=False)]
 
     def _check_labels(self, label: Optional[torch.Tensor]) -> torch.Tensor:
         if label is None or (label < 0).any() or (label >= self.num_classes).any():
@@ -222,10 +195,7 @@ class CGAN(GenerativeModel):
                 ac = F.cross_entropy(real_cls, y) + F.cross_entropy(fake_cls, y)
                 loss = loss + w * ac
                 out = {"ac_loss": ac.detach(), "ac_acc_real": (real_cls.argmax(1) == y).float().mean()}
-            real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
-            return {"loss": loss, **out,
-                    "d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean(),
-                    "acc_real": (real_logits > 0).float().mean(), "acc_fake": (fake_logits < 0).float().mean()}
+            return {"loss": loss, **out, **discriminator_stats(real_logits, fake_logits)}
         if phase == "G":
             fake_logits, fake_cls = self.D(self.G(z, y), y)
             loss = self.g_loss_fn(fake_logits)
@@ -235,16 +205,7 @@ class CGAN(GenerativeModel):
             return {"loss": loss}
         raise ValueError(f"unknown phase {phase!r}")
 
-    def after_step(self, step: int) -> None:
-        if self.G_ema is not None:
-            update_ema(self.G_ema, self.G, self.config.ema_decay)
-
     # ---- using the model ----------------------------------------------------------------------
-    def sample_latents(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """z [n, z_dim] float32 ~ N(0, I) on the model's device."""
-        return torch.randn(n, self.config.z_dim, generator=generator, device=self.device)
-
-    @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Images for given latents and classes.
 
@@ -263,13 +224,7 @@ class CGAN(GenerativeModel):
         labels = torch.as_tensor(labels, dtype=torch.int64, device=self.device).reshape(-1)
         if len(labels) != len(z) or labels.min() < 0 or labels.max() >= self.num_classes:
             raise ConfigError(f"labels must be {len(z)} class indices in [0, {self.num_classes - 1}]")
-        G = self.G_ema if self.G_ema is not None else self.G
-        was_training = G.training
-        G.eval()
-        try:
-            return G(z.to(self.device, torch.float32), labels)
-        finally:
-            G.train(was_training)
+        return self.run_generator(z.to(self.device, torch.float32), labels)
 
     def sample(self, n: int, generator: Optional[torch.Generator] = None,
                labels: Optional[torch.Tensor] = None) -> torch.Tensor:

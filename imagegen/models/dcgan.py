@@ -12,9 +12,7 @@ Widths follow the reference implementations (pytorch/examples ``dcgan``, Soumith
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
 from typing import Literal, Optional
 
 import torch
@@ -23,13 +21,13 @@ from torch import nn
 from ..config import help_field
 from ..errors import ConfigError
 from ..losses import get_gan_loss, gradient_penalty
-from ..nn import adam, dcgan_init, update_ema
+from ..nn import dcgan_init
 from ..registry import register_model
-from .base import GenerativeModel, Phase
+from .gan import GANModel, GANOptimConfig, check_image_size, discriminator_stats, num_upsamplings
 
 
 @dataclasses.dataclass
-class DCGANConfig:
+class DCGANConfig(GANOptimConfig):
     resolution: int = help_field(32, "image size in pixels (a power of two ≥ 8, e.g. 32 or 64)")
     channels: Optional[int] = help_field(None, "image channels (1 or 3); default: the dataset's")
     z_dim: int = help_field(100, "latent z dimension")
@@ -38,32 +36,15 @@ class DCGANConfig:
     loss: Literal["nonsaturating", "hinge", "lsgan", "wgan-gp"] = help_field(
         "nonsaturating", "adversarial loss (see imagegen.losses)")
     gp_weight: float = help_field(10.0, "gradient-penalty weight λ for wgan-gp")
-    n_critic: int = help_field(1, "discriminator updates per generator update")
     d_norm: Literal["auto", "batch", "none"] = help_field(
         "auto", "normalisation in D: batch norm (paper) or none; auto = none for wgan-gp, else batch")
-    lr_g: float = help_field(2e-4, "generator Adam learning rate")
-    lr_d: float = help_field(2e-4, "discriminator Adam learning rate")
-    beta1: float = help_field(0.5, "Adam β1")
-    beta2: float = help_field(0.999, "Adam β2")
-    ema_decay: float = help_field(0.0, "EMA decay of generator weights used for sampling (0 = off, e.g. 0.999)")
 
     def __post_init__(self) -> None:
-        r = self.resolution
-        if r < 8 or r & (r - 1):
-            raise ConfigError(f"resolution={r}: DCGAN needs a power of two ≥ 8 (e.g. 32 or 64)")
-        if self.channels is not None and self.channels not in (1, 3):
-            raise ConfigError(f"channels={self.channels}: use 1 or 3")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay={self.ema_decay}: use a value in [0, 1)")
+        super().__post_init__()
+        check_image_size("DCGAN", self.resolution, self.channels)
         if self.loss == "wgan-gp" and self.d_norm == "batch":
             raise ConfigError("d_norm=batch is invalid with wgan-gp (the gradient penalty is per "
                               "sample, Gulrajani et al. §4); use --d-norm none or auto")
-        if self.n_critic < 1:
-            raise ConfigError(f"n_critic={self.n_critic}: must be ≥ 1")
-
-
-def _num_up(resolution: int) -> int:
-    return int(math.log2(resolution)) - 2  # 4×4 → resolution by stride-2 layers
 
 
 class DCGANGenerator(nn.Module):
@@ -71,7 +52,7 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, z_dim: int, resolution: int, channels: int, width: int) -> None:
         super().__init__()
-        n = _num_up(resolution)
+        n = num_upsamplings(resolution)
         chans = [width * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 32×32: [256, 128, 64]
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(z_dim, chans[0], 4, 1, 0, bias=False),  # [N, c0, 4, 4]
@@ -91,7 +72,7 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self, resolution: int, channels: int, width: int, batch_norm: bool = True) -> None:
         super().__init__()
-        n = _num_up(resolution)
+        n = num_upsamplings(resolution)
         chans = [width * 2 ** i for i in range(n)]  # e.g. 32×32: [64, 128, 256]
         layers: list[nn.Module] = [nn.Conv2d(channels, chans[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(chans[:-1], chans[1:]):  # halves the resolution each layer
@@ -106,7 +87,7 @@ class DCGANDiscriminator(nn.Module):
 
 
 @register_model("dcgan")
-class DCGAN(GenerativeModel):
+class DCGAN(GANModel):
     """Unconditional DCGAN with a choice of adversarial loss (non-saturating, hinge, LSGAN, WGAN-GP)
     and an optional EMA generator ``G_ema`` used for sampling.
 
@@ -124,20 +105,8 @@ class DCGAN(GenerativeModel):
         d_bn = config.d_norm == "batch" or (config.d_norm == "auto" and config.loss != "wgan-gp")
         self.D = DCGANDiscriminator(config.resolution, c, config.d_width, batch_norm=d_bn)
         self.apply(dcgan_init)
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if config.ema_decay > 0 else None
+        self.init_ema()
         self.d_loss_fn, self.g_loss_fn = get_gan_loss(config.loss)
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.config
-        return {"G": adam(self.G.parameters(), c.lr_g, (c.beta1, c.beta2)),
-                "D": adam(self.D.parameters(), c.lr_d, (c.beta1, c.beta2))}
-
-    def phases(self) -> list[Phase]:
-        return [Phase("D")] * self.config.n_critic + [Phase("G", needs_batch=False)]
-
-    def sample_latents(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """z [n, z_dim] float32 ~ N(0, I) on the model's device."""
-        return torch.randn(n, self.config.z_dim, generator=generator, device=self.device)
 
     def training_step(self, phase: str, img: Optional[torch.Tensor],
                       label: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -154,30 +123,16 @@ class DCGAN(GenerativeModel):
                 gp = gradient_penalty(self.D, img, fake)
                 loss = loss + self.config.gp_weight * gp
                 out["gp"] = gp.detach()
-            real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
-            return {"loss": loss, **out,
-                    "d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean(),
-                    "acc_real": (real_logits > 0).float().mean(), "acc_fake": (fake_logits < 0).float().mean()}
+            return {"loss": loss, **out, **discriminator_stats(real_logits, fake_logits)}
         if phase == "G":
             fake_logits = self.D(self.G(z))
             return {"loss": self.g_loss_fn(fake_logits)}
         raise ValueError(f"unknown phase {phase!r}")
 
-    def after_step(self, step: int) -> None:
-        if self.G_ema is not None:
-            update_ema(self.G_ema, self.G, self.config.ema_decay)
-
-    @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """z [N, z_dim] → img float32 [N, C, R, R] in [-1, 1], eval mode, EMA weights if kept
         (``labels`` is ignored: DCGAN is unconditional)."""
-        G = self.G_ema if self.G_ema is not None else self.G
-        was_training = G.training
-        G.eval()
-        try:
-            return G(z.to(self.device, torch.float32))
-        finally:
-            G.train(was_training)
+        return self.run_generator(z.to(self.device, torch.float32))
 
     def sample(self, n: int, generator: Optional[torch.Generator] = None,
                labels: Optional[torch.Tensor] = None) -> torch.Tensor:
