@@ -50,9 +50,10 @@ def _pil(arr_hwc: np.ndarray) -> Image.Image:
 
 
 def save_png_atomic(arr_hwc: np.ndarray, path: str | os.PathLike) -> None:
-    """Write uint8 [H, W, C] as PNG via a temporary file and rename."""
+    """Write uint8 [H, W, C] as an image (format from the extension: PNG, JPEG, WebP) via a temporary
+    file and rename, so a reader never sees a half-written file."""
     path = Path(path)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}.png")
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}{path.suffix}")
     _pil(arr_hwc).save(tmp)
     os.replace(tmp, path)
 
@@ -91,9 +92,6 @@ def save_images(img: torch.Tensor, out: str | os.PathLike, labels: Optional[torc
         save_npz(out, img, labels)
         return f"wrote {len(img)} images ({tuple(img.shape[1:])}) to {out} (key 'images', uint8 NHWC)"
     if ext in (".png", ".jpg", ".jpeg", ".webp"):
-        grid = make_grid(img, nrow)
-        tmp = out.with_name(out.name + f".tmp-{os.getpid()}{ext}")
-        _pil(grid).save(tmp)
-        os.replace(tmp, out)
+        save_png_atomic(make_grid(img, nrow), out)
         return f"wrote a grid of {len(img)} images to {out}"
     raise ImagegenError(f"--out {out}: unsupported extension {ext!r}; use .npz for arrays or .png for a grid")

@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import safetensors.torch
 import torch
@@ -191,10 +191,3 @@ def load_trainer_state(ckpt_dir: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is corrupt or holds objects other than plain data ({type(e).__name__}); "
                               "use an earlier checkpoint") from None
 
-
-def find_step_checkpoint(run_dir: Path) -> Optional[Path]:
-    """The newest complete step checkpoint of ``run_dir`` or None."""
-    try:
-        return resolve_checkpoint(run_dir)
-    except CheckpointError:
-        return None

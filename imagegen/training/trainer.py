@@ -253,7 +253,7 @@ class Trainer:
         seed_all(cfg.seed + dist.rank)
 
         model_cfg = self.model_config
-        dataset = self.dataset or build_dataset(
+        dataset = self.dataset if self.dataset is not None else build_dataset(
             cfg.data, root=cfg.data_root, split=cfg.split, resolution=getattr(model_cfg, "resolution", None),
             channels=getattr(model_cfg, "channels", None), resize=cfg.resize, strict=cfg.strict)
         model_cfg = self.model_config = _fill_from_data(model_cfg, dataset)
