@@ -37,34 +37,24 @@ from ..config import help_field
 from ..errors import ConfigError
 from ..losses import get_gan_loss
 from ..nn import adam
-from ..nn.autoencoder import ConvDecoder, ConvEncoder, num_down
+from ..nn.autoencoder import AutoencoderConfig, ConvDecoder, ConvEncoder
 from ..registry import register_model
 from .base import GenerativeModel, Phase
 
 
 @dataclasses.dataclass
-class AAEConfig:
-    resolution: int = help_field(32, "image size in pixels (even, ≥ 8; e.g. 28 or 32)")
-    channels: Optional[int] = help_field(None, "image channels (1 or 3); default: the dataset's")
+class AAEConfig(AutoencoderConfig):
     z_dim: int = help_field(8, "latent z dimension (the prior is N(0, I))")
-    width: int = help_field(32, "channels of the first encoder convolution (doubling per stage)")
-    hidden: int = help_field(512, "width of the fully connected hidden layer of encoder and decoder")
     d_hidden: int = help_field(512, "width of the two hidden layers of the latent discriminator")
     recon_loss: Literal["bce", "mse"] = help_field(
         "bce", "reconstruction error: bce (Bernoulli cross-entropy against grey levels) or mse")
     lr_ae: float = help_field(1e-3, "Adam learning rate of the reconstruction phase")
-    lr_d: float = help_field(2e-4, "Adam learning rate of the latent discriminator")
-    lr_g: float = help_field(2e-4, "Adam learning rate of the encoder in the regularisation phase")
+    lr_d: float = help_field(5e-4, "Adam learning rate of the latent discriminator")
+    lr_g: float = help_field(1e-3, "Adam learning rate of the encoder in the regularisation phase")
     beta1: float = help_field(0.5, "Adam β1")
     beta2: float = help_field(0.999, "Adam β2")
 
-    def __post_init__(self) -> None:
-        if self.channels is not None and self.channels not in (1, 3):
-            raise ConfigError(f"channels={self.channels}: use 1 or 3")
-        num_down(self.resolution)  # raises ConfigError for unusable sizes
-        for name in ("z_dim", "width", "hidden", "d_hidden"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)}: must be ≥ 1")
+    _positive = ("z_dim", "width", "hidden", "d_hidden")
 
 
 class LatentDiscriminator(nn.Module):

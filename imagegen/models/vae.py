@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from ..config import help_field
 from ..errors import ConfigError, DataError
 from ..nn import adam
-from ..nn.autoencoder import ConvDecoder, ConvEncoder, num_down
+from ..nn.autoencoder import AutoencoderConfig, ConvDecoder, ConvEncoder
 from ..registry import register_model
 from .base import GenerativeModel, Phase
 
@@ -166,12 +166,7 @@ def continuous_to_discrete_nll(nll_nats: float, num_dims: int, data_range: float
 
 # ---- configs ----------------------------------------------------------------------------------------
 @dataclasses.dataclass
-class VAEConfig:
-    resolution: int = help_field(32, "image size in pixels (even, ≥ 8; 28 keeps MNIST's original pixels)")
-    channels: Optional[int] = help_field(None, "image channels (1 or 3); default: the dataset's")
-    z_dim: int = help_field(32, "latent z dimension")
-    width: int = help_field(32, "channels of the first encoder convolution (doubling per stage)")
-    hidden: int = help_field(512, "width of the fully connected hidden layer of encoder and decoder")
+class VAEConfig(AutoencoderConfig):
     likelihood: Literal["bernoulli", "logistic"] = help_field(
         "bernoulli", "p(x|z): bernoulli (dynamically binarised data, e.g. MNIST) or logistic "
                      "(discretised logistic for 8-bit images)")
@@ -181,12 +176,7 @@ class VAEConfig:
     beta2: float = help_field(0.999, "Adam β2")
 
     def __post_init__(self) -> None:
-        if self.channels is not None and self.channels not in (1, 3):
-            raise ConfigError(f"channels={self.channels}: use 1 or 3")
-        num_down(self.resolution)  # raises ConfigError for unusable sizes
-        for name in ("z_dim", "width", "hidden"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)}: must be ≥ 1")
+        super().__post_init__()
         if self.beta < 0:
             raise ConfigError(f"beta={self.beta}: must be ≥ 0")
 

@@ -8,11 +8,13 @@ concatenated to the flattened features of the encoder and to the decoder's input
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import torch
 from torch import nn
 
+from ..config import help_field
 from ..errors import ConfigError
 
 
@@ -28,6 +30,34 @@ def num_down(resolution: int) -> int:
     if n == 0:
         raise ConfigError(f"resolution={resolution}: autoencoders need an even size ≥ 8 (e.g. 28 or 32)")
     return n
+
+
+@dataclasses.dataclass
+class AutoencoderConfig:
+    """Options of the shared encoder/decoder pair, checked once for every autoencoder model.
+
+    Subclasses add their own fields and may redeclare a default (e.g. ``z_dim``); positive-integer
+    fields beyond the ones here go in ``_positive``.
+
+    Raises:
+        ConfigError: channels not 1 or 3, an unusable resolution, or a non-positive width.
+    """
+
+    resolution: int = help_field(32, "image size in pixels (even, ≥ 8; 28 keeps MNIST's original pixels)")
+    channels: Optional[int] = help_field(None, "image channels (1 or 3); default: the dataset's")
+    z_dim: int = help_field(32, "latent z dimension")
+    width: int = help_field(32, "channels of the first encoder convolution (doubling per stage)")
+    hidden: int = help_field(512, "width of the fully connected hidden layer of encoder and decoder")
+
+    _positive = ("z_dim", "width", "hidden")
+
+    def __post_init__(self) -> None:
+        if self.channels is not None and self.channels not in (1, 3):
+            raise ConfigError(f"channels={self.channels}: use 1 or 3")
+        num_down(self.resolution)  # raises ConfigError for unusable sizes
+        for name in self._positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)}: must be ≥ 1")
 
 
 def _widths(width: int, n: int) -> list[int]:
