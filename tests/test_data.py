@@ -94,19 +94,15 @@ def test_idx_swapped_files_named(tmp_path):
         idx.load_mnist(str(tmp_path), "train", download=False)
 
 
-def test_idx_truncated_payload_names_file(tmp_path):
-    write_mnist_dir(tmp_path, gz=False)
-    p = tmp_path / "t10k-images-idx3-ubyte"
-    p.write_bytes(p.read_bytes()[:-30])
-    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte is truncated.*re-download"):
-        idx.load_mnist(str(tmp_path), "test", download=False)
-
-
-def test_idx_truncated_gzip_names_file(tmp_path):
-    write_mnist_dir(tmp_path)
-    p = tmp_path / "t10k-images-idx3-ubyte.gz"
-    p.write_bytes(p.read_bytes()[:-40])
-    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz is a truncated or corrupt gzip"):
+@pytest.mark.parametrize("gz,name,cut,msg", [
+    (False, "t10k-images-idx3-ubyte", 30, r"t10k-images-idx3-ubyte is truncated.*re-download"),
+    (True, "t10k-images-idx3-ubyte.gz", 40, r"t10k-images-idx3-ubyte.gz is a truncated or corrupt gzip"),
+])
+def test_idx_truncated_file_names_file(tmp_path, gz, name, cut, msg):
+    write_mnist_dir(tmp_path, gz=gz)
+    p = tmp_path / name
+    p.write_bytes(p.read_bytes()[:-cut])
+    with pytest.raises(DataError, match=msg):
         idx.load_mnist(str(tmp_path), "test", download=False)
 
 

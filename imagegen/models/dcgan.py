@@ -6,6 +6,10 @@ Architecture guidelines of the paper (§3): strided convolutions in D and fracti
 (all layers but the input), ReLU in G with tanh output, LeakyReLU(0.2) in D. Initialisation and
 optimiser follow §4: weights ~ N(0, 0.02), Adam(lr 2e-4, β1 = 0.5).
 
+``--d-norm spectral`` replaces D's batch norm by spectral normalisation of every layer (Miyato et
+al. 2018, §2.1), as in the cgan's discriminator; ``--d-norm none`` drops normalisation (the choice
+for WGAN-GP, whose penalty is per sample: Gulrajani et al. 2017, §4).
+
 Widths follow the reference implementations (pytorch/examples ``dcgan``, Soumith's
 ``dcgan.torch``): at 32×32 with ``g_width=64`` the generator has 256→128→64 channels, at 64×64
 512→256→128→64; the discriminator mirrors it.
@@ -17,6 +21,7 @@ from typing import Literal, Optional
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from ..config import help_field
 from ..errors import ConfigError
@@ -36,8 +41,9 @@ class DCGANConfig(GANOptimConfig):
     loss: Literal["nonsaturating", "hinge", "lsgan", "wgan-gp"] = help_field(
         "nonsaturating", "adversarial loss (see imagegen.losses)")
     gp_weight: float = help_field(10.0, "gradient-penalty weight λ for wgan-gp")
-    d_norm: Literal["auto", "batch", "none"] = help_field(
-        "auto", "normalisation in D: batch norm (paper) or none; auto = none for wgan-gp, else batch")
+    d_norm: Literal["auto", "batch", "spectral", "none"] = help_field(
+        "auto", "normalisation in D: batch norm (paper), spectral norm (Miyato et al. 2018) or none; "
+                "auto = none for wgan-gp, else batch")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -68,18 +74,26 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """img [N, C, R, R] float32 in [-1, 1] → logits [N] float32 (unbounded)."""
+    """img [N, C, R, R] float32 in [-1, 1] → logits [N] float32 (unbounded).
 
-    def __init__(self, resolution: int, channels: int, width: int, batch_norm: bool = True) -> None:
+    Args:
+        norm: ``batch`` (batch norm after every convolution but the first and the last, the paper),
+            ``spectral`` (spectral normalisation of every convolution, no batch norm) or ``none``.
+    """
+
+    def __init__(self, resolution: int, channels: int, width: int,
+                 norm: Literal["batch", "spectral", "none"] = "batch") -> None:
         super().__init__()
+        batch_norm = norm == "batch"
+        wrap = spectral_norm if norm == "spectral" else (lambda m: m)
         n = num_upsamplings(resolution)
         chans = [width * 2 ** i for i in range(n)]  # e.g. 32×32: [64, 128, 256]
-        layers: list[nn.Module] = [nn.Conv2d(channels, chans[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [wrap(nn.Conv2d(channels, chans[0], 4, 2, 1, bias=False)), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(chans[:-1], chans[1:]):  # halves the resolution each layer
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not batch_norm)]
+            layers += [wrap(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not batch_norm))]
             layers += [nn.BatchNorm2d(c_out)] if batch_norm else []
             layers += [nn.LeakyReLU(0.2, True)]
-        layers += [nn.Conv2d(chans[-1], 1, 4, 1, 0, bias=False)]  # [N, 1, 1, 1]
+        layers += [wrap(nn.Conv2d(chans[-1], 1, 4, 1, 0, bias=False))]  # [N, 1, 1, 1]
         self.net = nn.Sequential(*layers)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
@@ -102,9 +116,11 @@ class DCGAN(GANModel):
         super().__init__(config)
         c = config.channels or 1
         self.G = DCGANGenerator(config.z_dim, config.resolution, c, config.g_width)
-        d_bn = config.d_norm == "batch" or (config.d_norm == "auto" and config.loss != "wgan-gp")
-        self.D = DCGANDiscriminator(config.resolution, c, config.d_width, batch_norm=d_bn)
-        self.apply(dcgan_init)
+        d_norm = config.d_norm if config.d_norm != "auto" else ("none" if config.loss == "wgan-gp" else "batch")
+        self.D = DCGANDiscriminator(config.resolution, c, config.d_width, norm=d_norm)
+        self.G.apply(dcgan_init)
+        if d_norm != "spectral":  # a spectrally normalised D keeps PyTorch's init, as the cgan's
+            self.D.apply(dcgan_init)
         self.init_ema()
         self.d_loss_fn, self.g_loss_fn = get_gan_loss(config.loss)
 
