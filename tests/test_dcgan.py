@@ -33,8 +33,6 @@ def test_spectral_norm_discriminator(tmp_path):
     """--d-norm spectral: no batch norm in D, every convolution normalised to spectral norm ≈ 1 once
     the power iterations converge (Miyato et al. 2018), and the parametrised weights survive a
     checkpoint round trip."""
-    from imagegen import __version__
-    from imagegen.config import to_dict
     from imagegen.sampling import load_run
     from imagegen.training import checkpoint as ckpt
 
@@ -51,9 +49,7 @@ def test_spectral_norm_discriminator(tmp_path):
     for conv in convs:
         sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
         assert sigma == pytest.approx(1.0, abs=0.02), conv
-    meta = {"format": ckpt.FORMAT, "format_version": ckpt.FORMAT_VERSION, "imagegen_version": __version__,
-            "model": "dcgan", "model_config": to_dict(m.config)}
-    ckpt.save_checkpoint(tmp_path, "step-0000001", m, meta, {"step": 1})
+    ckpt.save_checkpoint(tmp_path, "step-0000001", m, ckpt.checkpoint_meta("dcgan", m.config), {"step": 1})
     loaded = load_run(tmp_path)
     with torch.no_grad():
         assert torch.equal(loaded.D(x), m.D(x))

@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 import torch
 
-from imagegen import __version__
-from imagegen.config import to_dict
 from imagegen.errors import ConfigError, ImagegenError
 from imagegen.registry import get_model_class, list_models
 from imagegen.sampling import generate, load_run
@@ -221,9 +219,7 @@ def test_save_load_round_trip(name, tmp_path):
     model = build(name)
     train_step(model, *batch(model))  # non-trivial running statistics, EMA and power-iteration state
     model.eval()
-    meta = {"format": ckpt.FORMAT, "format_version": ckpt.FORMAT_VERSION, "imagegen_version": __version__,
-            "model": name, "model_config": to_dict(model.config)}
-    path = ckpt.save_checkpoint(tmp_path, "step-0000001", model, meta, {"step": 1})
+    path = ckpt.save_checkpoint(tmp_path, "step-0000001", model, ckpt.checkpoint_meta(name, model.config), {"step": 1})
     loaded = load_run(tmp_path)
     assert type(loaded) is type(model) and loaded.config == model.config and not loaded.training
     sd, ld = model.state_dict(), loaded.state_dict()

@@ -25,6 +25,8 @@ from typing import Any
 import safetensors.torch
 import torch
 
+from .. import __version__
+from ..config import to_dict
 from ..errors import CheckpointError
 
 FORMAT = "imagegen-checkpoint"
@@ -54,6 +56,14 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
     _write_file(tmp, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
     os.replace(tmp, path)
+
+
+def checkpoint_meta(model_name: str, model_config: Any, **extra: Any) -> dict[str, Any]:
+    """The ``config.json`` of a checkpoint: format and version, imagegen version, the registered
+    model name and its config dataclass (as a dict), then ``extra`` (e.g. ``train_config``,
+    ``dataset``, ``step``)."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "imagegen_version": __version__,
+            "model": model_name, "model_config": to_dict(model_config), **extra}
 
 
 def save_checkpoint(run_dir: Path, name: str, model: torch.nn.Module, meta: dict[str, Any],

@@ -281,11 +281,11 @@ class Trainer:
         else:
             raise ConfigError("give the training length with --epochs N or --steps N")
 
-        meta = {"format": ckpt.FORMAT, "format_version": ckpt.FORMAT_VERSION, "imagegen_version": __version__,
-                "model": self.model_name, "model_config": to_dict(model_cfg), "train_config": to_dict(cfg),
-                "dataset": {"name": dataset.name, "split": cfg.split, "num_images": len(dataset),
-                            "resolution": dataset.resolution, "channels": dataset.channels,
-                            "num_classes": dataset.num_classes, "class_names": dataset.class_names}}
+        meta = ckpt.checkpoint_meta(
+            self.model_name, model_cfg, train_config=to_dict(cfg),
+            dataset={"name": dataset.name, "split": cfg.split, "num_images": len(dataset),
+                     "resolution": dataset.resolution, "channels": dataset.channels,
+                     "num_classes": dataset.num_classes, "class_names": dataset.class_names})
         engine: torch.nn.Module = model
         if dist.enabled:
             engine = torch.nn.parallel.DistributedDataParallel(
