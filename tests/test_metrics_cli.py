@@ -71,6 +71,11 @@ def test_evaluate_run_appends_a_json_line(run, capsys):
     assert code == 0, err
     obj = json.loads(out)
     assert obj["fid"] > 0 and obj["protocol"]["extractor"]["weights_sha256"]
+    lines = len((run / "metrics.jsonl").read_text().splitlines())  # a checkpoint directory records in RUN
+    code, _, err = run_cli(["evaluate", run / "checkpoints" / "step-0000004", "--num-samples", "300",
+                            "--metrics", "fid"], capsys)
+    assert code == 0, err
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == lines + 1
 
 
 def test_conditional_run_gets_the_acc_metric(tmp_path, cache, capsys):

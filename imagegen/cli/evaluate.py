@@ -179,6 +179,8 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     from ..data import build_dataset, dataset_loaders
     from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics, quantize
     from ..sampling import generate, load_run
+    from ..sampling.api import run_dir_of
+    from ..training.logger import append_metrics
     from ..training.trainer import resolve_device
 
     if (run_dir is None) == (fake is None):
@@ -261,12 +263,8 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     if model is not None:
         extra = {"step": meta.get("step"), "kimg": _kimg_of(Path(meta["checkpoint"]), meta)}
     record = result.record(**extra)
-    if run_dir is not None:
-        run_root = Path(run_dir)
-        if not (run_root / "config.json").is_file() or (run_root / "model.safetensors").is_file():
-            run_root = Path(meta["checkpoint"]).parent.parent  # a checkpoint directory was given
-        with open(run_root / "metrics.jsonl", "a") as f:
-            f.write(json.dumps({**record, "source": "evaluate"}) + "\n")
+    if model is not None:
+        metrics_file = append_metrics(run_dir_of(model), {**record, "source": "evaluate"})
     if as_json:
         click.echo(json.dumps(record))
         return
@@ -279,7 +277,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     click.echo(note)
     click.echo(_format_table(result.metrics))
     if run_dir is not None:
-        click.echo(f"appended to {run_root / 'metrics.jsonl'}")
+        click.echo(f"appended to {metrics_file}")
 
 
 # ---- train-classifier --------------------------------------------------------------------------------

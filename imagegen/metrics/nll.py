@@ -102,7 +102,9 @@ def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: in
     """
     import json
     import time
-    from pathlib import Path
+
+    from ..sampling.api import run_dir_of
+    from ..training.logger import append_metrics
 
     if model is None:
         raise ConfigError("metric nll needs a run directory (a likelihood model), not --fake images")
@@ -128,9 +130,7 @@ def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: in
                            "units": "nats per image; bits/dim = nats / (dims * ln 2)", "seconds": round(time.perf_counter() - t0, 1)},
               "source": "evaluate"}
     if run_dir is not None:
-        root = Path(meta["checkpoint"]).parent.parent if "checkpoint" in meta else Path(run_dir)  # RUN/checkpoints/step-*
-        with open(root / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_metrics(run_dir_of(model), record)
     if as_json:
         echo(json.dumps(record))
     else:

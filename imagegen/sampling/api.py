@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -48,6 +49,12 @@ def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> Gen
     model = model.to(dev).eval()
     model.checkpoint_meta = {**meta, "checkpoint": str(ckpt_dir)}  # type: ignore[attr-defined]
     return model
+
+
+def run_dir_of(model: GenerativeModel) -> Path:
+    """The run directory ``RUN`` of a model loaded by :func:`load_run` (its checkpoint is
+    ``RUN/checkpoints/NAME``), where evaluations are recorded in ``metrics.jsonl``."""
+    return Path(model.checkpoint_meta["checkpoint"]).parent.parent  # type: ignore[attr-defined]
 
 
 @torch.no_grad()

@@ -7,7 +7,6 @@ evaluation during training and DistributedDataParallel.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import shutil
@@ -30,7 +29,7 @@ from . import checkpoint as ckpt
 from .batches import BatchStream
 from .config import RESUMABLE_OVERRIDES, TrainConfig
 from .distributed import DistInfo, all_gather_object, barrier, broadcast_object, cleanup, init_distributed
-from .logger import RunLogger
+from .logger import RunLogger, append_metrics
 from .state import rng_state, seed_all, set_rng_state
 
 
@@ -415,9 +414,8 @@ class Trainer:
             results, warnings = s.evaluator(s.model, s.step)
             assert s.logger is not None
             s.logger.scalars(s.step, {f"eval/{k}": v for k, v in results.items()}, s.images_seen / 1000)
-            with open(self.run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps({"step": s.step, "kimg": s.images_seen / 1000, **results,
-                                    "protocol": getattr(s.evaluator, "protocol", None)}) + "\n")
+            append_metrics(self.run_dir, {"step": s.step, "kimg": s.images_seen / 1000, **results,
+                                          "protocol": getattr(s.evaluator, "protocol", None)})
             for w in warnings:
                 (s.bar.write if s.bar is not None else self.echo)(f"warning (step {s.step}): {w}")
             key = getattr(s.evaluator, "best_metric", None)
