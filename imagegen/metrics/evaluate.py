@@ -225,6 +225,22 @@ def check_sample_counts(metrics: Sequence[str], num_real: int, num_fake: int, fe
     return warnings
 
 
+def knn_ks(metrics: Sequence[str], options: EvalOptions) -> tuple[int, ...]:
+    """The k values whose k-NN radii of the reference features the metrics need (``pr_k`` for
+    ``pr``, ``dc_k`` for ``dc``), to compute and cache them with the reference statistics."""
+    return tuple(k for m, k in (("pr", options.pr_k), ("dc", options.dc_k)) if m in metrics)
+
+
+def classifier_logits(classifier: FeatureExtractor, extractor: FeatureExtractor, features: Features,
+                      images: torch.Tensor, *, batch_size: int = 250,
+                      device: str | torch.device = "cpu") -> Optional[torch.Tensor]:
+    """Dataset-classifier logits float32 [N, K] of ``images``: the logits already in ``features``
+    when the classifier is the feature extractor, else from a second pass of ``classifier``."""
+    if classifier is extractor:
+        return features.logits
+    return compute_features(classifier, images, batch_size=batch_size, device=device).logits
+
+
 def compute_metrics(real: ReferenceStats, fake: Features, metrics: Sequence[str], *,
                     options: EvalOptions = EvalOptions(), fake_labels: Optional[torch.Tensor] = None,
                     class_logits: Optional[torch.Tensor] = None) -> dict[str, float]:
@@ -339,14 +355,13 @@ def evaluate_images(fake: torch.Tensor, reference: Any, *, extractor: FeatureExt
     n_real = len(reference) if num_real is None else min(num_real, len(reference))
     warnings = check_sample_counts(names, n_real, len(fake), extractor.feature_dim, options,
                                    allow_few_samples=allow_few_samples)
-    radii_k = tuple(k for m, k in (("pr", options.pr_k), ("dc", options.dc_k)) if m in names)
     real = reference_statistics(reference, extractor, split=split, num_images=num_real, seed=options.seed,
-                                radii_k=radii_k, cache=cache, batch_size=batch_size, device=device)
+                                radii_k=knn_ks(names, options), cache=cache, batch_size=batch_size, device=device)
     fake_feats = compute_features(extractor, fake, batch_size=batch_size, device=device)
     class_logits = None
     if "acc" in names:
-        class_logits = (fake_feats.logits if classifier is None or classifier is extractor else
-                        compute_features(classifier, fake, batch_size=batch_size, device=device).logits)
+        class_logits = classifier_logits(classifier if classifier is not None else extractor, extractor, fake_feats,
+                                         fake, batch_size=batch_size, device=device)
     values = compute_metrics(real, fake_feats, names, options=options, fake_labels=fake_labels,
                              class_logits=class_logits)
     protocol = build_protocol(extractor, real, len(fake_feats), options, names, fake_source=fake_source,

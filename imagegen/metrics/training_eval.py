@@ -26,8 +26,8 @@ import torch
 from ..errors import ConfigError
 from ..sampling import generate
 from .classifier import DatasetClassifier, classifier_for_dataset, load_or_train_classifier
-from .evaluate import (EvalOptions, build_protocol, check_sample_counts, class_histogram_entropy, compute_metrics,
-                       parse_metrics, quantize)
+from .evaluate import (EvalOptions, build_protocol, check_sample_counts, class_histogram_entropy, classifier_logits,
+                       compute_metrics, knn_ks, parse_metrics, quantize)
 from .extractors import FeatureExtractor, compute_features
 from .inception import find_inception_weights, load_fid_inception
 from .reference import reference_statistics
@@ -118,10 +118,9 @@ class TrainingEvaluator:
         for w in check_sample_counts(self.metrics, n_real, self.num_samples, self.extractor.feature_dim,
                                      self.options, allow_few_samples=True):
             self.log(f"warning: {w}")
-        radii_k = tuple(k for m, k in (("pr", self.options.pr_k), ("dc", self.options.dc_k)) if m in self.metrics)
         self.reference = reference_statistics(dataset, self.extractor, split="training set", num_images=num_real,
-                                              seed=seed, radii_k=radii_k, cache=cache, batch_size=batch_size,
-                                              device=device)
+                                              seed=seed, radii_k=knn_ks(self.metrics, self.options), cache=cache,
+                                              batch_size=batch_size, device=device)
         self.protocol = build_protocol(self.extractor, self.reference, self.num_samples, self.options, self.metrics,
                                        fake_source={"during_training": True},
                                        classifier=self.classifier if "acc" in self.metrics else None)
@@ -143,9 +142,8 @@ class TrainingEvaluator:
         feats = compute_features(self.extractor, img, batch_size=self.batch_size, device=self.device)
         class_logits = None
         if self.classifier is not None:
-            class_logits = (feats.logits if self.classifier is self.extractor else
-                            compute_features(self.classifier, img, batch_size=self.batch_size,
-                                             device=self.device).logits)
+            class_logits = classifier_logits(self.classifier, self.extractor, feats, img, batch_size=self.batch_size,
+                                             device=self.device)
         warnings: list[str] = []
         metrics = self.metrics
         if "acc" in metrics and labels is None:
