@@ -279,7 +279,7 @@ def classifier_cache_dir(dataset_name: str, data_sha256: str, config: Classifier
     return cache_dir(cache) / "classifiers" / f"{safe_name(dataset_name)}-{data_sha256[:16]}-{recipe_key[:8]}"
 
 
-def classifier_for_dataset(train: Any, test: Optional[Any] = None, *, cache: Optional[str | Path] = None,
+def classifier_for_dataset(train: Any, test: Optional[Any | Callable[[], Optional[Any]]] = None, *, cache: Optional[str | Path] = None,
                            train_if_missing: bool = True, retrain: bool = False, recipe: TrainRecipe = TrainRecipe(),
                            config: Optional[ClassifierConfig] = None, device: str | torch.device = "cpu",
                            log: Optional[Callable[[str], None]] = None) -> DatasetClassifier:
@@ -287,7 +287,8 @@ def classifier_for_dataset(train: Any, test: Optional[Any] = None, *, cache: Opt
 
     Args:
         train: labelled :class:`imagegen.data.ImageDataset`; its content hash keys the cache.
-        test: labelled dataset for the reported accuracy (None: 10 % of ``train`` held out).
+        test: labelled dataset for the reported accuracy, or a function returning one (or None), called
+            only if the classifier has to be trained (None: 10 % of ``train`` held out).
         cache: cache root (default :func:`~imagegen.metrics.cache.cache_dir`).
         train_if_missing: train when nothing is cached; else raise.
         retrain: train again even if cached.
@@ -312,6 +313,8 @@ def classifier_for_dataset(train: Any, test: Optional[Any] = None, *, cache: Opt
     if not train_if_missing:
         raise ImagegenError(f"no dataset classifier cached for {train.name!r}; run "
                             f"`imagegen train-classifier --data {train.name}` first")
+    if callable(test):
+        test = test()
     if log:
         log(f"training the {train.name} classifier on {len(train)} images "
             f"({'test split' if test is not None else '10% held out'} for accuracy)")
@@ -343,18 +346,16 @@ def load_or_train_classifier(dataset: str, *, data_root: Optional[str] = None,
     from ..data import build_dataset, dataset_loaders
 
     train = build_dataset(dataset, root=data_root, split="train")
-    test = None
-    if dataset in dataset_loaders():
-        directory = classifier_cache_dir(train.name, dataset_hash(train),
-                                         config or ClassifierConfig(channels=train.channels,
-                                                                    num_classes=max(train.num_classes, 1)),
-                                         recipe, cache)
-        if retrain or not (directory / "config.json").exists():  # load the test split only to train
-            try:
-                test = build_dataset(dataset, root=data_root, split="test")
-            except DataError:
-                test = None
-    return classifier_for_dataset(train, test, cache=cache, train_if_missing=train_if_missing, retrain=retrain,
+
+    def test_split() -> Optional[Any]:  # loaded only to train
+        if dataset not in dataset_loaders():
+            return None
+        try:
+            return build_dataset(dataset, root=data_root, split="test")
+        except DataError:
+            return None
+
+    return classifier_for_dataset(train, test_split, cache=cache, train_if_missing=train_if_missing, retrain=retrain,
                                   recipe=recipe, config=config, device=device, log=log)
 
 
