@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -45,17 +45,23 @@ def make_grid(img: torch.Tensor, nrow: Optional[int] = None, padding: int = 2, p
     return grid
 
 
-def _pil(arr_hwc: np.ndarray) -> Image.Image:
+def to_pil(arr_hwc: np.ndarray) -> Image.Image:
+    """uint8 [H, W, C] with C = 1 (greyscale "L") or 3 (RGB) → a PIL image."""
     return Image.fromarray(arr_hwc[..., 0] if arr_hwc.shape[-1] == 1 else arr_hwc)
 
 
-def save_png_atomic(arr_hwc: np.ndarray, path: str | os.PathLike) -> None:
-    """Write uint8 [H, W, C] as an image (format from the extension: PNG, JPEG, WebP) via a temporary
-    file and rename, so a reader never sees a half-written file."""
+def save_pil_atomic(im: Image.Image, path: str | os.PathLike, **save_kwargs: Any) -> None:
+    """``im.save(path, **save_kwargs)`` (format from the extension: PNG, JPEG, WebP, GIF) via a
+    temporary file and rename, so a reader never sees a half-written file."""
     path = Path(path)
     tmp = path.with_name(path.name + f".tmp-{os.getpid()}{path.suffix}")
-    _pil(arr_hwc).save(tmp)
+    im.save(tmp, **save_kwargs)
     os.replace(tmp, path)
+
+
+def save_png_atomic(arr_hwc: np.ndarray, path: str | os.PathLike) -> None:
+    """Write uint8 [H, W, C] as an image (format from the extension: PNG, JPEG, WebP) atomically."""
+    save_pil_atomic(to_pil(arr_hwc), path)
 
 
 def save_grid(img: torch.Tensor, path: str | os.PathLike, nrow: Optional[int] = None, padding: int = 2) -> np.ndarray:

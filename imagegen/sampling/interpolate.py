@@ -21,7 +21,6 @@ Python API::
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Literal, Optional, Sequence
 
 import numpy as np
@@ -31,7 +30,7 @@ from PIL import Image
 from ..data.base import uint8_to_float
 from ..data.transforms import RESAMPLE, resize_center_crop_pil
 from ..errors import ConfigError, DataError
-from .images import make_grid, save_png_atomic, to_uint8_nhwc
+from .images import make_grid, save_pil_atomic, save_png_atomic, to_pil, to_uint8_nhwc
 
 Method = Literal["slerp", "lerp"]
 
@@ -235,11 +234,8 @@ def save_gif(frames: torch.Tensor, path: str | os.PathLike, fps: float = 12.0, b
     """
     arrs = _frame_arrays(frames, scale, nrow)
     seq = arrs + (arrs[-2:0:-1] if boomerang and len(arrs) > 2 else [])
-    ims = [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in seq]
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}.gif")
-    ims[0].save(tmp, save_all=True, append_images=ims[1:], duration=max(20, round(1000 / fps)), loop=0)
-    os.replace(tmp, path)
+    ims = [to_pil(a) for a in seq]
+    save_pil_atomic(ims[0], path, save_all=True, append_images=ims[1:], duration=max(20, round(1000 / fps)), loop=0)
 
 
 def save_strip(frames: torch.Tensor, path: str | os.PathLike, scale: int = 1, nrow: Optional[int] = None) -> None:
