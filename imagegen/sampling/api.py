@@ -53,7 +53,11 @@ def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> Gen
 
 def run_dir_of(model: GenerativeModel) -> Path:
     """The run directory ``RUN`` of a model loaded by :func:`load_run` (its checkpoint is
-    ``RUN/checkpoints/NAME``), where evaluations are recorded in ``metrics.jsonl``."""
+    ``RUN/checkpoints/NAME``), where evaluations are recorded in ``metrics.jsonl``.
+
+    Raises:
+        AttributeError: the model was built in code, not loaded by :func:`load_run`.
+    """
     return Path(model.checkpoint_meta["checkpoint"]).parent.parent  # type: ignore[attr-defined]
 
 
