@@ -120,9 +120,13 @@ def test_inception_score_extremes_and_hand_computed_value():
     assert mean == pytest.approx(k, rel=1e-6) and std < 1e-6
     assert inception_score(torch.zeros(n, k))[0] == pytest.approx(1.0)  # uniform p(y|x)
     # two classes, p(y|x) = (0.9, 0.1) or (0.1, 0.9) half of the time: IS = exp(KL((.9,.1) || (.5,.5)))
-    p = torch.tensor([[0.9, 0.1], [0.1, 0.9]]).repeat(50, 1)
+    # Tolerances follow the input's dtype: float64 logits carry ~1e-16 relative error, float32 ones
+    # (log(0.9) rounded to 24 bits) ~6e-8, which the KL and exp amplify by a small factor.
     kl = 0.9 * np.log(0.9 / 0.5) + 0.1 * np.log(0.1 / 0.5)
-    assert inception_score(p.log(), splits=1)[0] == pytest.approx(np.exp(kl), rel=1e-9)
+    p64 = torch.tensor([[0.9, 0.1], [0.1, 0.9]], dtype=torch.float64).repeat(50, 1)
+    assert inception_score(p64.log(), splits=1)[0] == pytest.approx(np.exp(kl), rel=1e-12)
+    eps32 = float(torch.finfo(torch.float32).eps)
+    assert inception_score(p64.float().log(), splits=1)[0] == pytest.approx(np.exp(kl), rel=16 * eps32)
     with pytest.raises(ImagegenError, match="at least 20"):
         inception_score(torch.zeros(15, 3), splits=10)
 
