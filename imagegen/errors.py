@@ -20,5 +20,10 @@ class CheckpointError(ImagegenError):
     """A run directory or checkpoint is missing, incomplete or incompatible."""
 
 
+class WeightsError(CheckpointError):
+    """A pretrained weights file is missing, cannot be downloaded, or fails its checksum
+    (see :mod:`imagegen.weights`)."""
+
+
 class ConfigError(ImagegenError):
     """An option or configuration value is invalid."""

@@ -1,9 +1,11 @@
-"""Finding a dataset's directory and downloading missing files (atomic, md5-checked, stdlib only).
+"""Finding a dataset's directory and downloading missing files (atomic, checksum-verified, stdlib only).
 
-Only files that are downloaded here are checked against their md5: a file the user put in the data
-directory is never rejected (or deleted) for its checksum, because re-compressed copies of the same
-data are common (e.g. a ``gzip -9 -n`` MNIST file has another md5 but identical content); the loaders
-check the structure of what they read instead.
+:func:`download_file` is the toolkit's one downloader: datasets check an md5, pretrained weights
+(:mod:`imagegen.weights`) a SHA-256 or a SHA-256 prefix. Only files that are downloaded here are
+checked against their checksum: a file the user put in the data directory is never rejected (or
+deleted) for its checksum, because re-compressed copies of the same data are common (e.g. a
+``gzip -9 -n`` MNIST file has another md5 but identical content); the loaders check the structure of
+what they read instead.
 
 A download goes to a temporary file in the destination directory, is verified, then renamed into
 place with :func:`os.replace`, so an interrupted or corrupted download never leaves a half-written
@@ -16,6 +18,7 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -44,22 +47,64 @@ class Resource:
     md5: str
 
 
-def md5sum(path: str | os.PathLike) -> str:
-    """Hex md5 digest of a file, read in 1 MiB chunks."""
-    h = hashlib.md5()
+def _file_hexdigest(path: str | os.PathLike, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK_BYTES), b""):
             h.update(chunk)
     return h.hexdigest()
 
 
+def md5sum(path: str | os.PathLike) -> str:
+    """Hex md5 digest of a file, read in 1 MiB chunks.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    return _file_hexdigest(path, "md5")
+
+
+def sha256sum(path: str | os.PathLike) -> str:
+    """Hex SHA-256 digest (64 digits) of a file, read in 1 MiB chunks.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    return _file_hexdigest(path, "sha256")
+
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def sha256_matches(digest: str, expected: str) -> bool:
+    """Whether a hex SHA-256 ``digest`` matches ``expected``: the full 64 hex digits, or a prefix of at
+    least 8 (torch.hub's ``hash_prefix`` check: ``digest[:len(prefix)] == prefix``). Case-insensitive.
+
+    Raises:
+        ValueError: ``expected`` is not 8 to 64 hex digits.
+    """
+    return digest.lower().startswith(checked_sha256(expected))
+
+
+def checked_sha256(expected: str) -> str:
+    """``expected`` in lower case, checked to be a full hex SHA-256 or a prefix of at least 8 digits.
+
+    Raises:
+        ValueError: ``expected`` is not 8 to 64 hex digits.
+    """
+    expected = expected.lower()
+    if not 8 <= len(expected) <= 64 or not _HEX.fullmatch(expected):
+        raise ValueError(f"sha256 {expected!r}: give 8 to 64 hex digits (a full digest or its prefix)")
+    return expected
+
+
 class DownloadError(DataError):
     """A download failed (network, HTTP or file-system error); the message is one line."""
 
 
-def download_file(url: str, dest: str | os.PathLike, md5: Optional[str] = None, *,
+def download_file(url: str, dest: str | os.PathLike, md5: Optional[str] = None, *, sha256: Optional[str] = None,
                   timeout: float = DOWNLOAD_TIMEOUT_SECONDS, progress: bool = True) -> Path:
-    """Download ``url`` to ``dest`` atomically and verify its md5.
+    """Download ``url`` to ``dest`` atomically and verify its md5 and/or SHA-256.
 
     The parent directory of ``dest`` is created if needed. The data are written to a temporary file
     next to ``dest`` and renamed to ``dest`` only when the download is complete and the checksum
@@ -69,6 +114,8 @@ def download_file(url: str, dest: str | os.PathLike, md5: Optional[str] = None, 
         url: source address; ``file://`` URLs work too (used by the tests).
         dest: final path of the file.
         md5: expected hex md5 of the downloaded bytes, or None to skip the check.
+        sha256: expected hex SHA-256 of the downloaded bytes, the full 64 digits or a prefix of at least
+            8 (as in torch.hub file names such as ``vgg19-dcbb9e9d.pth``), or None to skip the check.
         timeout: socket timeout in seconds for connecting and for each read.
         progress: show a tqdm progress bar on an interactive stderr.
 
@@ -77,13 +124,16 @@ def download_file(url: str, dest: str | os.PathLike, md5: Optional[str] = None, 
 
     Raises:
         DownloadError: the download failed (no network, HTTP error, timeout, cannot write ``dest``).
-        DataError: the downloaded bytes do not have the expected md5 (nothing is kept).
+        DataError: the downloaded bytes do not have the expected md5 or SHA-256 (nothing is kept).
+        ValueError: ``sha256`` is not 8 to 64 hex digits (checked before downloading).
     """
     dest = Path(dest)
+    if sha256 is not None:
+        checked_sha256(sha256)  # before any network traffic
+    digests = {name: hashlib.new(name) for name, want in (("md5", md5), ("sha256", sha256)) if want is not None}
     tmp_name = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        h = hashlib.md5()
         with urllib.request.urlopen(url, timeout=timeout) as response:
             total = response.headers.get("Content-Length")
             total = int(total) if total and total.isdigit() else None
@@ -91,7 +141,8 @@ def download_file(url: str, dest: str | os.PathLike, md5: Optional[str] = None, 
             with os.fdopen(fd, "wb") as out, _progress_bar(total, dest.name, progress) as bar:
                 while chunk := response.read(_CHUNK_BYTES):
                     out.write(chunk)
-                    h.update(chunk)
+                    for h in digests.values():
+                        h.update(chunk)
                     bar.update(len(chunk))
     except (OSError, http.client.HTTPException, ValueError) as e:  # URLError, timeouts, bad URL
         _remove_quietly(tmp_name)
@@ -99,11 +150,15 @@ def download_file(url: str, dest: str | os.PathLike, md5: Optional[str] = None, 
     except BaseException:
         _remove_quietly(tmp_name)
         raise
-    digest = h.hexdigest()
-    if md5 is not None and digest != md5.lower():
-        _remove_quietly(tmp_name)
-        raise DataError(f"download of {url} is corrupt (md5 {digest}, expected {md5}); nothing was "
-                        f"saved; retry, or put a good copy of {dest.name} in {dest.parent}")
+    for name, want in (("md5", md5), ("sha256", sha256)):
+        if want is None:
+            continue
+        digest = digests[name].hexdigest()
+        if not (sha256_matches(digest, want) if name == "sha256" else digest == want.lower()):
+            _remove_quietly(tmp_name)
+            expected = want if len(want) == len(digest) else f"{want}..."
+            raise DataError(f"download of {url} is corrupt ({name} {digest}, expected {expected}); nothing "
+                            f"was saved; retry, or put a good copy of {dest.name} in {dest.parent}")
     os.replace(tmp_name, dest)
     log.info("downloaded %s to %s", url, dest)
     return dest

@@ -1,9 +1,9 @@
 """Where evaluation artefacts are cached, and the content hashes that key them.
 
 The cache directory is ``$IMAGEGEN_CACHE`` if set, else ``~/.cache/imagegen``. It holds dataset
-classifiers (``classifiers/``), reference feature statistics (``reference/``) and downloaded Inception
-weights (``weights/``). Every entry is keyed by content hashes, so stale entries are never used; it is
-always safe to delete the directory.
+classifiers (``classifiers/``), reference feature statistics (``reference/``) and downloaded
+pretrained weights (``weights/``, see :mod:`imagegen.weights`). Every entry is keyed by content
+hashes, so stale entries are never used; it is always safe to delete the directory.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+
+from ..data.download import sha256sum
 
 CACHE_ENV = "IMAGEGEN_CACHE"
 
@@ -68,12 +70,12 @@ def state_dict_hash(state: dict[str, torch.Tensor]) -> str:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 (hex) of a file's bytes (:func:`imagegen.data.download.sha256sum`).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    return sha256sum(path)
 
 
 def json_hash(obj: Any) -> str:

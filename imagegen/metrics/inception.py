@@ -29,11 +29,9 @@ per 10,000 images; the reference set's features are cached after the first run).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
-import shutil
 import sys
-import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Any, Optional
 
@@ -41,15 +39,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, ImagegenError
-from .cache import cache_dir, file_sha256
+from ..errors import ImagegenError
+from ..weights import INCEPTION, download_weights, find_weights, locate_weights, weights_sha256
 from .extractors import FeatureExtractor, register_extractor
 
-FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
-FID_WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{FID_WEIGHTS_FILE}"
+# The weights file is found / downloaded by imagegen.weights (spec INCEPTION); these names remain for callers.
+FID_WEIGHTS_FILE = INCEPTION.filename
+FID_WEIGHTS_URL = INCEPTION.url
 #: The file name carries the first hex digits of the file's SHA-256 (torch.hub's naming convention).
-FID_WEIGHTS_SHA256_PREFIX = "6726825d"
-WEIGHTS_ENV = "IMAGEGEN_INCEPTION_WEIGHTS"
+FID_WEIGHTS_SHA256_PREFIX = INCEPTION.sha256
+WEIGHTS_ENV = INCEPTION.env_var
 
 VARIANT = ("pytorch-fid FID Inception-v3 (TF inception-2015-12-05 weights; FIDInceptionA/C/E_1/E_2 "
            "pooling; 1008 classes)")
@@ -237,7 +236,7 @@ class FIDInceptionV3(FeatureExtractor):
 
     def protocol(self) -> dict[str, Any]:
         return {"name": self.name, "variant": VARIANT, "weights_sha256": self.weights_sha256,
-                "standard_weights": self.weights_sha256.startswith(FID_WEIGHTS_SHA256_PREFIX),
+                "standard_weights": INCEPTION.matches(self.weights_sha256) if self.weights_sha256 else False,
                 "feature_dim": self.feature_dim, "input_size": 299, "resize": RESIZE_DESCRIPTION,
                 "is_logits": "pool3 @ fc.weight^T, 1008 classes, no bias"}
 
@@ -277,9 +276,9 @@ def load_fid_inception(path: str | os.PathLike) -> FIDInceptionV3:
     except RuntimeError as e:
         raise ImagegenError(f"{path}: wrong tensor shapes for the FID Inception: "
                             f"{str(e).splitlines()[-1].strip()}") from None
-    sha = file_sha256(path)
+    sha = weights_sha256(path)
     model.weights_sha256 = sha
-    if not sha.startswith(FID_WEIGHTS_SHA256_PREFIX):
+    if not INCEPTION.matches(sha):
         print(f"warning: {path} is not the standard FID Inception file (sha256 {sha[:12]}..., expected "
               f"{FID_WEIGHTS_SHA256_PREFIX}...); FIDs are not comparable with published ones", file=sys.stderr)
     return model.eval()
@@ -288,60 +287,37 @@ def load_fid_inception(path: str | os.PathLike) -> FIDInceptionV3:
 def find_inception_weights(path: Optional[str | os.PathLike] = None,
                            cache: Optional[str | os.PathLike] = None) -> Optional[Path]:
     """Locate the weights file: ``path`` if given, else ``$IMAGEGEN_INCEPTION_WEIGHTS``, else
-    ``<cache>/weights/pt_inception-2015-12-05-6726825d.pth`` if present, else None.
+    ``<cache>/weights/pt_inception-2015-12-05-6726825d.pth`` if present, else None
+    (:func:`imagegen.weights.locate_weights` for :data:`imagegen.weights.INCEPTION`).
 
     Raises:
-        ConfigError: an explicitly given path (argument or variable) does not exist.
+        WeightsError: an explicitly given path (argument or variable) does not exist.
     """
-    for given, what in ((path, "--inception-weights"), (os.environ.get(WEIGHTS_ENV), f"${WEIGHTS_ENV}")):
-        if given:
-            if not Path(given).is_file():
-                raise ConfigError(f"{what}: no such file {given}")
-            return Path(given)
-    cached = cache_dir(cache) / "weights" / FID_WEIGHTS_FILE
-    return cached if cached.is_file() else None
+    return locate_weights(INCEPTION, path, cache)
 
 
 def download_inception_weights(cache: Optional[str | os.PathLike] = None, *, url: str = FID_WEIGHTS_URL,
                                timeout_seconds: float = 30.0) -> Path:
-    """Download pytorch-fid's weights into ``<cache>/weights/`` and verify the SHA-256 prefix.
+    """Download pytorch-fid's weights into ``<cache>/weights/`` and verify the SHA-256 prefix
+    (:func:`imagegen.weights.download_weights`; ``url`` overrides the source, e.g. a mirror).
 
     Raises:
-        ImagegenError: no network, HTTP error, or a checksum mismatch (the download is deleted).
+        WeightsError: no network, HTTP error, or a checksum mismatch (the download is deleted).
     """
-    dest = cache_dir(cache) / "weights" / FID_WEIGHTS_FILE
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_seconds) as resp:
-            shutil.copyfileobj(resp, out)
-        sha = file_sha256(tmp)
-        if not sha.startswith(FID_WEIGHTS_SHA256_PREFIX):
-            raise ImagegenError(f"downloaded Inception weights have sha256 {sha[:12]}..., expected "
-                                f"{FID_WEIGHTS_SHA256_PREFIX}...; not using them")
-        os.replace(tmp, dest)
-    except OSError as e:  # URLError, timeouts, HTTP errors
-        raise ImagegenError(f"cannot download Inception weights from {url} ({e}); download the file "
-                            f"elsewhere and pass --inception-weights PATH") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return dest
+    spec = INCEPTION if url == INCEPTION.url else dataclasses.replace(INCEPTION, url=url)
+    return download_weights(spec, cache, timeout=timeout_seconds)
 
 
 @register_extractor("inception")
 def build_inception(weights: Optional[str | os.PathLike] = None, cache: Optional[str | os.PathLike] = None,
                     download: bool = False) -> FIDInceptionV3:
     """Registry factory: load the FID Inception from ``weights`` / ``$IMAGEGEN_INCEPTION_WEIGHTS`` / the
-    cache, downloading it (checksum verified) if ``download`` and it is nowhere local.
+    cache, downloading it (checksum verified) if ``download`` and it is nowhere local
+    (:func:`imagegen.weights.find_weights`).
 
     Raises:
-        ImagegenError: no weights available, or a bad weights file.
+        WeightsError: no weights available (one line: the file, its URL, where to put it), or the
+            download failed.
+        ImagegenError: a bad weights file.
     """
-    path = find_inception_weights(weights, cache)
-    if path is None:
-        if not download:
-            raise ImagegenError(f"no Inception weights: pass --inception-weights PATH (pytorch-fid's "
-                                f"{FID_WEIGHTS_FILE}) or set ${WEIGHTS_ENV}")
-        path = download_inception_weights(cache)
-    return load_fid_inception(path)
+    return load_fid_inception(find_weights(INCEPTION, weights, cache, download=download))
