@@ -139,7 +139,7 @@ def train_flops_per_image(res: int, batch: int = 16) -> float:
         for phase, train in (("D", m.D), ("G", m.G)):
             m.requires_grad_(False)
             train.requires_grad_(True)
-            m.training_step(phase, img, None)["loss"].backward()
+            m.training_step(phase, {"img": img, "label": None})["loss"].backward()
     return fc.get_total_flops() / batch
 
 

@@ -7,6 +7,10 @@ Layout of a run directory::
         config.json  model.safetensors  trainer_state.pt
     RUN/checkpoints/latest                name of the newest complete checkpoint (text)
     RUN/checkpoints/best/                 best checkpoint by the evaluation metric (if --eval-every)
+    RUN/metrics.jsonl                     one JSON line per evaluation (:func:`append_metrics`)
+
+This module sits below both the trainer and the sampling/evaluation code: reading a checkpoint needs
+nothing from the training loop.
 
 A checkpoint is written to a temporary directory, flushed to disk, then renamed into place, and only
 then is ``latest`` replaced (``os.replace``); a kill at any moment leaves the previous checkpoint
@@ -25,12 +29,15 @@ from typing import Any
 import safetensors.torch
 import torch
 
-from .. import __version__
-from ..config import to_dict
-from ..errors import CheckpointError
+from . import __version__
+from .config import to_dict
+from .errors import CheckpointError
 
 FORMAT = "imagegen-checkpoint"
-FORMAT_VERSION = 1
+#: 1: single data stream, no model training state (imagegen 0.1 before the model contract);
+#: 2: per-source data streams and ``model_state`` in ``trainer_state.pt``. Version 1 runs still load
+#: for sampling and evaluation and resume exactly (their one stream is the main source's).
+FORMAT_VERSION = 2
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -111,6 +118,25 @@ def save_checkpoint(run_dir: Path, name: str, model: torch.nn.Module, meta: dict
         for d in steps[:-max(1, keep)]:
             shutil.rmtree(d, ignore_errors=True)
     return final
+
+
+def clean_stale(run_dir: Path) -> None:
+    """Remove what a process killed during :func:`save_checkpoint` left behind: temporary checkpoint
+    directories and ``latest`` files, and put back a checkpoint that was moved aside for re-saving
+    (``best``) but not yet replaced. Call only while no other process writes to ``run_dir``."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return
+    for d in root.iterdir():
+        if not d.name.startswith("."):
+            continue
+        if ".old-" in d.name:
+            final = root / d.name[1:].split(".old-")[0]
+            if not final.exists():
+                os.replace(d, final)
+                continue
+        if ".tmp-" in d.name or ".old-" in d.name:
+            shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -201,3 +227,12 @@ def load_trainer_state(ckpt_dir: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is corrupt or holds objects other than plain data ({type(e).__name__}); "
                               "use an earlier checkpoint") from None
 
+
+
+def append_metrics(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Append one evaluation record (metric values, step, protocol: JSON-serialisable) as a line of
+    ``RUN/metrics.jsonl`` and return that file's path."""
+    path = Path(run_dir) / "metrics.jsonl"
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+    return path

@@ -35,6 +35,10 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
         return value
     if origin in (tuple, list):
         (inner, *_) = get_args(tp) or (Any,)
+        if isinstance(value, str):  # the CLI's comma-separated form, e.g. "512,256,128"
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}={value!r} is not a list; give comma-separated values, e.g. 512,256,128")
         return tuple(_coerce(name, inner, v) for v in value) if origin is tuple else [
             _coerce(name, inner, v) for v in value]
     if tp is bool:

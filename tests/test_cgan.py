@@ -103,7 +103,7 @@ def test_loss_variants_train(kw):
     x, y = torch.rand(4, 1, 8, 8) * 2 - 1, torch.tensor([0, 1, 2, 3])
     for ph in ("D", "G"):
         opt[ph].zero_grad()
-        out = model.training_step(ph, x, y)
+        out = model.training_step(ph, {"img": x, "label": y})
         out["loss"].backward()
         opt[ph].step()
         assert torch.isfinite(out["loss"])

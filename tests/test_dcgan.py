@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from imagegen.errors import ConfigError
-from imagegen.models.base import count_parameters
+from imagegen.models.base import StepContext, count_parameters
 from imagegen.models.dcgan import DCGAN, DCGANConfig
 
 
@@ -34,7 +34,7 @@ def test_spectral_norm_discriminator(tmp_path):
     the power iterations converge (Miyato et al. 2018), and the parametrised weights survive a
     checkpoint round trip."""
     from imagegen.sampling import load_run
-    from imagegen.training import checkpoint as ckpt
+    from imagegen import checkpoint as ckpt
 
     torch.manual_seed(0)
     m = DCGAN(DCGANConfig(resolution=16, channels=1, g_width=8, d_width=8, z_dim=8, d_norm="spectral"))
@@ -71,11 +71,11 @@ def test_training_step_every_loss(loss):
     assert [p.name for p in phases] == ["D", "D", "G"]
     img = torch.rand(4, 1, 16, 16) * 2 - 1
     for p in ("D", "G"):
-        out = m.training_step(p, img, torch.full((4,), -1))
+        out = m.training_step(p, {"img": img, "label": torch.full((4,), -1)})
         assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])
         out["loss"].backward()
     if loss == "wgan-gp":
-        assert "gp" in m.training_step("D", img, None)
+        assert "gp" in m.training_step("D", {"img": img, "label": None})
 
 
 def test_ema_generator_tracks_and_samples():
@@ -84,7 +84,7 @@ def test_ema_generator_tracks_and_samples():
     with torch.no_grad():
         for p in m.G.parameters():
             p.add_(1.0)
-    m.after_step(1)
+    m.after_step(StepContext(1, 1, 4))
     for pe, p in zip(m.G_ema.parameters(), m.G.parameters()):
         assert torch.allclose(pe, p - 0.5, atol=1e-6)
     g = torch.Generator().manual_seed(0)

@@ -19,10 +19,11 @@ import pytest
 import torch
 
 from imagegen.errors import ConfigError, ImagegenError
+from imagegen.models.base import StepContext
 from imagegen.registry import get_model_class, list_models
 from imagegen.sampling import generate, load_run
 from imagegen.training import TrainConfig, Trainer
-from imagegen.training import checkpoint as ckpt
+from imagegen import checkpoint as ckpt
 
 #: per model: config overrides small enough for a sub-second CPU test (resolution 8 = native digits)
 TINY_CONFIGS: dict[str, dict[str, Any]] = {
@@ -57,16 +58,23 @@ def build(name: str, seed: int = 0, channels: int = 1):
     return get_model_class(name)(tiny_config(name, channels))
 
 
-def batch(model, n: int = 4, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """A synthetic batch: 8-bit images on the [-1, 1] grid and labels (class indices or -1)."""
+def batch(model, n: int = 4, seed: int = 1) -> dict[str, torch.Tensor]:
+    """A synthetic batch for every field of the model's data sources: 8-bit images on the [-1, 1]
+    grid and labels (class indices or -1)."""
     g = torch.Generator().manual_seed(seed)
     c, r = model.config.channels, model.config.resolution
-    img = torch.randint(0, 256, (n, c, r, r), generator=g).float() / 127.5 - 1
-    label = torch.randint(0, NUM_CLASSES, (n,), generator=g) if model.num_classes else torch.full((n,), -1)
-    return img, label
+    out = {}
+    for src in model.data_sources():
+        for key in (src.image_key, src.target_key):
+            if key:
+                out[key] = torch.randint(0, 256, (n, c, r, r), generator=g).float() / 127.5 - 1
+        if src.label_key:
+            out[src.label_key] = (torch.randint(0, NUM_CLASSES, (n,), generator=g) if model.num_classes
+                                  else torch.full((n,), -1))
+    return out
 
 
-def train_step(model, img: torch.Tensor, label: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
+def train_step(model, batch: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
     """One step of every phase, as the Trainer runs it (per-phase requires_grad, zero, backward, step)."""
     optimizers = model.configure_optimizers()
     params = {n: [p for g in o.param_groups for p in g["params"]] for n, o in optimizers.items()}
@@ -79,11 +87,11 @@ def train_step(model, img: torch.Tensor, label: torch.Tensor) -> dict[str, dict[
             p.requires_grad_(True)
         opt = optimizers[ph.optimizer_name]
         opt.zero_grad(set_to_none=True)
-        out = model(ph.name, img, label)
+        out = model(ph.name, batch)
         out["loss"].backward()
         opt.step()
         outs[ph.name] = out
-    model.after_step(1)
+    model.after_step(StepContext(1, 1, len(next(iter(batch.values())))))
     return outs
 
 
@@ -111,8 +119,7 @@ def test_one_training_step_changes_every_optimisers_weights(name):
     phases = model.phases()
     assert phases and all(ph.optimizer_name in optimizers for ph in phases)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    img, label = batch(model)
-    outs = train_step(model, img, label)
+    outs = train_step(model, batch(model))
     for ph_name, out in outs.items():
         assert out["loss"].ndim == 0 and torch.isfinite(out["loss"]), (ph_name, out["loss"])
         assert all(v.numel() == 1 and torch.isfinite(v) for v in out.values()), (ph_name, out)
@@ -128,9 +135,9 @@ def test_training_step_is_deterministic_under_a_seed(name):
     results = []
     for _ in range(2):
         model = build(name, seed=5)
-        img, label = batch(model)
+        b = batch(model)
         torch.manual_seed(6)
-        train_step(model, img, label)
+        train_step(model, b)
         results.append(model.state_dict())
     assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])
 
@@ -175,13 +182,13 @@ def test_latent_api(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_encoder_api(name):
     model = build(name)
-    img, label = batch(model)
-    labels = label if model.num_classes else None
+    b = batch(model)
+    img, labels = b["img"], (b["label"] if model.num_classes else None)
     if not model.has_encoder:
         with pytest.raises(ConfigError):
             model.encode(img, labels)
         return
-    train_step(model, img, label)
+    train_step(model, b)
     model.train()
     z = model.encode(img, labels)
     assert model.training
@@ -217,7 +224,7 @@ def test_conditional_sampling_honours_each_label(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_save_load_round_trip(name, tmp_path):
     model = build(name)
-    train_step(model, *batch(model))  # non-trivial running statistics, EMA and power-iteration state
+    train_step(model, batch(model))  # non-trivial running statistics, EMA and power-iteration state
     model.eval()
     path = ckpt.save_checkpoint(tmp_path, "step-0000001", model, ckpt.checkpoint_meta(name, model.config), {"step": 1})
     loaded = load_run(tmp_path)
@@ -230,23 +237,91 @@ def test_save_load_round_trip(name, tmp_path):
     assert path == ckpt.resolve_checkpoint(tmp_path)
 
 
+def source_options(model_cls, tmp_path) -> dict[str, Any]:
+    """Train options giving every data source of a model the bundled digits (paired sources: digits
+    beside their mirror image, written side by side)."""
+    opts: dict[str, Any] = {"data": "digits", "sources": {}}
+    for src in model_cls.data_sources():
+        data = "digits"
+        if src.kind == "paired":
+            data = str(write_side_by_side_digits(tmp_path / "pairs"))
+        if src.name:
+            opts["sources"][src.name] = {"data": data}
+        else:
+            opts["data"] = data
+    return opts
+
+
+def write_side_by_side_digits(folder, n: int = 64):
+    """``n`` 16×8 PNGs: a digit (A, left) beside its left-right mirror (B, right)."""
+    import numpy as np
+    from PIL import Image
+
+    from imagegen.data import build_dataset
+
+    if folder.exists():
+        return folder
+    folder.mkdir(parents=True)
+    imgs = build_dataset("digits").images[:n, 0].numpy()  # [n, 8, 8] uint8
+    for i, x in enumerate(imgs):
+        Image.fromarray(np.concatenate([x, x[:, ::-1]], 1)).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def tiny_train_config(model_cls, tmp_path, steps: int, **kw) -> TrainConfig:
+    return TrainConfig(steps=steps, batch_size=8, progress=False, grid_size=4, sample_every=100, ckpt_every=100,
+                       ckpt_minutes=0, log_every=1, channels_last=False, flip=True,
+                       **source_options(model_cls, tmp_path), **kw)
+
+
+def trainable_config(name: str) -> Any:
+    """The tiny config with channels (and classes) left for the trainer to fill from the data."""
+    cfg = tiny_config(name)
+    return dataclasses.replace(cfg, channels=None, **({"num_classes": None} if "num_classes" in _fields(type(cfg)) else {}))
+
+
+def assert_exact_resume(name: str, tmp_path, steps: int = 6, stop_at: int = 3) -> None:
+    """Run ``name`` for ``steps`` steps uninterrupted; run it again, stopped after ``stop_at`` steps as by
+    SIGTERM (checkpoint, TrainingInterrupted), resumed by a new Trainer; assert that weights, optimiser
+    states, the model's training state and every logged scalar are identical."""
+    import json
+
+    from imagegen.training.interrupt import TrainingInterrupted
+
+    cls = get_model_class(name)
+    ref, run = tmp_path / "ref", tmp_path / "stopped"
+    Trainer(name, trainable_config(name), tiny_train_config(cls, tmp_path, steps), ref, echo=lambda s: None).fit()
+    with pytest.raises(TrainingInterrupted) as info:
+        Trainer(name, trainable_config(name), tiny_train_config(cls, tmp_path, steps), run, echo=lambda s: None,
+                should_stop=lambda step: step == stop_at).fit()
+    assert info.value.exit_code == 143 and f"step {stop_at}" in str(info.value)
+    assert ckpt.resolve_checkpoint(run).name == f"step-{stop_at:07d}"
+    res = Trainer(name, None, tiny_train_config(cls, tmp_path, steps), run, resume=True,
+                  echo=lambda s: None).fit()
+    assert res.steps == steps
+    a, b = ckpt.resolve_checkpoint(ref), ckpt.resolve_checkpoint(run)
+    wa, wb = load_run(a).state_dict(), load_run(b).state_dict()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), f"{name}: weight {k} differs after stop and resume"
+    sa, sb = ckpt.load_trainer_state(a), ckpt.load_trainer_state(b)
+    assert sa["images_seen"] == sb["images_seen"]
+    torch.testing.assert_close(sa["model_state"], sb["model_state"], rtol=0, atol=0,
+                               msg=lambda m: f"{name}: training state differs after resume: {m}")
+    torch.testing.assert_close(sa["optimizers"], sb["optimizers"], rtol=0, atol=0)
+
+    def scalars(r):
+        rows = [json.loads(line) for line in (r / "logs" / "scalars.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in row.items() if k != "images_per_sec" and not k.endswith("grad_norm")} for row in rows]
+
+    assert scalars(ref) == scalars(run), f"{name}: logged losses differ after stop and resume"
+
+
 @pytest.mark.parametrize("name", MODELS)
-def test_trainer_runs_and_resumes_on_digits(name, tmp_path):
-    run = tmp_path / "run"
-    model_cfg = dataclasses.replace(tiny_config(name), channels=None,
-                                    **({"num_classes": None} if "num_classes" in _fields(type(tiny_config(name))) else {}))
-
-    def cfg(steps):
-        return TrainConfig(data="digits", steps=steps, batch_size=8, progress=False, grid_size=4,
-                           sample_every=100, ckpt_every=100, channels_last=False)
-
-    res = Trainer(name, model_cfg, cfg(2), run, echo=lambda s: None).fit()
-    assert res.steps == 2 and res.sample_grid is not None and res.sample_grid.is_file()
-    res = Trainer(name, model_cfg, cfg(3), run, resume=True, overrides={"steps"}, echo=lambda s: None).fit()
-    assert res.steps == 3
-    model = load_run(run)
-    assert model.checkpoint_meta["step"] == 3
+def test_every_model_resumes_exactly_after_a_stop(name, tmp_path):
+    """The contract's resume guarantee for every registered model: a model that keeps training state
+    outside its weights and forgets to declare it (training_state/load_training_state) fails here."""
+    assert_exact_resume(name, tmp_path)
+    model = load_run(tmp_path / "stopped")
     if model.num_classes:
         assert model.num_classes == 10  # filled from the labelled dataset
-    img = generate(model, 4, seed=0)
-    assert img.shape == (4, 1, 8, 8)
+    assert (tmp_path / "stopped" / "samples" / "step-0000003.png").is_file()  # the stop wrote a preview too

@@ -18,7 +18,7 @@ from PIL import Image
 from conftest import TINY_DCGAN, run_cli, run_subprocess
 
 import imagegen
-from imagegen.training import checkpoint as ckpt
+from imagegen import checkpoint as ckpt
 
 
 def read_scalars(run: Path) -> dict[int, dict]:

@@ -105,7 +105,7 @@ def test_iwae_converges_to_the_exact_log_likelihood():
         model.decoder.fc[0].weight.zero_()  # decoder output no longer depends on z
         model.encoder.fc[2].weight.mul_(0.05)  # q(z|x) close to (not equal to) the prior
     x = images(6)
-    exact = model.log_likelihood(x, model.decoder(torch.zeros(6, 4))).double()
+    exact = model.decoder_log_prob(x, model.decoder(torch.zeros(6, 4))).double()
     lw = model.log_weights(x, k=4000, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(iwae_bound(lw), exact, atol=0.02, rtol=0)
     mu, logvar = model.posterior(x, None)
@@ -135,7 +135,7 @@ def test_training_step_binarises_dynamically_and_weights_the_kl_by_beta():
     assert torch.equal(tiny_vae("logistic").likelihood_targets(grey), grey)
     for beta in (0.0, 1.0, 4.0):
         model.config.beta = beta
-        out = model.training_step("train", grey, torch.full((4,), -1))
+        out = model.training_step("train", {"img": grey, "label": torch.full((4,), -1)})
         torch.testing.assert_close(out["loss"], out["recon"] + beta * out["kl"])
         torch.testing.assert_close(out["elbo"], -(out["recon"] + out["kl"]))
         torch.testing.assert_close(out["bpd"], -out["elbo"] / (64 * math.log(2)))
@@ -149,7 +149,7 @@ def test_vae_learns_on_tiny_data():
     losses = []
     for step in range(60):
         opt.zero_grad()
-        out = model.training_step("train", data, torch.full((32,), -1))
+        out = model.training_step("train", {"img": data, "label": torch.full((32,), -1)})
         out["loss"].backward()
         opt.step()
         losses.append(float(out["loss"].detach()))

@@ -15,6 +15,7 @@ import click
 
 from .. import __version__
 from ..errors import ImagegenError
+from ..training.interrupt import TrainingInterrupted
 
 #: command modules under imagegen.cli, each with a ``register(cli)`` function
 COMMAND_MODULES = ("train", "sample", "interpolate", "evaluate")
@@ -58,6 +59,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         rv = cli.main(args=list(argv) if argv is not None else None, prog_name="imagegen", standalone_mode=False)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not rv:  # success (rv: None or exit code 0)
             _exit_torchrun_worker()
+    except TrainingInterrupted as e:
+        click.echo(f"Interrupted: {e}", err=True)
+        sys.exit(e.exit_code)
     except ImagegenError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(2)

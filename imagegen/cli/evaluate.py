@@ -80,7 +80,7 @@ def parse_real(real: Optional[str], data: Optional[str], split: Optional[str]) -
 
 
 def _kimg_of(ckpt_dir: Path, meta: dict[str, Any]) -> Optional[float]:
-    from ..training.checkpoint import load_trainer_state
+    from ..checkpoint import load_trainer_state
 
     try:
         return round(float(load_trainer_state(ckpt_dir)["images_seen"]) / 1000, 4)
@@ -180,8 +180,8 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics, quantize
     from ..sampling import generate, load_run
     from ..sampling.api import run_dir_of
-    from ..training.logger import append_metrics
-    from ..training.trainer import resolve_device
+    from ..checkpoint import append_metrics
+    from ..device import resolve_device
 
     if (run_dir is None) == (fake is None):
         raise ConfigError("give either RUN_DIR (a training run) or --fake FILE_OR_FOLDER")

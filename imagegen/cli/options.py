@@ -14,7 +14,7 @@ def _click_type(tp: Any) -> Any:
         return _click_type(next(a for a in get_args(tp) if a is not type(None)))
     if origin is Literal:
         return click.Choice([str(a) for a in get_args(tp)])
-    return {int: int, float: float, str: str}.get(tp, str)
+    return {int: int, float: float, str: str}.get(tp, str)  # lists: "512,256,128", parsed by from_dict
 
 
 def dataclass_options(cls: type, *, skip: frozenset[str] = frozenset()) -> Callable[[Callable], Callable]:
@@ -26,11 +26,13 @@ def dataclass_options(cls: type, *, skip: frozenset[str] = frozenset()) -> Calla
 
     def deco(fn: Callable) -> Callable:
         for f in reversed(dataclasses.fields(cls)):
-            if f.name in skip:
+            if f.name in skip or f.metadata.get("cli", True) is False:
                 continue
             tp = hints[f.name]
             flag = "--" + f.name.replace("_", "-")
             default = f.default if f.default is not dataclasses.MISSING else None
+            if get_origin(tp) in (list, tuple) and default is not None:
+                default = ",".join(str(v) for v in default)
             help_text = f.metadata.get("help", "")
             if tp is bool:
                 fn = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=default, show_default=True,
@@ -38,6 +40,28 @@ def dataclass_options(cls: type, *, skip: frozenset[str] = frozenset()) -> Calla
             else:
                 fn = click.option(flag, f.name, type=_click_type(tp), default=default,
                                   show_default=default is not None, help=help_text)(fn)
+        return fn
+
+    return deco
+
+
+#: per-source data options: ``--data-NAME``, ``--data-root-NAME``, ``--split-NAME``
+SOURCE_FIELDS = ("data", "data_root", "split")
+
+
+def source_options(sources: list[Any]) -> Callable[[Callable], Callable]:
+    """Decorator adding ``--data-NAME``, ``--data-root-NAME`` and ``--split-NAME`` for each named
+    :class:`~imagegen.models.base.DataSource` (e.g. ``--data-a`` and ``--data-b`` for CycleGAN)."""
+
+    def deco(fn: Callable) -> Callable:
+        for src in reversed(sources):
+            flag = src.name.replace("_", "-")
+            fn = click.option(f"--split-{flag}", src.option("split"), default=None,
+                              help=f"split of --data-{flag} (default: train)")(fn)
+            fn = click.option(f"--data-root-{flag}", src.option("data_root"), default=None,
+                              help=f"directory holding the files of a named dataset given to --data-{flag}")(fn)
+            fn = click.option(f"--data-{flag}", src.option("data"), default=None,
+                              help=f"{src.help}: a folder or .zip of images, or a dataset name")(fn)
         return fn
 
     return deco

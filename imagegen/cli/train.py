@@ -9,7 +9,7 @@ import click
 from ..config import from_dict
 from ..registry import get_model_class, list_models
 from ..training import Trainer, TrainConfig
-from .options import dataclass_options, explicit_params, split_params
+from .options import SOURCE_FIELDS, dataclass_options, explicit_params, source_options, split_params
 
 
 def _make_command(name: str) -> click.Command:
@@ -17,6 +17,10 @@ def _make_command(name: str) -> click.Command:
     overlap = set(model_cls.Config.__dataclass_fields__) & set(TrainConfig.__dataclass_fields__)
     if overlap:  # pragma: no cover - a programming error in a model file
         raise RuntimeError(f"{name} config fields {overlap} clash with trainer options")
+    sources = model_cls.data_sources()
+    named = [src for src in sources if src.name]
+    # a model without an unnamed source has no --data/--data-root/--split (only --data-NAME ...)
+    main_data_skip = frozenset() if any(not src.name for src in sources) else frozenset(SOURCE_FIELDS)
 
     @click.command(name=name, help=(model_cls.__doc__ or "").split("\n\n")[0],
                    context_settings={"show_default": True})
@@ -25,7 +29,8 @@ def _make_command(name: str) -> click.Command:
     @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
                   help="continue the run in this directory exactly where it stopped")
     @click.option("--force", is_flag=True, help="overwrite an existing run directory")
-    @dataclass_options(TrainConfig)
+    @dataclass_options(TrainConfig, skip=main_data_skip)
+    @source_options(named)
     @dataclass_options(model_cls.Config)
     @click.pass_context
     def command(ctx: click.Context, out: Optional[Path], resume: Optional[Path], force: bool,
@@ -33,14 +38,18 @@ def _make_command(name: str) -> click.Command:
         if resume is not None and out is not None and Path(out) != Path(resume):
             raise click.UsageError("--resume RUN_DIR already names the run directory; drop --out")
         given = explicit_params(ctx)
-        train_cfg = from_dict(TrainConfig, split_params(TrainConfig, params), what="train")
+        sources = {src.name: {f: params.pop(src.option(f)) for f in SOURCE_FIELDS} for src in named}
+        if any(src.option(f) in given for src in named for f in SOURCE_FIELDS):
+            given.add("sources")
+        train_cfg = from_dict(TrainConfig, {**split_params(TrainConfig, params), "sources": sources}, what="train")
         model_cfg = from_dict(model_cls.Config, split_params(model_cls.Config, params), what=f"{name} model")
         if resume is not None:
             model_given = sorted(given & set(model_cls.Config.__dataclass_fields__))
             if model_given:
                 raise click.UsageError(f"model options {', '.join('--' + g.replace('_', '-') for g in model_given)} "
                                        "cannot change when resuming; they come from the run")
-        run_dir = resume or out or Path("runs") / f"{name}-{Path(train_cfg.data).stem}"
+        data_name = train_cfg.data if not main_data_skip else next(iter(sources.values()), {}).get("data") or "data"
+        run_dir = resume or out or Path("runs") / f"{name}-{Path(str(data_name)).stem}"
         trainer = Trainer(name, model_cfg, train_cfg, run_dir, resume=resume is not None, force=force,
                           overrides=given & set(TrainConfig.__dataclass_fields__), echo=click.echo)
         trainer.fit()

@@ -102,9 +102,14 @@ def register_metric(name: str, keys: tuple[str, ...], *, needs_logits: bool = Fa
     return deco
 
 
+#: metrics computed from a model and the reference images rather than from generated samples'
+#: features (see :mod:`imagegen.metrics.nll`); they apply to models whose ``evaluation`` has the kind
+MODEL_METRICS: dict[str, str] = {"nll": "likelihood"}
+
+
 def list_metrics() -> list[str]:
-    """Names of the registered metrics."""
-    return sorted(_METRICS)
+    """Names of the registered metrics (sample metrics and model metrics such as ``nll``)."""
+    return sorted([*_METRICS, *MODEL_METRICS])
 
 
 def parse_metrics(spec: str | Sequence[str]) -> list[str]:
@@ -115,7 +120,7 @@ def parse_metrics(spec: str | Sequence[str]) -> list[str]:
     """
     names = [s.strip().lower() for s in (spec.split(",") if isinstance(spec, str) else spec)]
     names = list(dict.fromkeys(n for n in names if n))
-    unknown = [n for n in names if n not in _METRICS]
+    unknown = [n for n in names if n not in _METRICS and n not in MODEL_METRICS]
     if unknown or not names:
         what = f"unknown metric(s) {', '.join(map(repr, unknown))}" if unknown else "no metrics given"
         raise ConfigError(f"{what}; available: {', '.join(list_metrics())}")

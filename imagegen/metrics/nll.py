@@ -1,13 +1,17 @@
-"""Negative log-likelihood of likelihood models on a test split: ELBO and the IWAE estimate.
+"""Negative log-likelihood of any likelihood model on a test split, in nats and bits/dim.
 
-For a model with :meth:`log_weights` (``vae``, ``cvae``) and every test image x, k importance samples
-z_j ~ q(z|x) give log-weights log w_j = log p(x|z_j) + log p(z_j) − log q(z_j|x) and
+Works through the model contract: :meth:`~imagegen.models.base.GenerativeModel.likelihood_targets`
+(what is scored, e.g. a fixed binarisation) and
+:meth:`~imagegen.models.base.GenerativeModel.log_likelihood` (log p(x) per image in nats, plus
+optional bounds). ``nll = −mean_x log p(x)``. For latent-variable models (``vae``, ``cvae``) log p(x)
+is the IWAE estimate with k importance samples z_j ~ q(z|x),
 
-* the IWAE estimate L_k = log (1/k) Σ_j w_j (Burda et al. 2016, Eq. 8), reported as
-  ``nll = −mean_x L_k``: an upper bound on the true NLL in expectation, tightening as k grows
-  (Theorem 1), the number papers report with k = 5000;
-* the ELBO estimate (1/k) Σ_j log w_j from the same samples (Kingma & Welling 2014, Eq. 3),
+* L_k = log (1/k) Σ_j w_j (Burda et al. 2016, Eq. 8): an upper bound on the true NLL in expectation,
+  tightening as k grows (Theorem 1), the number papers report with k = 5000;
+* and the ELBO estimate (1/k) Σ_j log w_j from the same samples (Kingma & Welling 2014, Eq. 3),
   reported as ``neg_elbo`` ≥ ``nll`` for every image (Jensen).
+
+Exact-likelihood models (autoregressive) ignore k and report ``nll`` only.
 
 Units: nats per image, and bits per dimension ``nats / (D · ln 2)`` with D = C·H·W. Both likelihoods
 of the VAE are discrete (Bernoulli over binary pixels, discretised logistic over 256 levels), so
@@ -33,27 +37,26 @@ def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images
     """ELBO and importance-weighted NLL of ``model`` on the first ``num_images`` images of ``dataset``.
 
     Args:
-        model: a likelihood model with ``log_weights(x, labels, k, generator, max_batch)`` and
-            ``likelihood_targets(img, generator)`` (``vae``, ``cvae``), e.g. from ``load_run``.
+        model: a model with a likelihood (``model.has_likelihood``), e.g. from ``load_run``.
         dataset: the evaluation images at the model's resolution and channels (labels for cvae).
-        k: importance samples per image (Burda et al. use 5000).
+        k: importance samples per image for latent-variable models (Burda et al. use 5000).
         num_images: evaluate the first N images (None = all).
-        batch_size: images per call of ``log_weights``.
+        batch_size: images per call of ``log_likelihood``.
         seed: seed of the binarisation and of the importance samples.
-        max_batch: images × samples per decoder pass (memory).
+        max_batch: unused (kept for callers of earlier versions).
         progress: optional callback ``(images_done, images_total)``.
 
     Returns:
-        dict with ``nll`` and ``neg_elbo`` (nats per image), ``nll_bpd`` and ``neg_elbo_bpd``
-        (bits/dim), ``nll_sem`` (standard error of ``nll`` over images, nats), ``k``,
+        dict with ``nll`` and (if the model gives an ELBO) ``neg_elbo`` (nats per image), ``nll_bpd``
+        and ``neg_elbo_bpd`` (bits/dim), ``nll_sem`` (standard error of ``nll`` over images, nats), ``k``,
         ``num_images``, ``dims`` and ``likelihood``.
 
     Raises:
         ConfigError: the model has no likelihood, or the data do not match its resolution/channels.
     """
-    if not hasattr(model, "log_weights"):
+    if not getattr(model, "has_likelihood", False):
         raise ConfigError(f"{getattr(model, 'model_name', type(model).__name__)} has no likelihood; "
-                          "the nll metric needs a likelihood model (vae, cvae)")
+                          "the nll metric needs a likelihood model (e.g. vae, cvae)")
     cfg = model.config
     c, r = cfg.channels or 1, cfg.resolution
     if (dataset.channels, dataset.resolution) != (c, r):
@@ -67,26 +70,31 @@ def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images
     conditional = bool(model.num_classes)
     if conditional and dataset.labels is None:
         raise ConfigError(f"{model.model_name} is class-conditional; evaluate it on a labelled dataset")
-    dims = c * r * r
+    dims = model.num_dims
     gen = torch.Generator(device=model.device).manual_seed(seed)
     bin_gen = torch.Generator().manual_seed(seed + 1)
     iwae, elbo = [], []
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(n, start + batch_size))
         img, label = dataset.get_batch(idx)
-        x = model.likelihood_targets(img, bin_gen)  # fixed binarisation (Bernoulli) or the image itself
-        lw = model.log_weights(x.to(model.device), label.to(model.device) if conditional else None, k=k,
-                               generator=gen, max_batch=max_batch).double()  # [B, k]
-        iwae.append(torch.logsumexp(lw, 1) - math.log(k))
-        elbo.append(lw.mean(1))
+        x = model.likelihood_targets(img, bin_gen)  # e.g. a fixed binarisation, else the image itself
+        batch = {"img": x.to(model.device), "label": label.to(model.device)}
+        out = model.log_likelihood(batch, generator=gen, num_samples=k)
+        iwae.append(out["log_px"].double().cpu())
+        if "elbo" in out:
+            elbo.append(out["elbo"].double().cpu())
         if progress is not None:
             progress(int(idx[-1]) + 1, n)
-    l_k, l_1 = torch.cat(iwae), torch.cat(elbo)
-    nll, neg_elbo = float(-l_k.mean()), float(-l_1.mean())
+    l_k = torch.cat(iwae)
+    nll = float(-l_k.mean())
     scale = 1.0 / (dims * math.log(2.0))
-    return {"nll": nll, "neg_elbo": neg_elbo, "nll_bpd": nll * scale, "neg_elbo_bpd": neg_elbo * scale,
-            "nll_sem": float(l_k.std() / math.sqrt(n)) if n > 1 else float("nan"), "k": k,
-            "num_images": n, "dims": dims, "likelihood": getattr(cfg, "likelihood", "")}
+    res = {"nll": nll, "nll_bpd": nll * scale,
+           "nll_sem": float(l_k.std() / math.sqrt(n)) if n > 1 else float("nan"), "k": k,
+           "num_images": n, "dims": dims, "likelihood": getattr(cfg, "likelihood", "")}
+    if elbo:
+        neg_elbo = float(-torch.cat(elbo).mean())
+        res.update(neg_elbo=neg_elbo, neg_elbo_bpd=neg_elbo * scale)
+    return res
 
 
 def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: int, num_images: Optional[int],
@@ -104,12 +112,12 @@ def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: in
     import time
 
     from ..sampling.api import run_dir_of
-    from ..training.logger import append_metrics
+    from ..checkpoint import append_metrics
 
     if model is None:
         raise ConfigError("metric nll needs a run directory (a likelihood model), not --fake images")
-    if not hasattr(model, "log_weights"):
-        raise ConfigError(f"{model.model_name} has no likelihood; the nll metric needs a likelihood model (vae, cvae)")
+    if not model.has_likelihood:
+        raise ConfigError(f"{model.model_name} has no likelihood; the nll metric needs a likelihood model (e.g. vae, cvae)")
     rest = ",".join(m for m in (s.strip() for s in metrics_spec.split(",")) if m and m != "nll")
     n = len(reference) if num_images is None else min(num_images, len(reference))
     info(f"nll: IWAE with k={k} on {n:,} images of {reference.name} ...")
@@ -123,8 +131,10 @@ def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: in
 
     res = evaluate_nll(model, reference, k=k, num_images=num_images, seed=seed, progress=progress)
     meta = getattr(model, "checkpoint_meta", {})
-    record = {"step": meta.get("step"), **{m: res[m] for m in ("nll", "neg_elbo", "nll_bpd", "neg_elbo_bpd", "nll_sem")},
-              "protocol": {"metric": "nll", "estimator": f"IWAE k={k} (Burda et al. 2016) and ELBO from the same samples",
+    record = {"step": meta.get("step"), **{m: res[m] for m in ("nll", "neg_elbo", "nll_bpd", "neg_elbo_bpd", "nll_sem")
+                                          if m in res},
+              "protocol": {"metric": "nll", "estimator": (f"IWAE k={k} (Burda et al. 2016) and ELBO from the same samples"
+                                                         if "neg_elbo" in res else "exact log-likelihood"),
                            "images": f"first {res['num_images']} of {reference.name}", "dims": res["dims"],
                            "likelihood": res["likelihood"], "binarisation_seed": seed + 1 if res["likelihood"] == "bernoulli" else None,
                            "units": "nats per image; bits/dim = nats / (dims * ln 2)", "seconds": round(time.perf_counter() - t0, 1)},
@@ -137,5 +147,31 @@ def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: in
         echo(f"{run_dir} (step {meta.get('step')}): NLL on {res['num_images']:,} images of {reference.name} "
              f"({res['dims']} dims, {res['likelihood']} likelihood), k={k}, {record['protocol']['seconds']} s")
         echo(f"  {'nll':<14}{res['nll']:.3f} ± {res['nll_sem']:.2f} nats  ({res['nll_bpd']:.4f} bits/dim)")
-        echo(f"  {'-elbo':<14}{res['neg_elbo']:.3f} nats  ({res['neg_elbo_bpd']:.4f} bits/dim)")
+        if "neg_elbo" in res:
+            echo(f"  {'-elbo':<14}{res['neg_elbo']:.3f} nats  ({res['neg_elbo_bpd']:.4f} bits/dim)")
     return rest
+
+
+class NLLEvaluator:
+    """The ``nll`` metric during training (``--eval-metrics nll``): NLL of the model on a fixed set of
+    reference images (the dataset's test split where it has one, else the first training images),
+    with a fixed seed so successive values differ only because the model changed.
+
+    Args:
+        dataset: the reference images at the model's resolution and channels.
+        num_images: images scored per evaluation.
+        k: importance samples per image (latent-variable models).
+        seed: seed of the binarisation and the importance samples.
+        split: the name of the reference split, for the protocol.
+    """
+
+    best_metric = "nll"
+
+    def __init__(self, dataset: ImageDataset, num_images: int, k: int, seed: int = 0, split: str = "test") -> None:
+        self.dataset, self.num_images, self.k, self.seed = dataset, min(num_images, len(dataset)), k, seed
+        self.protocol = {"metric": "nll", "images": f"first {self.num_images} of {dataset.name} ({split})",
+                         "k": k, "seed": seed, "units": "nats per image; bits/dim = nats / (dims * ln 2)"}
+
+    def __call__(self, model: Any, step: int) -> tuple[dict[str, float], list[str]]:
+        res = evaluate_nll(model, self.dataset, k=self.k, num_images=self.num_images, seed=self.seed)
+        return {m: res[m] for m in ("nll", "nll_bpd", "neg_elbo") if m in res}, []

@@ -166,3 +166,60 @@ class TrainingEvaluator:
                                 f"{self.collapse_threshold}); {share:.0%} of samples are classes "
                                 f"{', '.join(names)}")
         return values, warnings
+
+
+class _Combined:
+    """Several training-time evaluators run one after the other; results merged."""
+
+    def __init__(self, parts: list[Any]) -> None:
+        self.parts = parts
+        self.best_metric = next((p.best_metric for p in parts if p.best_metric), None)
+        self.protocol = parts[0].protocol if len(parts) == 1 else [p.protocol for p in parts]
+
+    def __call__(self, model: Any, step: int) -> tuple[dict[str, float], list[str]]:
+        values: dict[str, float] = {}
+        warnings: list[str] = []
+        for p in self.parts:
+            v, w = p(model, step)
+            values.update(v)
+            warnings += w
+        return values, warnings
+
+
+def build_training_evaluator(model: Any, dataset: Any, run_dir: str | os.PathLike, cfg: Any,
+                             device: str | torch.device) -> Any:
+    """The evaluator the trainer calls every ``--eval-every`` steps, for ``--eval-metrics``: sample
+    metrics (FID, KID, ...) through :class:`TrainingEvaluator` for models that sample, and ``nll``
+    through :class:`imagegen.metrics.nll.NLLEvaluator` for likelihood models (on the first
+    ``min(--eval-samples, 1000)`` images of the test split where the dataset has one).
+
+    Raises:
+        ConfigError: unknown metrics, or metrics that do not apply to the model.
+    """
+    from .evaluate import MODEL_METRICS
+    from .nll import NLLEvaluator
+
+    names = parse_metrics([m for m in cfg.eval_metrics.split(",") if m])
+    sample_metrics = [m for m in names if m not in MODEL_METRICS]
+    parts: list[Any] = []
+    if sample_metrics:
+        if not model.can_sample:
+            raise ConfigError(f"--eval-metrics {','.join(sample_metrics)} need a model that samples; "
+                              f"{model.model_name} is evaluated by {', '.join(model.evaluation)} metrics")
+        parts.append(TrainingEvaluator(dataset, run_dir, cfg.eval_samples, sample_metrics, device, cfg.data_root))
+    if "nll" in names:
+        if not model.has_likelihood:
+            raise ConfigError(f"--eval-metrics nll needs a likelihood model; {model.model_name} has none")
+        from ..data import build_dataset, dataset_loaders
+        from ..errors import DataError
+
+        reference, split = dataset, "training set"
+        if dataset.name in dataset_loaders():
+            try:
+                reference = build_dataset(dataset.name, root=cfg.data_root, split="test",
+                                          resolution=model.config.resolution, channels=model.config.channels)
+                split = "test"
+            except DataError:  # no test split: score the first training images, and say so
+                pass
+        parts.append(NLLEvaluator(reference, min(cfg.eval_samples, 1000), cfg.eval_nll_k, split=split))
+    return _Combined(parts)

@@ -39,7 +39,7 @@ from ..losses import get_gan_loss
 from ..nn import adam
 from ..nn.autoencoder import AutoencoderConfig, ConvDecoder, ConvEncoder
 from ..registry import register_model
-from .base import GenerativeModel, Phase
+from .base import Batch, GenerativeModel, Phase
 
 
 @dataclasses.dataclass
@@ -106,9 +106,8 @@ class AAE(GenerativeModel):
             err = (torch.tanh(out) - img).square()
         return err.flatten(1).sum(1)
 
-    def training_step(self, phase: str, img: Optional[torch.Tensor],
-                      label: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
-        assert img is not None
+    def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
+        img, label = batch["img"], batch["label"]
         if phase == "recon":
             return {"loss": self._recon_error(img, self.decoder(self.encoder(img))).mean()}
         if phase == "D":

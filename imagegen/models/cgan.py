@@ -41,6 +41,7 @@ from ..losses import get_gan_loss
 from ..nn import dcgan_init
 from ..nn.conditional import ConditionalBatchNorm2d, ProjectionHead
 from ..registry import register_model
+from .base import Batch
 from .gan import GANModel, GANOptimConfig, check_image_size, discriminator_stats, num_upsamplings
 
 
@@ -178,9 +179,8 @@ class CGAN(GANModel):
                             "train on a labelled dataset")
         return label
 
-    def training_step(self, phase: str, img: Optional[torch.Tensor],
-                      label: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
-        assert img is not None
+    def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
+        img, label = batch["img"], batch["label"]
         y = self._check_labels(label)
         z = torch.randn(img.shape[0], self.config.z_dim, device=img.device)
         w = self.config.ac_weight

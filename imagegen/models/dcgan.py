@@ -28,6 +28,7 @@ from ..errors import ConfigError
 from ..losses import get_gan_loss, gradient_penalty
 from ..nn import dcgan_init
 from ..registry import register_model
+from .base import Batch
 from .gan import GANModel, GANOptimConfig, check_image_size, discriminator_stats, num_upsamplings
 
 
@@ -124,9 +125,8 @@ class DCGAN(GANModel):
         self.init_ema()
         self.d_loss_fn, self.g_loss_fn = get_gan_loss(config.loss)
 
-    def training_step(self, phase: str, img: Optional[torch.Tensor],
-                      label: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
-        assert img is not None
+    def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
+        img, label = batch["img"], batch["label"]
         n = img.shape[0]
         z = torch.randn(n, self.config.z_dim, device=img.device)
         if phase == "D":

@@ -15,7 +15,7 @@ from torch import nn
 from ..config import help_field
 from ..errors import ConfigError
 from ..nn import adam, update_ema
-from .base import GenerativeModel, Phase
+from .base import GenerativeModel, Phase, StepContext
 
 
 def check_image_size(model: str, resolution: int, channels: Optional[int]) -> None:
@@ -72,7 +72,7 @@ class GANModel(GenerativeModel):
     def phases(self) -> list[Phase]:
         return [Phase("D")] * self.config.n_critic + [Phase("G", needs_batch=False)]
 
-    def after_step(self, step: int) -> None:
+    def after_step(self, ctx: StepContext) -> None:
         if self.G_ema is not None:
             update_ema(self.G_ema, self.G, self.config.ema_decay)
 

@@ -56,7 +56,7 @@ from ..errors import ConfigError, DataError
 from ..nn import adam
 from ..nn.autoencoder import AutoencoderConfig, ConvDecoder, ConvEncoder
 from ..registry import register_model
-from .base import GenerativeModel, Phase
+from .base import Batch, GenerativeModel, Phase
 
 LOG_2 = math.log(2.0)
 
@@ -203,6 +203,7 @@ class VAE(GenerativeModel):
     """
 
     Config = VAEConfig
+    evaluation = ("distribution", "likelihood")
     conditional = False
 
     def __init__(self, config: VAEConfig) -> None:
@@ -215,7 +216,6 @@ class VAE(GenerativeModel):
         out_c = c if config.likelihood == "bernoulli" else 2 * c  # logits | (means, log-scales)
         self.encoder = ConvEncoder(config.resolution, c, config.width, config.hidden, 2 * config.z_dim, k)
         self.decoder = ConvDecoder(config.resolution, out_c, config.width, config.hidden, config.z_dim, k)
-        self.num_dims = c * config.resolution ** 2
 
     # ---- pieces ------------------------------------------------------------------------------------
     def _cond(self, labels: Optional[torch.Tensor], n: int) -> Optional[torch.Tensor]:
@@ -246,7 +246,7 @@ class VAE(GenerativeModel):
         mu, logvar = self.encoder(self._encoder_input(x), cond).chunk(2, 1)
         return mu, logvar.clamp(-30.0, 20.0)
 
-    def log_likelihood(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def decoder_log_prob(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """log p(x|z) per image in nats: x [N, C, R, R] likelihood targets, out [N, C or 2C, R, R]
         decoder output → [N]."""
         if self.config.likelihood == "bernoulli":
@@ -270,16 +270,15 @@ class VAE(GenerativeModel):
     def phases(self) -> list[Phase]:
         return [Phase("train")]
 
-    def training_step(self, phase: str, img: Optional[torch.Tensor],
-                      label: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
+        img, label = batch["img"], batch["label"]
         if phase != "train":
             raise ValueError(f"unknown phase {phase!r}")
-        assert img is not None
         cond = self._cond(label, img.shape[0])
         x = self.likelihood_targets(img)  # dynamic binarisation for bernoulli
         mu, logvar = self.posterior(x, cond)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterisation, [N, z_dim]
-        recon = -self.log_likelihood(x, self.decoder(z, cond))  # [N] nats
+        recon = -self.decoder_log_prob(x, self.decoder(z, cond))  # [N] nats
         kl = gaussian_kl(mu, logvar)  # [N] nats
         loss = (recon + self.config.beta * kl).mean()
         elbo = -(recon + kl).detach().mean()
@@ -327,11 +326,32 @@ class VAE(GenerativeModel):
                 log_pz = (-0.5 * z.square() - 0.5 * math.log(2 * math.pi)).sum(2)
                 zf = z.reshape(m * n, -1)
                 cf = None if cond is None else cond.repeat(m, 1)
-                log_px = self.log_likelihood(x.repeat(m, 1, 1, 1), self.decoder(zf, cf)).view(m, n)
+                log_px = self.decoder_log_prob(x.repeat(m, 1, 1, 1), self.decoder(zf, cf)).view(m, n)
                 out[:, j:j + m] = (log_px + log_pz - log_q).T
             return out
         finally:
             self.train(was_training)
+
+    def log_likelihood(self, batch: Batch, *, generator: Optional[torch.Generator] = None,
+                       num_samples: int = 1, max_batch: int = 8192) -> dict[str, torch.Tensor]:
+        """IWAE estimate of log p(x) (log p(x | y) for cvae) and the ELBO, per image, in nats.
+
+        Args:
+            batch: ``img``: the likelihood targets (:meth:`likelihood_targets` of the images: binary
+                {0, 1} for ``bernoulli``, the 8-bit grid in [-1, 1] for ``logistic``), float32
+                [N, C, R, R]; ``label`` int64 [N] for cvae.
+            generator: torch.Generator for the importance samples.
+            num_samples: k, importance samples per image (Burda et al. 2016, Eq. 8; they use 5000).
+            max_batch: images × samples per decoder pass (memory).
+
+        Returns:
+            ``log_px`` = L_k = logsumexp_j log w_j − log k and ``elbo`` = mean_j log w_j, each float64
+            [N] in nats.
+        """
+        labels = batch.get("label") if self.conditional else None
+        lw = self.log_weights(batch["img"], labels, k=num_samples, generator=generator,
+                              max_batch=max_batch).double()  # [N, k]
+        return {"log_px": torch.logsumexp(lw, 1) - math.log(num_samples), "elbo": lw.mean(1)}
 
     # ---- using the model ---------------------------------------------------------------------------
     def sample_latents(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:

@@ -11,8 +11,8 @@ from ..config import from_dict
 from ..errors import CheckpointError, ConfigError
 from ..models.base import GenerativeModel
 from ..registry import get_model_class
-from ..training import checkpoint as ckpt
-from ..training.trainer import resolve_device
+from .. import checkpoint as ckpt
+from ..device import resolve_device
 
 
 def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> GenerativeModel:
@@ -45,7 +45,7 @@ def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> Gen
         raise CheckpointError(f"{ckpt_dir / 'config.json'}: {e}") from None
     model: GenerativeModel = cls(config)
     ckpt.load_weights(model, ckpt_dir)
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    dev = resolve_device(device)
     model = model.to(dev).eval()
     model.checkpoint_meta = {**meta, "checkpoint": str(ckpt_dir)}  # type: ignore[attr-defined]
     return model

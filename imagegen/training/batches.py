@@ -1,4 +1,5 @@
-"""The training data stream: an epoch-seeded permutation, sharded per process, resumable mid-epoch."""
+"""The training data streams: one per data source, each an epoch-seeded permutation, sharded per
+process and resumable mid-epoch."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -6,63 +7,79 @@ from typing import Any, Optional
 import torch
 from torch.utils.data.distributed import DistributedSampler
 
-from ..data import ImageDataset
 from ..errors import ConfigError
+from ..models.base import Batch, DataSource
 from .distributed import DistInfo
 
 
 class BatchStream:
-    """Yields this process's batches of an in-memory dataset, in an order that depends only on the seed,
+    """Yields this process's batches of one data source, in an order that depends only on the seed,
     the epoch and the number of batches drawn so far — so a resumed run sees exactly the batches an
     uninterrupted one would have seen.
 
     Every epoch is a fresh permutation (``DistributedSampler`` with ``seed`` and ``set_epoch``), split
     across processes; the last incomplete batch is dropped. Batches are moved to ``device`` (channels-last
-    if asked) and augmented with a dedicated ``torch.Generator`` whose state is checkpointed.
+    if asked) and augmented with a dedicated ``torch.Generator`` whose state is checkpointed; the two
+    images of a pair get the same flip, crop and rotation.
 
     Args:
-        dataset: the training set.
+        dataset: the source's dataset: ``get_batch(indices)`` returns ``(img, label)`` for an image
+            dataset or ``(a, b, label)`` for a paired one (float32 [B, C, H, W] in [-1, 1], int64 [B]).
+        source: the model's :class:`~imagegen.models.base.DataSource` (which batch fields to fill).
         batch: images per batch on this process.
         dist: this process's rank and the world size.
-        seed: the run's seed.
+        seed: the run's seed (each source's order also depends on its position ``index``).
         device: where batches go.
         channels_last: convert images to the channels-last memory format.
         augment: an :class:`imagegen.data.augment.AugmentConfig`, or None for no augmentation.
+        index: the source's position among the model's sources (0 for the main source, whose order
+            is the same as in earlier versions).
 
     Raises:
         ConfigError: the dataset holds fewer images than one batch per process.
     """
 
-    def __init__(self, dataset: ImageDataset, batch: int, dist: DistInfo, seed: int, device: torch.device,
-                 channels_last: bool = False, augment: Optional[Any] = None) -> None:
-        self.dataset, self.batch, self.device = dataset, batch, device
+    def __init__(self, dataset: Any, source: DataSource, batch: int, dist: DistInfo, seed: int,
+                 device: torch.device, channels_last: bool = False, augment: Optional[Any] = None,
+                 index: int = 0) -> None:
+        self.dataset, self.source, self.batch, self.device = dataset, source, batch, device
         self.channels_last, self.augment = channels_last, augment
+        stream_seed = seed + 1_000_003 * index
         self.sampler = DistributedSampler(range(len(dataset)), num_replicas=dist.world_size, rank=dist.rank,
-                                          shuffle=True, seed=seed, drop_last=True)
+                                          shuffle=True, seed=stream_seed, drop_last=True)
         self.batches_per_epoch = len(self.sampler) // batch
         if self.batches_per_epoch == 0:
-            raise ConfigError(f"dataset {dataset.name} has {len(dataset)} images, fewer than one batch of "
+            what = f"--data-{source.name}" if source.name else "dataset"
+            raise ConfigError(f"{what} {dataset.name} has {len(dataset)} images, fewer than one batch of "
                               f"{batch * dist.world_size}; lower --batch-size")
         self.batches_drawn = 0
-        self.generator = torch.Generator(device=device).manual_seed(seed * 7919 + 17 + dist.rank)
+        self.generator = torch.Generator(device=device).manual_seed(stream_seed * 7919 + 17 + dist.rank)
         self._epoch, self._order = -1, torch.empty(0, dtype=torch.int64)
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next batch: img float32 [B, C, H, W] in [-1, 1], label int64 [B] (-1 if unlabelled)."""
+    def _prepare(self, img: torch.Tensor) -> torch.Tensor:
+        img = img.to(self.device, non_blocking=True)
+        return img.contiguous(memory_format=torch.channels_last) if self.channels_last else img
+
+    def next(self) -> Batch:
+        """The next batch as fields of the source (e.g. ``img`` float32 [B, C, H, W] in [-1, 1] and
+        ``label`` int64 [B], -1 if unlabelled)."""
         epoch, pos = divmod(self.batches_drawn, self.batches_per_epoch)
         if epoch != self._epoch:
             self.sampler.set_epoch(epoch)
             self._epoch, self._order = epoch, torch.tensor(list(iter(self.sampler)))
-        img, label = self.dataset.get_batch(self._order[pos * self.batch:(pos + 1) * self.batch])
+        *images, label = self.dataset.get_batch(self._order[pos * self.batch:(pos + 1) * self.batch])
         self.batches_drawn += 1
-        img = img.to(self.device, non_blocking=True)
-        if self.channels_last:
-            img = img.contiguous(memory_format=torch.channels_last)
+        images = [self._prepare(x) for x in images]
         if self.augment is not None:
             from ..data.augment import augment
 
-            img = augment(img, self.augment, self.generator)
-        return img, label.to(self.device, non_blocking=True)
+            joint = augment(torch.cat(images, 1), self.augment, self.generator)  # pairs: one transform
+            images = list(joint.split([x.shape[1] for x in images], 1))
+        keys = [self.source.image_key] + ([self.source.target_key] if self.source.kind == "paired" else [])
+        out = dict(zip(keys, images))
+        if self.source.label_key:
+            out[self.source.label_key] = label.to(self.device, non_blocking=True)
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {"batches_drawn": self.batches_drawn, "augment_rng": self.generator.get_state()}
@@ -71,3 +88,54 @@ class BatchStream:
         self.batches_drawn = int(state["batches_drawn"])
         if restore_rng:
             self.generator.set_state(state["augment_rng"])
+
+
+class DataStreams:
+    """The streams of all of a model's sources; :meth:`next` draws one batch from each and merges
+    their fields into one :data:`~imagegen.models.base.Batch`."""
+
+    def __init__(self, streams: dict[str, BatchStream]) -> None:
+        self.streams = streams
+
+    @property
+    def batch(self) -> int:
+        """Items per batch on this process (the same for every source)."""
+        return next(iter(self.streams.values())).batch
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Batches in one epoch of the largest source (CycleGAN's convention: an epoch is a pass over
+        the larger domain)."""
+        return max(s.batches_per_epoch for s in self.streams.values())
+
+    def next(self) -> Batch:
+        out: Batch = {}
+        for s in self.streams.values():
+            out.update(s.next())
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: s.state_dict() for name, s in self.streams.items()}
+
+    def load_state_dict(self, state: dict[str, Any], restore_rng: bool = True) -> None:
+        if "batches_drawn" in state:  # format 1: the single stream's state
+            state = {"": state}
+        missing = sorted(set(self.streams) - set(state))
+        if missing:
+            raise ConfigError(f"the checkpoint has no data-stream state for source(s) {missing}")
+        for name, s in self.streams.items():
+            s.load_state_dict(state[name], restore_rng)
+
+    def preview_batch(self, n: int, seed: int) -> Batch:
+        """A fixed batch of up to ``n`` items per source (a seeded choice, the same at every call and
+        on every process, independent of the training order), for preview grids."""
+        out: Batch = {}
+        for s in self.streams.values():
+            g = torch.Generator().manual_seed(seed)
+            idx = torch.randperm(len(s.dataset), generator=g)[:n]
+            *images, label = s.dataset.get_batch(idx)
+            keys = [s.source.image_key] + ([s.source.target_key] if s.source.kind == "paired" else [])
+            out.update({k: x.to(s.device) for k, x in zip(keys, images)})
+            if s.source.label_key:
+                out[s.source.label_key] = label.to(s.device)
+        return out

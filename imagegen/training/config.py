@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from ..config import help_field
 from ..errors import ConfigError
@@ -14,10 +14,18 @@ class TrainConfig:
                                      "the path of an image folder or .zip")
     data_root: Optional[str] = help_field(None, "directory holding the dataset files (default: $IMAGEGEN_DATA/<name>)")
     split: str = help_field("train", "dataset split to train on")
+    sources: dict[str, Any] = help_field(
+        None, "data of a model's named sources: {name: {data, data_root, split}} (the CLI fills it from "
+              "--data-NAME, --data-root-NAME, --split-NAME)", cli=False)
+    paired_layout: Literal["auto", "folders", "side-by-side"] = help_field(
+        "auto", "paired data: A/ and B/ subfolders with matching names, or side-by-side A|B images "
+                "(split in half before resizing); auto = folders if A/ and B/ exist")
     resize: str = help_field("bicubic", "resampling filter used to resize images to the model resolution")
     strict: bool = help_field(False, "fail on the first corrupt image instead of skipping it")
     epochs: Optional[int] = help_field(None, "training length in passes over the data")
     steps: Optional[int] = help_field(None, "training length in steps (one step = one update of every phase)")
+    minutes: Optional[float] = help_field(None, "wall-clock budget of this invocation in minutes: then write a "
+                                                "checkpoint and stop (--resume continues the run)")
     batch_size: int = help_field(64, "images per step across all processes")
     seed: int = help_field(0, "random seed (runs are reproducible on the same machine)")
     device: Literal["auto", "cpu", "cuda"] = help_field("auto", "auto = cuda if available, else cpu")
@@ -25,11 +33,15 @@ class TrainConfig:
     log_every: int = help_field(50, "log scalars every N steps")
     sample_every: int = help_field(500, "write a sample grid from a fixed latent batch every N steps")
     ckpt_every: int = help_field(1000, "write a checkpoint every N steps")
+    ckpt_minutes: float = help_field(10.0, "also write a checkpoint when this many minutes passed since the last "
+                                           "one (0 = off)")
     keep_ckpts: int = help_field(2, "number of step checkpoints to keep")
     grid_size: int = help_field(64, "images in each sample grid")
     eval_every: int = help_field(0, "evaluate FID/KID every N steps (0 = off) and keep a best checkpoint")
     eval_samples: int = help_field(5000, "generated samples per evaluation during training")
-    eval_metrics: str = help_field("fid,kid", "metrics computed during training (comma-separated)")
+    eval_metrics: str = help_field("fid,kid", "metrics computed during training (comma-separated; nll for "
+                                              "likelihood models)")
+    eval_nll_k: int = help_field(100, "metric nll during training: importance samples per image (latent models)")
     flip: bool = help_field(False, "augmentation: random horizontal flips")
     crop_pad: int = help_field(0, "augmentation: reflect-pad by N pixels and random-crop back (0 = off)")
     rotate_deg: float = help_field(0.0, "augmentation: random rotation up to ± this many degrees (0 = off)")
@@ -39,6 +51,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs is not None and self.steps is not None:
             raise ConfigError("give either --epochs or --steps, not both")
+        if self.sources is None:
+            self.sources = {}
+        if self.minutes is not None and not self.minutes > 0:
+            raise ConfigError(f"--minutes {self.minutes}: must be > 0")
+        if self.ckpt_minutes < 0:
+            raise ConfigError(f"--ckpt-minutes {self.ckpt_minutes}: must be ≥ 0 (0 = off)")
         for name in ("batch_size", "log_every", "sample_every", "ckpt_every", "keep_ckpts", "grid_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')}={getattr(self, name)}: must be ≥ 1")
@@ -50,5 +68,5 @@ class TrainConfig:
 
 #: options that may differ when a run is resumed (everything else must match the saved run)
 RESUMABLE_OVERRIDES = frozenset({
-    "epochs", "steps", "device", "threads", "log_every", "sample_every", "ckpt_every", "keep_ckpts",
-    "eval_every", "progress", "data_root"})
+    "epochs", "steps", "minutes", "device", "threads", "log_every", "sample_every", "ckpt_every", "ckpt_minutes",
+    "keep_ckpts", "eval_every", "progress", "data_root", "sources"})

@@ -63,6 +63,16 @@ def broadcast_object(info: DistInfo, obj: Any) -> Any:
     return box[0]
 
 
+def all_reduce_max(info: DistInfo, values: list[int], device: torch.device) -> list[int]:
+    """Element-wise maximum of small integer lists over all ranks (``values`` itself when not
+    distributed); ``device`` must suit the backend (CPU for gloo, CUDA for NCCL)."""
+    if not info.enabled:
+        return values
+    t = torch.tensor(values, dtype=torch.int64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [int(v) for v in t.tolist()]
+
+
 def cleanup(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

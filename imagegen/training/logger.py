@@ -4,25 +4,16 @@
 ``RUN/logs/scalars.jsonl``: one object per logged step, ``{"step": int, "kimg": float, "<phase>/<name>":
 float, ...}``, which the report command and the tests read without TensorBoard. Evaluations (by the
 trainer's ``--eval-every`` and by ``imagegen evaluate``) go to ``RUN/metrics.jsonl``
-(:func:`append_metrics`).
+(:func:`imagegen.checkpoint.append_metrics`).
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-
-def append_metrics(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """Append one evaluation record (metric values, step, protocol: JSON-serialisable) as a line of
-    ``RUN/metrics.jsonl`` and return that file's path."""
-    path = Path(run_dir) / "metrics.jsonl"
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-    return path
 
 
 class RunLogger:
