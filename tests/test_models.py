@@ -239,7 +239,7 @@ def test_save_load_round_trip(name, tmp_path):
 
 def source_options(model_cls, tmp_path) -> dict[str, Any]:
     """Train options giving every data source of a model the bundled digits (paired sources: digits
-    beside their mirror image, written side by side)."""
+    beside their negatives, written side by side)."""
     opts: dict[str, Any] = {"data": "digits", "sources": {}}
     for src in model_cls.data_sources():
         data = "digits"
@@ -253,7 +253,7 @@ def source_options(model_cls, tmp_path) -> dict[str, Any]:
 
 
 def write_side_by_side_digits(folder, n: int = 64):
-    """``n`` 16×8 PNGs: a digit (A, left) beside its left-right mirror (B, right)."""
+    """``n`` 16×8 PNGs: a digit (A, left) beside its negative (B, right)."""
     import numpy as np
     from PIL import Image
 
@@ -264,7 +264,7 @@ def write_side_by_side_digits(folder, n: int = 64):
     folder.mkdir(parents=True)
     imgs = build_dataset("digits").images[:n, 0].numpy()  # [n, 8, 8] uint8
     for i, x in enumerate(imgs):
-        Image.fromarray(np.concatenate([x, x[:, ::-1]], 1)).save(folder / f"{i:03d}.png")
+        Image.fromarray(np.concatenate([x, 255 - x], 1)).save(folder / f"{i:03d}.png")
     return folder
 
 
