@@ -233,3 +233,21 @@ def test_old_format_1_runs_still_load_and_resume(tmp_path):
 
     with pytest.raises(CheckpointError, match="newer imagegen"):
         load_run(c)
+
+
+def test_paired_run_evaluates_on_the_cli_and_during_training(contract_models, tmp_path, capsys):
+    pairs = write_side_by_side_digits(tmp_path / "pairs")
+    run = tmp_path / "run"
+    code, _, err = run_cli(["train", "paired-l1", "--data", pairs, "--steps", "4", "--batch-size", "16",
+                            "--eval-every", "2", "--eval-metrics", "psnr,ssim", "--no-progress", "--out", run], capsys)
+    assert code == 0, err
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and all(0 < r["ssim"] <= 1 for r in rows)
+    code, out, err = run_cli(["evaluate", run, "--json"], capsys)
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["psnr"] > 0 and "Wang et al. 2004" in rec["protocol"]["paired"]["ssim"]
+    code, _, err = run_cli(["evaluate", run, "--metrics", "is"], capsys)
+    assert code == 2 and "evaluated against targets" in err
+    code, _, err = run_cli(["sample", run, "--out", tmp_path / "s.png"], capsys)
+    assert code == 2 and "does not sample from noise" in err

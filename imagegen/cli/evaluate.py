@@ -219,6 +219,10 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
         source = {"file": str(fake)}
     if not name:
         raise ConfigError("no reference set: give --real NAME:SPLIT or --data NAME")
+    if model is not None and "paired" in model.evaluation:
+        _evaluate_paired_run(model, meta, name, metrics_spec, num_real, batch_size, seed, run_dir, as_json,
+                             extractor, inception_weights, classifier_data, data_root, cache_dir, device)
+        return
     named = name in dataset_loaders()
     if split is None:
         split = "test" if named else ""
@@ -278,6 +282,67 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     click.echo(_format_table(result.metrics))
     if run_dir is not None:
         click.echo(f"appended to {metrics_file}")
+
+
+def _evaluate_paired_run(model: Any, meta: dict[str, Any], data: str, metrics_spec: Optional[str],
+                         num_real: Optional[int], batch_size: int, seed: int, run_dir: Path, as_json: bool,
+                         extractor: str, inception_weights: Optional[str], classifier_data: Optional[str],
+                         data_root: Optional[str], cache_dir: Optional[str], device: str) -> None:
+    """``evaluate`` for translation/restoration models: PSNR/SSIM of ``predict`` against the targets of
+    the paired data (default: the run's training pairs, or ``--data``), and FID/KID of the outputs
+    against the targets when asked."""
+    from ..checkpoint import append_metrics
+    from ..data import ImageDataset
+    from ..data.paired import load_paired
+    from ..device import resolve_device
+    from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics, quantize
+    from ..metrics.paired import PROTOCOL, paired_scores
+    from ..sampling.api import run_dir_of
+
+    metrics = parse_metrics(metrics_spec or "psnr,ssim")
+    allowed = {"psnr", "ssim", "fid", "kid", "pr", "dc"}
+    if set(metrics) - allowed:
+        raise ConfigError(f"{model.model_name} is evaluated against targets: use metrics from {sorted(allowed)}")
+    tc = meta.get("train_config") or {}
+    pairs = load_paired(data, resolution=model.config.resolution, channels=model.config.channels,
+                        resize=tc.get("resize", "bicubic"), layout=tc.get("paired_layout", "auto"))
+    src = next(s for s in model.data_sources() if s.kind == "paired")
+    n = len(pairs) if num_real is None else min(num_real, len(pairs))
+    _info(f"translating {n:,} inputs of {pairs.name} ...")
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    outs, scores = [], {"psnr": [], "ssim": []}
+    for start in range(0, n, batch_size):
+        a, b, _ = pairs.get_batch(torch.arange(start, min(n, start + batch_size)))
+        out = model.predict({src.image_key: a.to(model.device)}, generator=gen).cpu()
+        outs.append(quantize(out))
+        for k, v in paired_scores(out, b).items():
+            scores[k].append(v)
+    values: dict[str, float] = {}
+    for k in ("psnr", "ssim"):
+        if k in metrics:
+            v = torch.cat(scores[k]).double()
+            values[k], values[f"{k}_std"] = float(v.mean()), float(v.std()) if n > 1 else 0.0
+    protocol: dict[str, Any] = {"paired": {**PROTOCOL, "pairs": f"first {n} of {pairs.name}"}}
+    dist_metrics = [m for m in metrics if m not in ("psnr", "ssim")]
+    if dist_metrics:
+        targets = ImageDataset(pairs.b[:n].permute(0, 2, 3, 1).numpy(), name=f"{pairs.name} (targets)")
+        ext, clf, note = _select_extractor(extractor, inception_weights, None, classifier_data, data_root,
+                                           cache_dir, False)
+        _info(note)
+        result = evaluate_images(torch.cat(outs), targets, extractor=ext, metrics=dist_metrics, split="targets",
+                                 options=EvalOptions(seed=seed), cache=cache_dir, batch_size=batch_size,
+                                 device=resolve_device(device), allow_few_samples=True)
+        values.update(result.metrics)
+        protocol["distribution"] = result.protocol
+    record = {"step": meta.get("step"), **values, "protocol": protocol, "source": "evaluate"}
+    metrics_file = append_metrics(run_dir_of(model), record)
+    if as_json:
+        click.echo(json.dumps(record))
+        return
+    click.echo(f"{run_dir} (step {meta.get('step')}): {n:,} outputs vs targets of {pairs.name}; PSNR in dB and SSIM "
+               "on [0, 1] 8-bit images (torchmetrics; SSIM Gaussian 11x11, sigma 1.5)")
+    click.echo(_format_table(values))
+    click.echo(f"appended to {metrics_file}")
 
 
 # ---- train-classifier --------------------------------------------------------------------------------

@@ -90,3 +90,19 @@ def evaluate_paired(model: Any, dataset: Any, *, num_images: Optional[int] = Non
         res[k] = float(v.mean())
         res[f"{k}_sem"] = float(v.std() / n ** 0.5) if n > 1 else float("nan")
     return res
+
+
+class PairedEvaluator:
+    """``--eval-metrics psnr,ssim`` during training: :func:`evaluate_paired` on the first
+    ``num_images`` pairs of the training data (higher is better, so no ``best`` checkpoint is kept by
+    them)."""
+
+    best_metric = None
+
+    def __init__(self, dataset: Any, num_images: int, metrics: list[str]) -> None:
+        self.dataset, self.num_images, self.metrics = dataset, num_images, metrics
+        self.protocol = {**PROTOCOL, "pairs": f"first {min(num_images, len(dataset))} of {dataset.name} (training)"}
+
+    def __call__(self, model: Any, step: int) -> tuple[dict[str, float], list[str]]:
+        res = evaluate_paired(model, self.dataset, num_images=self.num_images)
+        return {m: res[m] for m in self.metrics}, []
