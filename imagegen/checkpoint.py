@@ -116,14 +116,21 @@ def save_checkpoint(run_dir: Path, name: str, model: torch.nn.Module, meta: dict
         os.replace(latest_tmp, ckpt_root / "latest")
         steps = sorted((d for d in ckpt_root.iterdir() if _STEP_DIR.match(d.name)), key=lambda d: d.name)
         for d in steps[:-max(1, keep)]:
-            shutil.rmtree(d, ignore_errors=True)
+            # rename first: a kill during the deletion must not leave a half-deleted step-* directory
+            doomed = ckpt_root / f".{d.name}.del-{os.getpid()}"
+            try:
+                os.replace(d, doomed)
+            except OSError:
+                doomed = d
+            shutil.rmtree(doomed, ignore_errors=True)
     return final
 
 
 def clean_stale(run_dir: Path) -> None:
     """Remove what a process killed during :func:`save_checkpoint` left behind: temporary checkpoint
-    directories and ``latest`` files, and put back a checkpoint that was moved aside for re-saving
-    (``best``) but not yet replaced. Call only while no other process writes to ``run_dir``."""
+    directories and ``latest`` files, old checkpoints being deleted, and put back a checkpoint that
+    was moved aside for re-saving (``best``) but not yet replaced. Call only while no other process
+    writes to ``run_dir``."""
     root = Path(run_dir) / "checkpoints"
     if not root.is_dir():
         return
@@ -135,7 +142,7 @@ def clean_stale(run_dir: Path) -> None:
             if not final.exists():
                 os.replace(d, final)
                 continue
-        if ".tmp-" in d.name or ".old-" in d.name:
+        if ".tmp-" in d.name or ".old-" in d.name or ".del-" in d.name:
             shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
 
 

@@ -53,6 +53,9 @@ def _exit_torchrun_worker() -> None:
     os._exit(0)
 
 
+_INTERRUPTED = "Interrupted; the last checkpoint is intact (resume with --resume RUN_DIR)."
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run the CLI; exit code 0 on success, 2 on bad input or usage, 1 on unexpected errors."""
     try:
@@ -65,12 +68,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except ImagegenError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort as e:
+        # click turns a KeyboardInterrupt inside a command (a second Ctrl-C in training) into Abort
+        interrupted = isinstance(e.__cause__, KeyboardInterrupt)
+        click.echo(_INTERRUPTED if interrupted else "Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        click.echo("Interrupted; the last checkpoint is intact (resume with --resume RUN_DIR).", err=True)
+        click.echo(_INTERRUPTED, err=True)
         sys.exit(130)

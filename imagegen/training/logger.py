@@ -33,7 +33,9 @@ class RunLogger:
         if resume_step is not None and self.jsonl_path.exists():
             kept = [line for line in self.jsonl_path.read_text().splitlines()
                     if line.strip() and json.loads(line)["step"] <= resume_step]
-            self.jsonl_path.write_text("".join(line + "\n" for line in kept))
+            tmp = self.jsonl_path.with_name(self.jsonl_path.name + ".tmp")  # atomic: a kill keeps the history
+            tmp.write_text("".join(line + "\n" for line in kept))
+            tmp.replace(self.jsonl_path)
         self._jsonl = open(self.jsonl_path, "a", buffering=1)
         self.tb = SummaryWriter(str(log_dir), purge_step=None if resume_step is None else resume_step + 1)
 
