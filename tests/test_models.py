@@ -270,7 +270,7 @@ def write_side_by_side_digits(folder, n: int = 64):
 
 def tiny_train_config(model_cls, tmp_path, steps: int, **kw) -> TrainConfig:
     return TrainConfig(steps=steps, batch_size=8, progress=False, grid_size=4, sample_every=100, ckpt_every=100,
-                       ckpt_minutes=0, log_every=1, channels_last=False, flip=True,
+                       ckpt_minutes=0, log_every=2, channels_last=False, flip=True,
                        **source_options(model_cls, tmp_path), **kw)
 
 

@@ -48,6 +48,39 @@ def _check_in_sync(dist: DistInfo, model: torch.nn.Module) -> None:
             raise RuntimeError(f"rank {r}'s weights differ from rank 0's after training")
 
 
+class _Window:
+    """Scalars accumulated between two log steps (tensors summed without host syncs)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.extra: dict[str, float] = {}
+        self.images = 0
+        self.t0 = time.perf_counter()
+        self.paused = 0.0  # seconds spent on samples, evaluation and checkpoints
+
+    def add(self, prefix: str, out: dict[str, torch.Tensor]) -> None:
+        for k, v in out.items():
+            key = f"{prefix}/{k}"
+            v = v.detach()
+            self.sums[key] = self.sums[key] + v if key in self.sums else v
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """The partial sums (so a run resumed mid-window logs the same means as an uninterrupted one)."""
+        return {"sums": {k: v.detach().cpu() for k, v in self.sums.items()}, "counts": dict(self.counts)}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.counts = {k: int(v) for k, v in state["counts"].items()}
+
+    def values(self) -> dict[str, float]:
+        out = {k: float(v) / self.counts[k] for k, v in self.sums.items()}
+        out.update(self.extra)
+        out["images_per_sec"] = self.images / max(1e-9, time.perf_counter() - self.t0 - self.paused)
+        return out
+
+
 @dataclasses.dataclass
 class _Session:
     """Everything one call of :meth:`Trainer.fit` works with (built by ``Trainer._setup``)."""
@@ -76,6 +109,7 @@ class _Session:
     last_ckpt: Optional[Path] = None
     preview: Optional[dict[str, torch.Tensor]] = None
     stop_reason: Optional[str] = None
+    window: _Window = dataclasses.field(default_factory=lambda: _Window())
 
     def __post_init__(self) -> None:
         self.opt_params = {n: [p for g in o.param_groups for p in g["params"]] for n, o in self.optimizers.items()}
@@ -98,31 +132,6 @@ class _Session:
 
     def finished(self) -> bool:
         return self.total_steps is not None and self.step >= self.total_steps
-
-
-class _Window:
-    """Scalars accumulated between two log steps (tensors summed without host syncs)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = {}
-        self.extra: dict[str, float] = {}
-        self.images = 0
-        self.t0 = time.perf_counter()
-        self.paused = 0.0  # seconds spent on samples, evaluation and checkpoints
-
-    def add(self, prefix: str, out: dict[str, torch.Tensor]) -> None:
-        for k, v in out.items():
-            key = f"{prefix}/{k}"
-            v = v.detach()
-            self.sums[key] = self.sums[key] + v if key in self.sums else v
-            self.counts[key] = self.counts.get(key, 0) + 1
-
-    def values(self) -> dict[str, float]:
-        out = {k: float(v) / self.counts[k] for k, v in self.sums.items()}
-        out.update(self.extra)
-        out["images_per_sec"] = self.images / max(1e-9, time.perf_counter() - self.t0 - self.paused)
-        return out
 
 
 @dataclasses.dataclass
@@ -364,6 +373,8 @@ class Trainer:
         s.streams.load_state_dict(state["data"][rank], restore_rng=same_world)
         if "model_state" in state:
             s.model.load_training_state(state["model_state"][rank])
+        if state.get("log_window"):
+            s.window.load_state_dict(state["log_window"], s.device)
         if same_world:
             set_rng_state(state["rng"][s.dist.rank])
         elif s.dist.is_main:
@@ -373,7 +384,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
     def _loop(self, s: _Session, signals: StopSignals) -> None:
         cfg = s.cfg
-        window = _Window()
+        window = s.window
         s.model.train()
         t_loop = time.perf_counter()
         while not s.finished():
@@ -386,7 +397,7 @@ class Trainer:
             s.model.after_step(s.context())
             if log_now:
                 self._log(s, window.values())
-                window = _Window()
+                window = s.window = _Window()
             if s.bar is not None:
                 s.bar.update(1)
 
@@ -512,7 +523,7 @@ class Trainer:
             state = {"step": s.step, "images_seen": s.images_seen, "world_size": s.dist.world_size,
                      "optimizers": {n: o.state_dict() for n, o in s.optimizers.items()},
                      "rng": rng, "data": data, "model_state": model_state, "best_value": s.best_value,
-                     "seconds": s.seconds}
+                     "seconds": s.seconds, "log_window": s.window.state_dict()}
             path = ckpt.save_checkpoint(self.run_dir, name, s.model, {**s.meta, "step": s.step}, state,
                                         keep=s.cfg.keep_ckpts)
         s.t_last_ckpt = time.perf_counter()
