@@ -1,8 +1,10 @@
-"""In-memory image datasets and the dataset registry.
+"""In-memory image datasets, the interface shared with streamed ones, and the dataset registry.
 
-Every dataset is decoded once into a uint8 array ``[N, H, W, C]`` at the model's resolution and kept
-in memory (MNIST: 60 MB, CIFAR-10: 150 MB). Batches are converted to float32 NCHW in [-1, 1] on the
-fly; uint8 exists only here, at the edge.
+An :class:`ImageDataset` is decoded once into a uint8 array ``[N, H, W, C]`` at the model's resolution
+and kept in memory (MNIST: 60 MB, CIFAR-10: 150 MB); a
+:class:`~imagegen.data.streaming.StreamingImageDataset` decodes image files on access. Both are
+:class:`BatchDataset`: batches are uint8 NCHW as stored (``get_batch_uint8``) and converted to float32
+NCHW in [-1, 1] on the fly (``get_batch``); uint8 exists only here, at the edge.
 """
 from __future__ import annotations
 
@@ -49,7 +51,73 @@ def dataset_loaders() -> dict[str, Loader]:
     return dict(_DATASETS)
 
 
-class ImageDataset(torch.utils.data.Dataset):
+class BatchDataset(torch.utils.data.Dataset):
+    """What every image dataset shares: batched access by index, labels and class names.
+
+    Subclasses set ``name``, ``labels`` (int64 tensor [N] or None) and ``class_names`` and implement
+    ``__len__``, ``channels``, ``resolution`` and :meth:`get_batch_uint8`; the float batches, single
+    items and ``num_classes`` follow from those.
+    """
+
+    name: str
+    labels: Optional[torch.Tensor]
+    class_names: Optional[list[str]]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (0 for unlabelled data)."""
+        if self.labels is None:
+            return 0
+        return len(self.class_names) if self.class_names else int(self.labels.max()) + 1
+
+    @property
+    def channels(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def resolution(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __len__(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_batch_uint8(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and labels of a batch, images as stored.
+
+        Args:
+            indices: int64 tensor [B] of item indices in ``[0, len(self))``.
+
+        Returns:
+            ``(img, label)``: img uint8 [B, C, H, W] in [0, 255]; label int64 [B] (-1 if unlabelled).
+        """
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _labels_of(self, indices: torch.Tensor) -> torch.Tensor:
+        """Labels int64 [B] of ``indices`` (int64 [B]), -1 everywhere for unlabelled data."""
+        if self.labels is None:
+            return torch.full((len(indices),), -1, dtype=torch.int64)
+        return self.labels[indices]
+
+    def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images float32 [B, C, H, W] in [-1, 1] and labels int64 [B] (-1 if unlabelled).
+
+        Args:
+            indices: int64 tensor [B] of item indices.
+        """
+        img, label = self.get_batch_uint8(indices)
+        return uint8_to_float(img), label
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(img, label)``: img float32 [C, H, W] in [-1, 1], label int64 scalar (-1 if unlabelled)."""
+        img, label = self.get_batch(torch.tensor([i]))
+        return img[0], label[0]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`get_batch` of a list of indices (the batched fetch of ``torch.utils.data.DataLoader``)."""
+        return self.get_batch(torch.as_tensor(indices, dtype=torch.int64))
+
+
+class ImageDataset(BatchDataset):
     """An in-memory image dataset.
 
     Args:
@@ -60,7 +128,11 @@ class ImageDataset(torch.utils.data.Dataset):
 
     ``dataset[i]`` returns ``(img, label)``: img float32 [C, H, W] in [-1, 1], label int64 scalar
     tensor (-1 when the dataset has no labels). ``dataset.get_batch(indices)`` returns the same for a
-    batch: img [B, C, H, W], label [B], without a Python loop over items.
+    batch: img [B, C, H, W], label [B], without a Python loop over items; ``get_batch_uint8`` the
+    images as stored (uint8 [B, C, H, W]).
+
+    Raises:
+        DataError: images not uint8 [N, H, W, 1|3], no images, or as many labels as images.
     """
 
     def __init__(self, images: np.ndarray, labels: Optional[np.ndarray] = None, *, name: str = "",
@@ -80,13 +152,6 @@ class ImageDataset(torch.utils.data.Dataset):
         self.class_names = class_names
 
     @property
-    def num_classes(self) -> int:
-        """Number of classes (0 for unlabelled data)."""
-        if self.labels is None:
-            return 0
-        return len(self.class_names) if self.class_names else int(self.labels.max()) + 1
-
-    @property
     def channels(self) -> int:
         return int(self.images.shape[1])
 
@@ -97,21 +162,13 @@ class ImageDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images float32 [B, C, H, W] in [-1, 1] and labels int64 [B] (-1 if unlabelled)."""
-        img = uint8_to_float(self.images[indices])
-        if self.labels is None:
-            label = torch.full((len(indices),), -1, dtype=torch.int64)
-        else:
-            label = self.labels[indices]
-        return img, label
+    def get_batch_uint8(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images uint8 [B, C, H, W] in [0, 255] and labels int64 [B] (-1 if unlabelled).
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        img, label = self.get_batch(torch.tensor([i]))
-        return img[0], label[0]
-
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.get_batch(torch.as_tensor(indices))
+        Args:
+            indices: int64 tensor [B] of item indices.
+        """
+        return self.images[indices], self._labels_of(indices)
 
 
 def uint8_to_float(x: torch.Tensor) -> torch.Tensor:

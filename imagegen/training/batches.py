@@ -41,12 +41,16 @@ class BatchStream:
 
     def __init__(self, dataset: Any, source: DataSource, batch: int, dist: DistInfo, seed: int,
                  device: torch.device, channels_last: bool = False, augment: Optional[Any] = None,
-                 index: int = 0) -> None:
+                 index: int = 0, workers: int = 0) -> None:
         self.dataset, self.source, self.batch, self.device = dataset, source, batch, device
         self.channels_last, self.augment = channels_last, augment
         stream_seed = seed + 1_000_003 * index
-        self.sampler = DistributedSampler(range(len(dataset)), num_replicas=dist.world_size, rank=dist.rank,
-                                          shuffle=True, seed=stream_seed, drop_last=True)
+        self._sampler_args = dict(num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=stream_seed,
+                                  drop_last=True)
+        self.sampler = DistributedSampler(range(len(dataset)), **self._sampler_args)
+        # worker processes decode ahead (streamed image datasets); the order stays the same
+        self.workers = workers if hasattr(dataset, "get_batch_uint8") else 0
+        self._prefetched: Optional[Any] = None
         self.batches_per_epoch = len(self.sampler) // batch
         if self.batches_per_epoch == 0:
             what = f"--data-{source.name}" if source.name else "dataset"
@@ -63,11 +67,19 @@ class BatchStream:
     def next(self) -> Batch:
         """The next batch as fields of the source (e.g. ``img`` float32 [B, C, H, W] in [-1, 1] and
         ``label`` int64 [B], -1 if unlabelled)."""
-        epoch, pos = divmod(self.batches_drawn, self.batches_per_epoch)
-        if epoch != self._epoch:
-            self.sampler.set_epoch(epoch)
-            self._epoch, self._order = epoch, torch.tensor(list(iter(self.sampler)))
-        *images, label = self.dataset.get_batch(self._order[pos * self.batch:(pos + 1) * self.batch])
+        if self.workers:
+            if self._prefetched is None:
+                from ..data import iterate_batches
+
+                self._prefetched = iterate_batches(self.dataset, self._index_batches(self.batches_drawn), self.workers)
+            images = list(next(self._prefetched))
+            label = images.pop()
+        else:
+            epoch, pos = divmod(self.batches_drawn, self.batches_per_epoch)
+            if epoch != self._epoch:
+                self.sampler.set_epoch(epoch)
+                self._epoch, self._order = epoch, torch.tensor(list(iter(self.sampler)))
+            *images, label = self.dataset.get_batch(self._order[pos * self.batch:(pos + 1) * self.batch])
         self.batches_drawn += 1
         images = [self._prepare(x) for x in images]
         if self.augment is not None:
@@ -81,10 +93,23 @@ class BatchStream:
             out[self.source.label_key] = label.to(self.device, non_blocking=True)
         return out
 
+    def _index_batches(self, start: int):
+        """Endless index batches from batch ``start`` on, in the order :meth:`next` uses (its own
+        sampler, since the workers' loader reads ahead)."""
+        sampler = DistributedSampler(range(len(self.dataset)), **self._sampler_args)
+        epoch, pos = divmod(start, self.batches_per_epoch)
+        while True:
+            sampler.set_epoch(epoch)
+            order = torch.tensor(list(iter(sampler)))
+            for p in range(pos, self.batches_per_epoch):
+                yield order[p * self.batch:(p + 1) * self.batch]
+            epoch, pos = epoch + 1, 0
+
     def state_dict(self) -> dict[str, Any]:
         return {"batches_drawn": self.batches_drawn, "augment_rng": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any], restore_rng: bool = True) -> None:
+        self._prefetched = None
         self.batches_drawn = int(state["batches_drawn"])
         if restore_rng:
             self.generator.set_state(state["augment_rng"])

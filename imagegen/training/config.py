@@ -22,6 +22,10 @@ class TrainConfig:
                 "(split in half before resizing); auto = folders if A/ and B/ exist")
     resize: str = help_field("bicubic", "resampling filter used to resize images to the model resolution")
     strict: bool = help_field(False, "fail on the first corrupt image instead of skipping it")
+    storage: Literal["auto", "memory", "stream"] = help_field(
+        "auto", "folders/zips: decode everything into memory, or stream from disk (auto: stream when the "
+                "decoded images would take 2 GiB or more)")
+    workers: int = help_field(0, "worker processes decoding streamed images per training process (0 = in-process)")
     epochs: Optional[int] = help_field(None, "training length in passes over the data")
     steps: Optional[int] = help_field(None, "training length in steps (one step = one update of every phase)")
     minutes: Optional[float] = help_field(None, "wall-clock budget of this invocation in minutes: then write a "
@@ -55,6 +59,8 @@ class TrainConfig:
             self.sources = {}
         if self.minutes is not None and not self.minutes > 0:
             raise ConfigError(f"--minutes {self.minutes}: must be > 0")
+        if self.workers < 0:
+            raise ConfigError(f"--workers {self.workers}: must be ≥ 0")
         if self.ckpt_minutes < 0:
             raise ConfigError(f"--ckpt-minutes {self.ckpt_minutes}: must be ≥ 0 (0 = off)")
         for name in ("batch_size", "log_every", "sample_every", "ckpt_every", "keep_ckpts", "grid_size"):
@@ -69,4 +75,4 @@ class TrainConfig:
 #: options that may differ when a run is resumed (everything else must match the saved run)
 RESUMABLE_OVERRIDES = frozenset({
     "epochs", "steps", "minutes", "device", "threads", "log_every", "sample_every", "ckpt_every", "ckpt_minutes",
-    "keep_ckpts", "eval_every", "progress", "data_root", "sources"})
+    "keep_ckpts", "eval_every", "progress", "data_root", "sources", "workers", "storage"})

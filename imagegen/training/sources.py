@@ -48,7 +48,7 @@ def build_source(cfg: TrainConfig, source: DataSource, resolution: Optional[int]
         return load_paired(opts["data"], resolution=resolution, channels=channels, resize=cfg.resize,
                            layout=cfg.paired_layout, strict=cfg.strict)
     return build_dataset(opts["data"], root=opts["data_root"], split=opts["split"], resolution=resolution,
-                         channels=channels, resize=cfg.resize, strict=cfg.strict)
+                         channels=channels, resize=cfg.resize, strict=cfg.strict, storage=cfg.storage)
 
 
 def fill_from_data(model_config: Any, dataset: Any) -> Any:

@@ -306,7 +306,8 @@ class Trainer:
 
             augment = AugmentConfig(flip=cfg.flip, crop_pad=cfg.crop_pad, rotate_deg=cfg.rotate_deg)
         streams = DataStreams({src.name: BatchStream(datasets[src.name], src, cfg.batch_size // dist.world_size, dist,
-                                                     cfg.seed, device, cfg.channels_last, augment, index=i)
+                                                     cfg.seed, device, cfg.channels_last, augment, index=i,
+                                                     workers=cfg.workers)
                                for i, src in enumerate(sources)})
         if cfg.steps is not None:
             total_steps: Optional[int] = cfg.steps
