@@ -33,7 +33,7 @@ reported, with that share.
 Usage (Linux; run alone: on 2 cores any other busy process distorts the numbers)::
 
     python benchmarks/bench_data.py
-    python benchmarks/bench_data.py --zip ../shared/data/cifar10_jpg/cifar10_train_jpg.zip --workers 0,2 --json
+    python benchmarks/bench_data.py --zip CIFAR_JPG_DIR/cifar10_train_jpg.zip --workers 0,2 --json
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ here (its training time is printed if it had to be trained).
 
 Usage (run alone: another busy process on 2 cores makes both several times slower)::
 
-    python benchmarks/bench_metrics.py --data-root ../shared/data/mnist
+    python benchmarks/bench_metrics.py --data-root MNIST_DIR     # the four MNIST IDX files
     python benchmarks/bench_metrics.py --data-root DIR --run runs/mnist-dcgan --repeats 3 --json
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ The batches are unpickled with a restricted unpickler that only rebuilds numpy a
 dicts, strings and numbers, so a malicious file cannot run code.
 
 ``cifar10-jpg`` reads ``cifar10_train_jpg.zip`` / ``cifar10_test_jpg.zip`` holding
-``<split>/<class>/NNNN.jpg`` (a lossy JPEG copy of CIFAR-10; see ``../shared/data/cifar10_jpg``);
+``<split>/<class>/NNNN.jpg`` (a lossy JPEG copy of CIFAR-10 that the developers use; imagegen cannot download it);
 it has no download source.
 """
 from __future__ import annotations
