@@ -279,3 +279,24 @@ def test_streamed_data_with_workers_trains_and_resumes_like_memory(tmp_path):
             echo=lambda s: None).fit()
     a, b = load_run(tmp_path / "mem").state_dict(), load_run(tmp_path / "stream").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nll_during_training_for_a_likelihood_model(tmp_path, capsys):
+    """--eval-metrics nll goes through the contract's log_likelihood (any likelihood model), on the
+    dataset's test split; a model without a likelihood gets a one-line error."""
+    run = tmp_path / "vae"
+    code, _, err = run_cli(["train", "vae", "--data", "digits", "--resolution", "8", "--z-dim", "4", "--width", "8",
+                            "--hidden", "16", "--steps", "4", "--batch-size", "16", "--eval-every", "2",
+                            "--eval-metrics", "nll", "--eval-samples", "50", "--eval-nll-k", "4", "--no-progress",
+                            "--out", run], capsys)
+    assert code == 0, err
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]
+    assert all(r["nll"] > 0 and r["nll_bpd"] == pytest.approx(r["nll"] / (64 * np.log(2))) for r in rows)
+    assert rows[0]["protocol"]["images"].startswith("first 50 of digits (test)")
+    assert rows[0]["neg_elbo"] >= rows[0]["nll"] - 1e-6
+    code, _, err = run_cli(["train", "dcgan", "--data", "digits", "--resolution", "8", "--steps", "2",
+                            "--eval-every", "1", "--eval-metrics", "nll", "--no-progress", "--out", tmp_path / "d"],
+                           capsys)
+    assert code == 2 and "needs a likelihood model" in err
+    assert not (tmp_path / "d").exists()  # rejected before the run directory is created

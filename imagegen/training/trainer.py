@@ -336,6 +336,10 @@ class Trainer:
             self._restore(s, resume_from)
         s.preview = streams.preview_batch(cfg.grid_size, cfg.seed)
 
+        if dist.is_main and cfg.eval_every > 0:  # before the run directory exists: bad metrics fail cleanly
+            from ..metrics.training_eval import build_training_evaluator
+
+            s.evaluator = build_training_evaluator(model, main, self.run_dir, cfg, device)
         if dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "samples").mkdir(exist_ok=True)
@@ -350,10 +354,6 @@ class Trainer:
                       f"device {device} × {dist.world_size} process(es), {torch.get_num_threads()} threads | "
                       f"{'resuming at step ' + str(s.step) + ' of ' if resume_from is not None else ''}"
                       f"{length}{budget}")
-            if cfg.eval_every > 0:
-                from ..metrics.training_eval import build_training_evaluator
-
-                s.evaluator = build_training_evaluator(model, main, self.run_dir, cfg, device)
             if cfg.progress:
                 from tqdm.auto import tqdm
 
