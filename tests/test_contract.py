@@ -60,7 +60,6 @@ def test_named_sources_on_the_cli(contract_models, tmp_path, capsys):
     assert "digits (1,500 images, 1×8²) + digits (1,500 images" in out
     meta = json.loads((run / "config.json").read_text())
     assert set(meta["sources"]) == {"a", "b"} and meta["train_config"]["sources"]["b"]["data"] == "digits"
-    code, _, err = run_cli(["train", "unpaired-pool", "--help"], capsys)
     code, out, _ = run_cli(["train", "unpaired-pool", "--help"], capsys)
     assert "--data-a" in out and "--data-root-b" in out and "--split-a" in out
     assert "--data " not in out  # no unnamed source, so no --data

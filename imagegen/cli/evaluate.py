@@ -295,8 +295,8 @@ def _evaluate_paired_run(model: Any, meta: dict[str, Any], data: str, metrics_sp
     from ..data import ImageDataset
     from ..data.paired import load_paired
     from ..device import resolve_device
-    from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics, quantize
-    from ..metrics.paired import PROTOCOL, paired_scores
+    from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics
+    from ..metrics.paired import evaluate_paired
     from ..sampling.api import run_dir_of
 
     metrics = parse_metrics(metrics_spec or "psnr,ssim")
@@ -306,30 +306,18 @@ def _evaluate_paired_run(model: Any, meta: dict[str, Any], data: str, metrics_sp
     tc = meta.get("train_config") or {}
     pairs = load_paired(data, resolution=model.config.resolution, channels=model.config.channels,
                         resize=tc.get("resize", "bicubic"), layout=tc.get("paired_layout", "auto"))
-    src = next(s for s in model.data_sources() if s.kind == "paired")
-    n = len(pairs) if num_real is None else min(num_real, len(pairs))
-    _info(f"translating {n:,} inputs of {pairs.name} ...")
-    gen = torch.Generator(device=model.device).manual_seed(seed)
-    outs, scores = [], {"psnr": [], "ssim": []}
-    for start in range(0, n, batch_size):
-        a, b, _ = pairs.get_batch(torch.arange(start, min(n, start + batch_size)))
-        out = model.predict({src.image_key: a.to(model.device)}, generator=gen).cpu()
-        outs.append(quantize(out))
-        for k, v in paired_scores(out, b).items():
-            scores[k].append(v)
-    values: dict[str, float] = {}
-    for k in ("psnr", "ssim"):
-        if k in metrics:
-            v = torch.cat(scores[k]).double()
-            values[k], values[f"{k}_std"] = float(v.mean()), float(v.std()) if n > 1 else 0.0
-    protocol: dict[str, Any] = {"paired": {**PROTOCOL, "pairs": f"first {n} of {pairs.name}"}}
+    _info(f"translating the inputs of {pairs.name} ...")
+    res = evaluate_paired(model, pairs, num_images=num_real, batch_size=batch_size, seed=seed, keep_outputs=True)
+    n = res["num_images"]
+    values = {m: res[m] for k in ("psnr", "ssim") if k in metrics for m in (k, f"{k}_std")}
+    protocol: dict[str, Any] = {"paired": {**res["protocol"], "pairs": f"first {n} of {pairs.name}"}}
     dist_metrics = [m for m in metrics if m not in ("psnr", "ssim")]
     if dist_metrics:
         targets = ImageDataset(pairs.b[:n].permute(0, 2, 3, 1).numpy(), name=f"{pairs.name} (targets)")
         ext, clf, note = _select_extractor(extractor, inception_weights, None, classifier_data, data_root,
                                            cache_dir, False)
         _info(note)
-        result = evaluate_images(torch.cat(outs), targets, extractor=ext, metrics=dist_metrics, split="targets",
+        result = evaluate_images(res["outputs"], targets, extractor=ext, metrics=dist_metrics, split="targets",
                                  options=EvalOptions(seed=seed), cache=cache_dir, batch_size=batch_size,
                                  device=resolve_device(device), allow_few_samples=True)
         values.update(result.metrics)

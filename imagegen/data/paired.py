@@ -44,6 +44,11 @@ def _pairs_from_folders(names: list[str]) -> Optional[list[tuple[str, str]]]:
     return [(a[k], b[k]) for k in sorted(a)]
 
 
+def _pil(x: np.ndarray) -> Image.Image:
+    """uint8 [H, W, 1|3] → a Pillow image (L or RGB)."""
+    return Image.fromarray(x[..., 0] if x.shape[-1] == 1 else x)
+
+
 def _to_array(img: Image.Image, resolution: Optional[int], resize: str) -> np.ndarray:
     if resolution is not None:
         img = resize_center_crop_pil(img, resolution, resize)
@@ -139,8 +144,8 @@ def load_paired(path: str | os.PathLike, *, resolution: Optional[int] = None, ch
                 xa, xb = decode(na), decode(nb)
                 if xa is None or xb is None:
                     continue
-                a_list.append(_to_array(Image.fromarray(xa.squeeze(-1) if xa.shape[-1] == 1 else xa), resolution, resize))
-                b_list.append(_to_array(Image.fromarray(xb.squeeze(-1) if xb.shape[-1] == 1 else xb), resolution, resize))
+                a_list.append(_to_array(_pil(xa), resolution, resize))
+                b_list.append(_to_array(_pil(xb), resolution, resize))
         else:
             for name in names:
                 x = decode(name)
@@ -150,7 +155,7 @@ def load_paired(path: str | os.PathLike, *, resolution: Optional[int] = None, ch
                 if w % 2:
                     raise DataError(f"{_display(path, name)} is {w}x{h}: a side-by-side A|B image needs an even "
                                     "width; check the layout (use A/ and B/ folders for separate files)")
-                img = Image.fromarray(x.squeeze(-1) if x.shape[-1] == 1 else x)
+                img = _pil(x)
                 a_list.append(_to_array(img.crop((0, 0, w // 2, h)), resolution, resize))
                 b_list.append(_to_array(img.crop((w // 2, 0, w, h)), resolution, resize))
     if not a_list:

@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 import torch
 
+from ..data.base import float_to_uint8
 from ..errors import ConfigError
 
 PROTOCOL = {"colour_space": "as stored (RGB or grayscale), no luma conversion", "data_range": "[0, 1] after 8-bit "
@@ -54,7 +55,7 @@ def paired_scores(output: torch.Tensor, target: torch.Tensor) -> dict[str, torch
 
 @torch.no_grad()
 def evaluate_paired(model: Any, dataset: Any, *, num_images: Optional[int] = None, batch_size: int = 64,
-                    seed: int = 0) -> dict[str, Any]:
+                    seed: int = 0, keep_outputs: bool = False) -> dict[str, Any]:
     """Mean PSNR and SSIM of ``model.predict`` on the first ``num_images`` pairs of ``dataset``.
 
     Args:
@@ -63,10 +64,11 @@ def evaluate_paired(model: Any, dataset: Any, *, num_images: Optional[int] = Non
         num_images: evaluate the first N pairs (None = all).
         batch_size: pairs per ``predict`` call.
         seed: seed of the generator passed to ``predict`` (stochastic models).
+        keep_outputs: also return the outputs as ``outputs``: uint8 [N, C, H, W] (for FID/KID).
 
     Returns:
-        ``psnr`` (dB) and ``ssim`` means, their standard errors ``psnr_sem``/``ssim_sem``,
-        ``num_images`` and ``protocol``.
+        ``psnr`` (dB) and ``ssim`` means, their standard errors ``psnr_sem``/``ssim_sem`` and
+        standard deviations ``psnr_std``/``ssim_std``, ``num_images`` and ``protocol``.
 
     Raises:
         ConfigError: the model is not evaluated by paired metrics.
@@ -78,17 +80,23 @@ def evaluate_paired(model: Any, dataset: Any, *, num_images: Optional[int] = Non
     n = len(dataset) if num_images is None else min(num_images, len(dataset))
     gen = torch.Generator(device=model.device).manual_seed(seed)
     scores: dict[str, list[torch.Tensor]] = {"psnr": [], "ssim": []}
+    outputs = []
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(n, start + batch_size))
         a, b, _ = dataset.get_batch(idx)
-        out = model.predict({src.image_key: a.to(model.device)}, generator=gen)
-        for k, v in paired_scores(out.cpu(), b).items():
+        out = model.predict({src.image_key: a.to(model.device)}, generator=gen).cpu()
+        if keep_outputs:
+            outputs.append(float_to_uint8(out))
+        for k, v in paired_scores(out, b).items():
             scores[k].append(v)
     res: dict[str, Any] = {"num_images": n, "protocol": dict(PROTOCOL)}
     for k, parts in scores.items():
         v = torch.cat(parts).double()
         res[k] = float(v.mean())
+        res[f"{k}_std"] = float(v.std()) if n > 1 else 0.0
         res[f"{k}_sem"] = float(v.std() / n ** 0.5) if n > 1 else float("nan")
+    if keep_outputs:
+        res["outputs"] = torch.cat(outputs)
     return res
 
 

@@ -87,10 +87,14 @@ class BatchStream:
 
             joint = augment(torch.cat(images, 1), self.augment, self.generator)  # pairs: one transform
             images = list(joint.split([x.shape[1] for x in images], 1))
+        return self.fields(images, label.to(self.device, non_blocking=True))
+
+    def fields(self, images: list[torch.Tensor], label: torch.Tensor) -> Batch:
+        """Name a dataset batch's tensors by the source's keys (image, target for pairs, label)."""
         keys = [self.source.image_key] + ([self.source.target_key] if self.source.kind == "paired" else [])
         out = dict(zip(keys, images))
         if self.source.label_key:
-            out[self.source.label_key] = label.to(self.device, non_blocking=True)
+            out[self.source.label_key] = label
         return out
 
     def _index_batches(self, start: int):
@@ -159,8 +163,5 @@ class DataStreams:
             g = torch.Generator().manual_seed(seed)
             idx = torch.randperm(len(s.dataset), generator=g)[:n]
             *images, label = s.dataset.get_batch(idx)
-            keys = [s.source.image_key] + ([s.source.target_key] if s.source.kind == "paired" else [])
-            out.update({k: x.to(s.device) for k, x in zip(keys, images)})
-            if s.source.label_key:
-                out[s.source.label_key] = label.to(s.device)
+            out.update(s.fields([x.to(s.device) for x in images], label.to(s.device)))
         return out
