@@ -448,15 +448,3 @@ def _zip_name_bytes(name: str) -> tuple[bytes, ...]:
         return utf8, name.encode("cp437")
     except UnicodeEncodeError:
         return (utf8,)
-
-
-@contextlib.contextmanager
-def _opener(path: Path) -> Iterator:
-    """``open_member(name) -> file`` for a folder or zip (older spelling of :class:`ImageSource`)."""
-    with ImageSource(path) as source:
-        yield source.open
-
-
-def _display(path: Path, name: str) -> str:
-    """How to name one image in messages (older spelling of :meth:`ImageSource.display`)."""
-    return ImageSource(path).display(name)

@@ -24,7 +24,7 @@ from PIL import Image
 
 from ..errors import DataError
 from .base import uint8_to_float
-from .folder import _display, _opener, decode_image, list_images
+from .folder import ImageSource, decode_image
 from .transforms import RESAMPLE, resize_center_crop_pil
 
 PairedLayout = Literal["auto", "folders", "side-by-side"]
@@ -122,20 +122,21 @@ def load_paired(path: str | os.PathLike, *, resolution: Optional[int] = None, ch
     path = Path(path)
     if resize not in RESAMPLE:
         raise DataError(f"unknown resize method {resize!r}; use one of {sorted(RESAMPLE)}")
-    names = list_images(path)
+    source = ImageSource(path)
+    names = source.list_images()
     if not names:
         raise DataError(f"{path} contains no PNG, JPEG or WebP images; point to a folder or .zip of pairs")
     pairs = _pairs_from_folders(names) if layout in ("auto", "folders") else None
     if layout == "folders" and pairs is None:
         raise DataError(f"{path} has no A/ and B/ subfolders; use layout side-by-side for A|B files")
     a_list, b_list = [], []
-    with _opener(path) as open_member:
+    with source:
         def decode(name: str) -> Optional[np.ndarray]:
             try:
-                return decode_image(open_member(name), None, channels)
+                return decode_image(source.open(name), None, channels)
             except Exception as e:  # noqa: BLE001 - decoders raise many types for corrupt data
                 if strict:
-                    raise DataError(f"cannot decode image {_display(path, name)} ({e}); remove or replace "
+                    raise DataError(f"cannot decode image {source.display(name)} ({e}); remove or replace "
                                     "it") from e
                 return None
 
@@ -153,7 +154,7 @@ def load_paired(path: str | os.PathLike, *, resolution: Optional[int] = None, ch
                     continue
                 h, w = x.shape[:2]
                 if w % 2:
-                    raise DataError(f"{_display(path, name)} is {w}x{h}: a side-by-side A|B image needs an even "
+                    raise DataError(f"{source.display(name)} is {w}x{h}: a side-by-side A|B image needs an even "
                                     "width; check the layout (use A/ and B/ folders for separate files)")
                 img = _pil(x)
                 a_list.append(_to_array(img.crop((0, 0, w // 2, h)), resolution, resize))
