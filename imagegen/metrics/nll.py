@@ -32,7 +32,7 @@ from ..errors import ConfigError
 
 
 def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images: Optional[int] = None,
-                 batch_size: int = 16, seed: int = 0, max_batch: int = 8192,
+                 batch_size: int = 16, seed: int = 0,
                  progress: Optional[Callable[[int, int], None]] = None) -> dict[str, Any]:
     """ELBO and importance-weighted NLL of ``model`` on the first ``num_images`` images of ``dataset``.
 
@@ -43,7 +43,6 @@ def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images
         num_images: evaluate the first N images (None = all).
         batch_size: images per call of ``log_likelihood``.
         seed: seed of the binarisation and of the importance samples.
-        max_batch: unused (kept for callers of earlier versions).
         progress: optional callback ``(images_done, images_total)``.
 
     Returns:
