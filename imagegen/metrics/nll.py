@@ -32,16 +32,19 @@ from ..errors import ConfigError
 
 
 def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images: Optional[int] = None,
-                 batch_size: int = 16, seed: int = 0,
+                 batch_size: Optional[int] = None, seed: int = 0,
                  progress: Optional[Callable[[int, int], None]] = None) -> dict[str, Any]:
-    """ELBO and importance-weighted NLL of ``model`` on the first ``num_images`` images of ``dataset``.
+    """NLL of ``model`` on the first ``num_images`` images of ``dataset``: exact for autoregressive
+    models (``model.exact_likelihood``), else the importance-weighted estimate and the ELBO.
 
     Args:
         model: a model with a likelihood (``model.has_likelihood``), e.g. from ``load_run``.
         dataset: the evaluation images at the model's resolution and channels (labels for cvae).
-        k: importance samples per image for latent-variable models (Burda et al. use 5000).
+        k: importance samples per image for latent-variable models (Burda et al. use 5000; exact
+            models ignore it).
         num_images: evaluate the first N images (None = all).
-        batch_size: images per call of ``log_likelihood``.
+        batch_size: images per call of ``log_likelihood`` (default: 128 for exact likelihoods, 16 for
+            importance-weighted estimates, whose calls hold k samples per image).
         seed: seed of the binarisation and of the importance samples.
         progress: optional callback ``(images_done, images_total)``.
 
@@ -73,6 +76,8 @@ def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images
     gen = torch.Generator(device=model.device).manual_seed(seed)
     bin_gen = torch.Generator().manual_seed(seed + 1)
     iwae, elbo = [], []
+    if batch_size is None:
+        batch_size = 128 if getattr(model, "exact_likelihood", False) else 16
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(n, start + batch_size))
         img, label = dataset.get_batch(idx)
@@ -119,7 +124,8 @@ def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: in
         raise ConfigError(f"{model.model_name} has no likelihood; the nll metric needs a likelihood model (e.g. vae, cvae)")
     rest = ",".join(m for m in (s.strip() for s in metrics_spec.split(",")) if m and m != "nll")
     n = len(reference) if num_images is None else min(num_images, len(reference))
-    info(f"nll: IWAE with k={k} on {n:,} images of {reference.name} ...")
+    exact = bool(getattr(model, "exact_likelihood", False))
+    info(f"nll: {'exact log-likelihood' if exact else f'IWAE with k={k}'} on {n:,} images of {reference.name} ...")
     t0 = time.perf_counter()
     last = [0.0]
 
@@ -143,8 +149,9 @@ def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: in
     if as_json:
         echo(json.dumps(record))
     else:
+        how = "exact" if exact else f"k={k}"
         echo(f"{run_dir} (step {meta.get('step')}): NLL on {res['num_images']:,} images of {reference.name} "
-             f"({res['dims']} dims, {res['likelihood']} likelihood), k={k}, {record['protocol']['seconds']} s")
+             f"({res['dims']} dims, {res['likelihood']} likelihood), {how}, {record['protocol']['seconds']} s")
         echo(f"  {'nll':<14}{res['nll']:.3f} ± {res['nll_sem']:.2f} nats  ({res['nll_bpd']:.4f} bits/dim)")
         if "neg_elbo" in res:
             echo(f"  {'-elbo':<14}{res['neg_elbo']:.3f} nats  ({res['neg_elbo_bpd']:.4f} bits/dim)")

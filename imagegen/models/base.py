@@ -173,6 +173,9 @@ class GenerativeModel(nn.Module):
     Config: ClassVar[type]
     model_name: ClassVar[str] = ""
     evaluation: ClassVar[tuple[str, ...]] = ("distribution",)
+    #: whether :meth:`log_likelihood` is exact (autoregressive models) rather than an estimate
+    #: (importance-weighted bounds of latent-variable models)
+    exact_likelihood: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         super().__init__()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -63,7 +63,7 @@ def run_dir_of(model: GenerativeModel) -> Path:
 
 @torch.no_grad()
 def generate(model: GenerativeModel, num: int, seed: int = 0, batch_size: int = 256,
-             labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+             labels: Optional[torch.Tensor] = None, **options: Any) -> torch.Tensor:
     """Draw ``num`` samples reproducibly.
 
     Args:
@@ -72,6 +72,8 @@ def generate(model: GenerativeModel, num: int, seed: int = 0, batch_size: int = 
         seed: seed of the torch.Generator that draws latents (and labels, if not given).
         batch_size: images per forward pass (memory only; does not change a run's mean statistics).
         labels: int64 [num] class labels for conditional models; None draws them uniformly.
+        options: passed to ``model.sample`` (e.g. ``temperature``, ``method`` and ``progress`` of the
+            autoregressive models).
 
     Returns:
         float32 [num, C, H, W] in [-1, 1], on the CPU.
@@ -95,5 +97,5 @@ def generate(model: GenerativeModel, num: int, seed: int = 0, batch_size: int = 
     for start in range(0, num, batch_size):
         n = min(batch_size, num - start)
         lab = None if labels is None else labels[start:start + n].to(model.device)
-        out.append(model.sample(n, generator=gen, labels=lab).float().cpu())
+        out.append(model.sample(n, generator=gen, labels=lab, **options).float().cpu())
     return torch.cat(out)
