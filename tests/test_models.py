@@ -32,6 +32,10 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
     "vae": dict(resolution=8, z_dim=4, width=8, hidden=16),
     "cvae": dict(resolution=8, z_dim=4, width=8, hidden=16),
     "aae": dict(resolution=8, z_dim=4, width=8, hidden=16, d_hidden=16),
+    "pixelcnn": dict(resolution=8, width=8, num_layers=2, head_hidden=4, num_mixtures=2, conditional=True,
+                     distribution="logistic_mixture"),
+    "pixelrnn": dict(resolution=8, width=4, num_layers=2, head_hidden=4, num_mixtures=2, conditional=True,
+                     distribution="logistic_mixture"),
 }
 NUM_CLASSES = 3
 MODELS = list_models()
