@@ -34,6 +34,9 @@ from imagegen.models.dcgan import DCGAN, DCGANConfig
 from imagegen.sampling import generate
 from imagegen.training import Trainer, TrainConfig
 
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import add_thread_and_json_options, start  # noqa: E402
+
 
 # ------------------------------------------------------------------ the plain pytorch/examples loop
 def plain_models(res: int, nc: int = 3, nz: int = 100, width: int = 64) -> tuple[nn.Module, nn.Module]:
@@ -143,33 +146,14 @@ def train_flops_per_image(res: int, batch: int = 16) -> float:
     return fc.get_total_flops() / batch
 
 
-def matmul_peak_gflops(seconds: float = 3.0, n: int = 2048) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
-        a @ b
-    k, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        a @ b
-        k += 1
-    return 2 * n**3 * k / (time.perf_counter() - t0) / 1e9
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--res", type=int, nargs="+", default=[32, 64])
     ap.add_argument("--batch", type=int, nargs="+", default=[64, 128])
     ap.add_argument("--seconds", type=float, default=8.0, help="timing budget per measurement")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
-    ap.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    add_thread_and_json_options(ap)
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    import os
-    import platform
-
-    peak = matmul_peak_gflops()
-    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; fp32 matmul peak {peak:.0f} GFLOP/s (2048², measured now)")
+    peak = start(args)
     print("| res | batch | train img/s plain | train img/s imagegen | speed-up | imagegen GFLOP/s (% of peak) "
           "| sample img/s plain | sample img/s imagegen |")
     print("|---|---|---|---|---|---|---|---|")

@@ -97,7 +97,7 @@ class PixelHead(nn.Module):
 
 class ChannelCategoricalHead(PixelHead):
     """A categorical distribution per sub-pixel over ``levels`` values (256-way softmax for 8-bit
-    images, van den Oord et al. 2016a §5.3; ``levels=2`` is a Bernoulli with one logit, for
+    images, van den Oord et al. 2016a §3.4; ``levels=2`` is a Bernoulli with one logit, for
     binarised images), with channel c conditioned on channels < c of the same pixel.
 
     Per pixel and channel c: ``z_c = ReLU(A_c·ReLU(h) + U_c·x_<c)``, ``logits_c = O_c·z_c`` (1×1

@@ -52,7 +52,7 @@ def known_mask(spec: str, resolution: int) -> torch.Tensor:
 
 
 def input_files(inputs: Sequence[str | os.PathLike]) -> list[str]:
-    """Image files from ``--input`` values: files as given, folders and zips expanded (sorted).
+    """Image files from ``--input`` values: files as given, folders expanded (sorted, recursive).
 
     Raises:
         DataError: a path that does not exist, or a folder without images.
@@ -60,16 +60,15 @@ def input_files(inputs: Sequence[str | os.PathLike]) -> list[str]:
     files: list[str] = []
     for p in inputs:
         path = Path(p)
-        if path.is_file() and path.suffix.lower() != ".zip":
-            files.append(str(path))
-        elif path.exists():
+        if path.is_dir():
             names = list_images(path)
             if not names:
                 raise DataError(f"no images in {path}; give PNG/JPEG files")
-            if path.is_dir():
-                files += [str(path / n) for n in names]
-            else:
-                raise DataError(f"--input {path}: extract the zip, or give image files or a folder")
+            files += [str(path / n) for n in names]
+        elif path.suffix.lower() == ".zip":
+            raise DataError(f"--input {path}: extract the zip, or give image files or a folder")
+        elif path.is_file():
+            files.append(str(path))
         else:
             raise DataError(f"--input {path} does not exist")
     return files
