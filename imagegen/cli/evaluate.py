@@ -156,8 +156,8 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--cache-dir", default=None, help="cache for classifiers and reference statistics "
                                                 "(default $IMAGEGEN_CACHE or ~/.cache/imagegen)")
 @click.option("--resolution", type=int, default=None,
-              help="load dataset images (the reference and --fake NAME:SPLIT) at RxR, bicubic as for training "
-                   "(default for a run: the model's resolution)")
+              help="load dataset images (the reference and --fake NAME:SPLIT) at RxR, bicubic (default for a "
+                   "run: the model's resolution, loaded with the run's --resize, e.g. pad)")
 @click.option("--resize-real", is_flag=True, help="load the reference at the generated images' size and channels")
 @click.option("--allow-few-samples", is_flag=True, help="accept FID from fewer samples than feature dimensions")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object (metric names as keys) on stdout")
@@ -177,6 +177,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
       imagegen evaluate --fake samples.npz --real mnist:test --data-root DIR --json
     """
     from ..data import build_dataset, dataset_loaders
+    from ..data.transforms import describe_resize
     from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics, quantize
     from ..sampling import generate, load_run
     from ..sampling.api import run_dir_of
@@ -260,7 +261,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
                              device=resolve_device(device), allow_few_samples=allow_few_samples)
     if resolution is not None:  # the reference was resized at load time (as the run's training data)
         result.protocol["reference"]["loaded_at"] = {"resolution": resolution, "channels": channels,
-                                                     "resize": f"{resize} (Pillow), short side + centre crop"}
+                                                     "resize": describe_resize(resize)}
     for w in result.warnings:
         _info(f"warning: {w}")
     extra: dict[str, Any] = {}

@@ -54,7 +54,9 @@ def _parse_seeds(text: str) -> list[int]:
 @click.option("--fps", type=float, default=12.0, show_default=True, help="GIF frames per second")
 @click.option("--boomerang/--no-boomerang", default=True, show_default=True, help="GIF plays forwards then backwards")
 @click.option("--scale", type=int, default=2, show_default=True, help="integer upscaling of the frames")
-@click.option("--resize", default="bicubic", show_default=True, help="resampling filter for --images")
+@click.option("--resize", default="bicubic", show_default=True,
+              help="resampling filter for --images (bicubic, bilinear, lanczos, box, nearest), or pad: "
+                   "zero-pad images no larger than the model's resolution, no resampling")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
 def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Path, Path]], steps: int,
@@ -103,7 +105,9 @@ def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Pat
 @click.option("--class", "class_", type=int, default=None,
               help="conditional models: decode every image with this class (the encoder sees the true one)")
 @click.option("--pairs-per-row", type=int, default=8, show_default=True, help="input/reconstruction pairs per row")
-@click.option("--resize", default="bicubic", show_default=True, help="resampling filter to the model's resolution")
+@click.option("--resize", default="bicubic", show_default=True,
+              help="resampling filter to the model's resolution (bicubic, bilinear, lanczos, box, nearest), "
+                   "or pad: zero-pad images no larger than it, no resampling")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".png/.jpg/.webp grid")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")

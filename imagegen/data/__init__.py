@@ -55,10 +55,13 @@ def build_dataset(name: str, *, root: Optional[str] = None, split: str = "train"
             searched recursively).
         root: directory holding the dataset's files (default: ``$IMAGEGEN_DATA/<name>``).
         split: ``train`` or ``test`` (``all`` where a dataset allows it).
-        resolution: square output size in pixels; images are resized (short side) and centre-cropped.
-            None keeps the native size.
+        resolution: square output size in pixels; images are resized (short side) and centre-cropped
+            (with ``resize="pad"``: zero-padded). None keeps the native size.
         channels: 1 (grayscale) or 3 (RGB); None keeps the native channel count.
-        resize: Pillow resampling method (``bicubic``, ``bilinear``, ``lanczos``, ``box``, ``nearest``).
+        resize: Pillow resampling method (``bicubic``, ``bilinear``, ``lanczos``, ``box``, ``nearest``),
+            or ``pad``: no resampling; images of at most R×R are zero-padded (black) to R×R, centred,
+            the extra pixel of an odd difference on the bottom/right (MNIST 28×28 → 32×32: 2 pixels
+            on every side); a larger image is a DataError. See :mod:`imagegen.data.transforms`.
         strict: for folders/zips, fail on the first corrupt image instead of skipping it with a warning
             (streamed: instead of replacing it by the next image when a batch meets it).
         download: allow downloading missing files of a named dataset (checksums verified).
@@ -74,8 +77,9 @@ def build_dataset(name: str, *, root: Optional[str] = None, split: str = "train"
         give batches float32 NCHW in [-1, 1] (``get_batch``) and labels int64 (-1 if unlabelled).
 
     Raises:
-        DataError: unknown name or ``storage``, missing/corrupt/empty files, mismatched labels
-            (one-line message naming the file and the fix).
+        DataError: unknown name, ``storage`` or ``resize``, missing/corrupt/empty files, mismatched
+            labels, images larger than ``resolution`` with ``resize="pad"`` (one-line message naming
+            the file or dataset and the fix).
 
     Warns:
         UserWarning: ``storage="stream"`` for a named dataset (loaded into memory instead).
@@ -109,7 +113,7 @@ def build_dataset(name: str, *, root: Optional[str] = None, split: str = "train"
         raise DataError(f"unknown dataset {name!r}: use one of {', '.join(sorted(loaders))} "
                         "or the path of an image folder or .zip")
     images = convert_channels(raw.images, channels)
-    images = resize_array(images, resolution, resize)
+    images = resize_array(images, resolution, resize, name=name)
     return ImageDataset(images, raw.labels, name=ds_name, class_names=raw.class_names)
 
 

@@ -8,7 +8,8 @@ Hidden files and folders (``.*``) and macOS ``__MACOSX/`` entries are skipped; o
 are ignored.
 
 Every image is decoded once, converted to one channel count, resized (short side) and
-centre-cropped to the target resolution at load time, so only the small images are kept in memory.
+centre-cropped to the target resolution (or, with ``resize="pad"``, zero-padded to it) at load time,
+so only the small images are kept in memory.
 Zip members are read directly, without extracting. An image that cannot be decoded is skipped with
 one warning naming the count and the first few files, or, with ``strict=True``, is an error.
 
@@ -33,7 +34,7 @@ from PIL import Image
 
 from ..errors import DataError
 from .base import RawData
-from .transforms import RESAMPLE, resize_center_crop_pil
+from .transforms import PAD, check_resize, resize_center_crop_pil
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
@@ -101,22 +102,25 @@ def decode_image(fp, resolution: Optional[int] = None, channels: Optional[int] =
 
     Args:
         fp: a path or a binary file object.
-        resolution: square output size R (short side resized to R, then centre crop), or None to
-            keep the size.
+        resolution: square output size R (short side resized to R, then centre crop; with ``pad``
+            zero-padded to R), or None to keep the size.
         channels: 1 (grayscale, ITU-R 601-2 luma), 3 (RGB), or None for the image's own: 1 for
             grayscale modes, else 3.
-        resize: Pillow resampling method (a key of :data:`imagegen.data.transforms.RESAMPLE`).
+        resize: Pillow resampling method (a key of :data:`imagegen.data.transforms.RESAMPLE`) or
+            ``pad`` (see :mod:`imagegen.data.transforms`).
 
     Returns:
         uint8 array [H, W, C] (C = 1 or 3; [R, R, C] when ``resolution`` is given).
 
     Raises:
+        DataError: with ``pad``, an image larger than R.
         Exception: whatever Pillow raises for a corrupt, truncated or unsupported file (callers
             catch it and name the file).
     """
     with Image.open(fp) as img:
-        if img.format == "JPEG":
-            img.draft("L" if channels == 1 else None, (resolution, resolution) if resolution else None)
+        if img.format == "JPEG":  # no reduced-scale decoding for pad: it must see the true size
+            img.draft("L" if channels == 1 else None,
+                      (resolution, resolution) if resolution and resize != PAD else None)
         img.load()  # decode now so that truncated data fail here
         if img.getexif().get(0x0112, 1) != 1:  # EXIF orientation
             from PIL import ImageOps
@@ -135,9 +139,12 @@ def load_image_files(path: str | os.PathLike, resolution: Optional[int] = None, 
 
     Args:
         path: a folder or a ``.zip`` file.
-        resolution: square output size R: each image's short side is resized to R, then centre-cropped.
-            None keeps the native size, which must then be the same for all images.
-        resize: Pillow resampling method (``bicubic``, ``bilinear``, ``lanczos``, ``box``, ``nearest``).
+        resolution: square output size R: each image's short side is resized to R, then centre-cropped
+            (with ``pad``: zero-padded to R). None keeps the native size, which must then be the same
+            for all images.
+        resize: Pillow resampling method (``bicubic``, ``bilinear``, ``lanczos``, ``box``, ``nearest``),
+            or ``pad``: no resampling, images of at most R×R zero-padded to R×R, centred (see
+            :mod:`imagegen.data.transforms`).
         strict: fail on the first image that cannot be decoded instead of skipping it with a warning.
         channels: 1 (grayscale) or 3 (RGB); None: RGB if any image is colour, else grayscale.
 
@@ -148,7 +155,7 @@ def load_image_files(path: str | os.PathLike, resolution: Optional[int] = None, 
     Raises:
         DataError: ``path`` missing or not a folder/zip; no images in it; none decodable; a corrupt
             image with ``strict``; different sizes with ``resolution=None``; bad ``resize`` or
-            ``channels``. Each message names the file and the fix.
+            ``channels``; with ``pad``, an image larger than R. Each message names the file and the fix.
 
     Warns:
         CorruptImageWarning: when some images were skipped (count and first few names).
@@ -201,11 +208,10 @@ def check_options(resize: str, channels: Optional[int]) -> None:
     """Validate the ``resize`` and ``channels`` options of a folder/zip loader.
 
     Raises:
-        DataError: ``resize`` not a key of :data:`~imagegen.data.transforms.RESAMPLE`, or ``channels``
-            not None, 1 or 3.
+        DataError: ``resize`` not one of :data:`~imagegen.data.transforms.RESIZE_METHODS`, or
+            ``channels`` not None, 1 or 3.
     """
-    if resize not in RESAMPLE:
-        raise DataError(f"unknown resize method {resize!r}; use one of {sorted(RESAMPLE)}")
+    check_resize(resize)
     if channels not in (None, 1, 3):
         raise DataError(f"channels must be 1 or 3, not {channels!r}")
 
@@ -226,10 +232,13 @@ def decode_member(source: "ImageSource", name: str, resolution: Optional[int], c
         or unsupported file when not ``strict`` (reason: one line, Pillow's message).
 
     Raises:
-        DataError: with ``strict``, a file that cannot be decoded (message names it and the fix).
+        DataError: with ``strict``, a file that cannot be decoded (message names it and the fix); with
+            ``pad``, an image larger than R (always: that is not a corrupt file to skip).
     """
     try:
         return decode_image(source.open(name, position), resolution, channels, resize), ""
+    except DataError as e:  # pad: image larger than the resolution
+        raise DataError(f"{source.display(name)}: {e}") from None
     except Exception as e:  # noqa: BLE001 - decoders raise many types for corrupt data
         reason = " ".join(str(e).split()) or type(e).__name__
         if strict:

@@ -10,7 +10,8 @@ Two layouts are read, from a folder or a ``.zip``:
   resizing, so a 512×256 file gives two 256×256 halves; neither half is cropped away.
 
 ``auto`` picks ``folders`` when both ``A/`` and ``B/`` exist, else ``side-by-side``. After the split,
-each image is resized and centre-cropped to the model's resolution as any other image.
+each image is resized and centre-cropped to the model's resolution as any other image (or, with
+``resize="pad"``, zero-padded to it: each half must then be at most R×R).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from PIL import Image
 from ..errors import DataError
 from .base import uint8_to_float
 from .folder import ImageSource, decode_image
-from .transforms import RESAMPLE, resize_center_crop_pil
+from .transforms import check_resize, resize_center_crop_pil
 
 PairedLayout = Literal["auto", "folders", "side-by-side"]
 
@@ -49,9 +50,12 @@ def _pil(x: np.ndarray) -> Image.Image:
     return Image.fromarray(x[..., 0] if x.shape[-1] == 1 else x)
 
 
-def _to_array(img: Image.Image, resolution: Optional[int], resize: str) -> np.ndarray:
+def _to_array(img: Image.Image, resolution: Optional[int], resize: str, what: str = "") -> np.ndarray:
     if resolution is not None:
-        img = resize_center_crop_pil(img, resolution, resize)
+        try:
+            img = resize_center_crop_pil(img, resolution, resize)
+        except DataError as e:  # pad: larger than the resolution
+            raise DataError(f"{what}: {e}" if what else str(e)) from None
     arr = np.asarray(img)
     return arr[..., None] if arr.ndim == 2 else arr
 
@@ -108,7 +112,8 @@ def load_paired(path: str | os.PathLike, *, resolution: Optional[int] = None, ch
         resolution: square size R of each image after the split (short side resized to R, centre
             crop); None keeps the native size, which must then be equal for all.
         channels: 1 or 3 (None: the images' own, RGB if any is colour).
-        resize: Pillow resampling method.
+        resize: Pillow resampling method, or ``pad`` (zero-pad each image, or each half of a
+            side-by-side image, to R×R without resampling; see :mod:`imagegen.data.transforms`).
         layout: ``auto``, ``folders`` or ``side-by-side``.
         strict: fail on an undecodable file (default) instead of skipping the pair.
 
@@ -117,11 +122,11 @@ def load_paired(path: str | os.PathLike, *, resolution: Optional[int] = None, ch
 
     Raises:
         DataError: missing path, no images, unmatched names, undecodable files, a side-by-side file
-            with an odd width, or sizes that differ with ``resolution=None``.
+            with an odd width, sizes that differ with ``resolution=None``, an unknown ``resize``, or
+            with ``pad`` an image (half) larger than R.
     """
     path = Path(path)
-    if resize not in RESAMPLE:
-        raise DataError(f"unknown resize method {resize!r}; use one of {sorted(RESAMPLE)}")
+    check_resize(resize)
     source = ImageSource(path)
     names = source.list_images()
     if not names:
@@ -145,8 +150,8 @@ def load_paired(path: str | os.PathLike, *, resolution: Optional[int] = None, ch
                 xa, xb = decode(na), decode(nb)
                 if xa is None or xb is None:
                     continue
-                a_list.append(_to_array(_pil(xa), resolution, resize))
-                b_list.append(_to_array(_pil(xb), resolution, resize))
+                a_list.append(_to_array(_pil(xa), resolution, resize, source.display(na)))
+                b_list.append(_to_array(_pil(xb), resolution, resize, source.display(nb)))
         else:
             for name in names:
                 x = decode(name)
@@ -157,8 +162,10 @@ def load_paired(path: str | os.PathLike, *, resolution: Optional[int] = None, ch
                     raise DataError(f"{source.display(name)} is {w}x{h}: a side-by-side A|B image needs an even "
                                     "width; check the layout (use A/ and B/ folders for separate files)")
                 img = _pil(x)
-                a_list.append(_to_array(img.crop((0, 0, w // 2, h)), resolution, resize))
-                b_list.append(_to_array(img.crop((w // 2, 0, w, h)), resolution, resize))
+                a_list.append(_to_array(img.crop((0, 0, w // 2, h)), resolution, resize,
+                                        f"{source.display(name)} (left half)"))
+                b_list.append(_to_array(img.crop((w // 2, 0, w, h)), resolution, resize,
+                                        f"{source.display(name)} (right half)"))
     if not a_list:
         raise DataError(f"no pair in {path} could be decoded")
     c = max(x.shape[-1] for x in a_list + b_list)

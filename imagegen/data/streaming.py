@@ -22,6 +22,8 @@ Differences from the in-memory dataset, all because nothing is decoded before tr
   skip the scan.
 * ``resolution=None`` takes the size of the first decodable image; a file of another size is a
   ``DataError`` when it is met (the in-memory loader fails at load time with the same message).
+  Likewise with ``resize="pad"``, a file larger than the resolution is a ``DataError`` (naming it)
+  when it is met, not at construction (unless it is the first image).
 """
 from __future__ import annotations
 
@@ -54,10 +56,11 @@ class StreamingImageDataset(BatchDataset):
         path: a folder (searched recursively) or a ``.zip`` of PNG/JPEG/WebP images, or an
             :class:`~imagegen.data.folder.ImageSource` on one (its open zip is reused); labels come
             from class subfolders as for the in-memory loader.
-        resolution: square output size R (short side resized to R, then centre crop), or None to keep
-            the native size (that of the first decodable image).
+        resolution: square output size R (short side resized to R, then centre crop; with ``pad``
+            zero-padded to R), or None to keep the native size (that of the first decodable image).
         channels: 1 (grayscale), 3 (RGB), or None: RGB if any image is colour, else grayscale.
-        resize: Pillow resampling method (``bicubic``, ``bilinear``, ``lanczos``, ``box``, ``nearest``).
+        resize: Pillow resampling method (``bicubic``, ``bilinear``, ``lanczos``, ``box``, ``nearest``),
+            or ``pad`` (no resampling; see :mod:`imagegen.data.transforms`).
         strict: a file that cannot be decoded is an error (at construction for the first file, else
             when a batch meets it) instead of being replaced by the next decodable file.
         name: the dataset name (default: the absolute path).
@@ -66,7 +69,8 @@ class StreamingImageDataset(BatchDataset):
 
     Raises:
         DataError: ``path`` missing or not a folder/zip; no images; none decodable; the first image
-            corrupt with ``strict``; bad ``resize`` or ``channels``.
+            corrupt with ``strict``; bad ``resize`` or ``channels``; with ``pad``, a first image larger
+            than R (later ones: when a batch meets them).
     """
 
     def __init__(self, path: str | os.PathLike | ImageSource, *, resolution: Optional[int] = None,
@@ -130,7 +134,8 @@ class StreamingImageDataset(BatchDataset):
         Raises:
             IndexError: an index out of range.
             DataError: with ``strict``, a file that cannot be decoded; with ``resolution=None``, an
-                image of another size than the first; no file decodable at all.
+                image of another size than the first; with ``pad``, an image larger than R; no file
+                decodable at all.
 
         Warns:
             CorruptImageWarning: a file could not be decoded and was replaced (once per file and

@@ -1,4 +1,16 @@
-"""Resizing and channel conversion of uint8 image arrays (Pillow), applied once at load time."""
+"""Resizing and channel conversion of uint8 image arrays (Pillow), applied once at load time.
+
+Resize methods (the ``resize`` option of every loader, ``--resize`` on the command line):
+
+* a Pillow resampling filter (``bicubic``, ``bilinear``, ``lanczos``, ``box``, ``nearest``; keys of
+  :data:`RESAMPLE`): the short side is resized to R, then the image is centre-cropped to R×R;
+* ``pad`` (:data:`PAD`): no resampling; an image of at most R×R is zero-padded (black: 0 in uint8,
+  -1 in [-1, 1]) to R×R, centred, each dimension independently (so a non-square image is padded to a
+  square). When a dimension's difference is odd the extra pixel goes to the bottom/right, as
+  torchvision's ``CenterCrop(R)`` pads an image smaller than R (MNIST 28×28 → 32×32: 2 pixels on
+  each side, the same as ``transforms.Pad(2)``). An image larger than R in either dimension is a
+  :class:`~imagegen.errors.DataError` (nothing is cropped or resampled silently).
+"""
 from __future__ import annotations
 
 from typing import Optional
@@ -10,6 +22,66 @@ from ..errors import DataError
 
 RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS,
             "nearest": Image.NEAREST, "box": Image.BOX}
+
+#: the resize method that zero-pads to the resolution instead of resampling
+PAD = "pad"
+
+#: every valid ``resize`` value: the Pillow filters of :data:`RESAMPLE`, then ``pad``
+RESIZE_METHODS = (*sorted(RESAMPLE), PAD)
+
+
+def check_resize(method: str, error: type[Exception] = DataError) -> None:
+    """Raise ``error`` (one line, listing the valid values) unless ``method`` is in :data:`RESIZE_METHODS`."""
+    if method not in RESIZE_METHODS:
+        raise error(f"unknown resize method {method!r}; use one of {', '.join(RESIZE_METHODS)}")
+
+
+def describe_resize(method: str) -> str:
+    """One-line description of what ``method`` does to an image (recorded with evaluation results)."""
+    if method == PAD:
+        return "pad (no resampling): zero-padded to RxR, centred, extra pixel bottom/right"
+    return f"{method} (Pillow), short side + centre crop"
+
+
+def pad_offsets(height: int, width: int, resolution: int) -> tuple[int, int]:
+    """``(top, left)`` padding that centres an H×W image in R×R (extra pixel bottom/right).
+
+    Raises:
+        DataError: H or W larger than R (one line with the fix).
+    """
+    if height > resolution or width > resolution:
+        raise DataError(f"image is {width}x{height}, larger than the resolution {resolution}x{resolution}: "
+                        f"resize pad only pads smaller images; use a resampling method (e.g. --resize "
+                        f"bicubic) or --resolution {max(width, height)} or more")
+    return (resolution - height) // 2, (resolution - width) // 2
+
+
+def pad_pil(img: Image.Image, resolution: int) -> Image.Image:
+    """Zero-pad a PIL image (any mode) to ``resolution``×``resolution`` without resampling (see :data:`PAD`)."""
+    w, h = img.size
+    if (w, h) == (resolution, resolution):
+        return img
+    top, left = pad_offsets(h, w, resolution)
+    out = Image.new(img.mode, (resolution, resolution))  # zeros: black
+    out.paste(img, (left, top))
+    return out
+
+
+def resize_center_crop_pil(img: Image.Image, resolution: int, method: str = "bicubic") -> Image.Image:
+    """Resize the short side of a PIL image to ``resolution`` and centre-crop to a square.
+
+    ``method`` ``pad`` zero-pads instead (:func:`pad_pil`): every loader goes through this function.
+    """
+    w, h = img.size
+    if (w, h) == (resolution, resolution):
+        return img
+    if method == PAD:
+        return pad_pil(img, resolution)
+    scale = resolution / min(w, h)
+    nw, nh = max(resolution, round(w * scale)), max(resolution, round(h * scale))
+    img = img.resize((nw, nh), RESAMPLE[method])
+    left, top = (nw - resolution) // 2, (nh - resolution) // 2
+    return img.crop((left, top, left + resolution, top + resolution))
 
 
 def convert_channels(images: np.ndarray, channels: Optional[int]) -> np.ndarray:
@@ -24,24 +96,29 @@ def convert_channels(images: np.ndarray, channels: Optional[int]) -> np.ndarray:
     raise DataError(f"cannot convert {images.shape[-1]}-channel images to {channels} channels; use 1 or 3")
 
 
-def resize_center_crop_pil(img: Image.Image, resolution: int, method: str = "bicubic") -> Image.Image:
-    """Resize the short side of a PIL image to ``resolution`` and centre-crop to a square."""
-    w, h = img.size
-    if (w, h) == (resolution, resolution):
-        return img
-    scale = resolution / min(w, h)
-    nw, nh = max(resolution, round(w * scale)), max(resolution, round(h * scale))
-    img = img.resize((nw, nh), RESAMPLE[method])
-    left, top = (nw - resolution) // 2, (nh - resolution) // 2
-    return img.crop((left, top, left + resolution, top + resolution))
+def resize_array(images: np.ndarray, resolution: Optional[int], method: str = "bicubic",
+                 name: str = "") -> np.ndarray:
+    """Resize uint8 [N, H, W, C] to [N, R, R, C] (short side to R, then centre crop; ``pad``: zero-pad).
 
+    Args:
+        images: uint8 [N, H, W, C].
+        resolution: R, or None to keep the size.
+        method: a value of :data:`RESIZE_METHODS`.
+        name: the dataset's name, for error messages.
 
-def resize_array(images: np.ndarray, resolution: Optional[int], method: str = "bicubic") -> np.ndarray:
-    """Resize uint8 [N, H, W, C] to [N, R, R, C] (short side to R, then centre crop)."""
+    Raises:
+        DataError: unknown ``method``; with ``pad``, images larger than R (naming the dataset).
+    """
+    check_resize(method)
     if resolution is None or images.shape[1:3] == (resolution, resolution):
         return images
-    if method not in RESAMPLE:
-        raise DataError(f"unknown resize method {method!r}; use one of {sorted(RESAMPLE)}")
+    if method == PAD:
+        h, w = images.shape[1:3]
+        try:
+            top, left = pad_offsets(h, w, resolution)
+        except DataError as e:
+            raise DataError(f"{name}: {e}" if name else str(e)) from None
+        return np.pad(images, ((0, 0), (top, resolution - h - top), (left, resolution - w - left), (0, 0)))
     c = images.shape[-1]
     out = np.empty((len(images), resolution, resolution, c), np.uint8)
     for i, im in enumerate(images):

@@ -225,7 +225,8 @@ def build_training_evaluator(model: Any, dataset: Any, run_dir: str | os.PathLik
         if dataset.name in dataset_loaders():
             try:
                 reference = build_dataset(dataset.name, root=cfg.data_root, split="test",
-                                          resolution=model.config.resolution, channels=model.config.channels)
+                                          resolution=model.config.resolution, channels=model.config.channels,
+                                          resize=getattr(cfg, "resize", "bicubic"))  # as the training data
                 split = "test"
             except DataError:  # no test split: score the first training images, and say so
                 pass

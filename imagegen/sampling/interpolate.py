@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from ..data.base import uint8_to_float
-from ..data.transforms import RESAMPLE, resize_center_crop_pil
+from ..data.transforms import check_resize, resize_center_crop_pil
 from ..errors import ConfigError, DataError
 from .images import make_grid, save_pil_atomic, save_png_atomic, to_pil, to_uint8_nhwc
 
@@ -185,16 +185,16 @@ def reconstruct(model, img: torch.Tensor, labels: Optional[torch.Tensor] = None,
 def load_images(paths: Sequence[str | os.PathLike], resolution: int, channels: int,
                 resize: str = "bicubic") -> torch.Tensor:
     """Read image files as model input: grayscale or RGB, short side resized to ``resolution`` and
-    centre-cropped.
+    centre-cropped (``resize="pad"``: zero-padded to it, no resampling; larger images are an error).
 
     Returns:
         float32 [len(paths), channels, resolution, resolution] in [-1, 1].
 
     Raises:
-        DataError: a file is missing or not an image. ConfigError: unknown resize method.
+        DataError: a file is missing or not an image, or (``pad``) larger than ``resolution``.
+        ConfigError: unknown resize method.
     """
-    if resize not in RESAMPLE:
-        raise ConfigError(f"unknown resize method {resize!r}; use one of {sorted(RESAMPLE)}")
+    check_resize(resize, ConfigError)
     arrs = []
     for p in paths:
         try:
@@ -202,6 +202,8 @@ def load_images(paths: Sequence[str | os.PathLike], resolution: int, channels: i
                 im = im.convert("L" if channels == 1 else "RGB")
                 im = resize_center_crop_pil(im, resolution, resize)
                 arr = np.asarray(im, dtype=np.uint8)
+        except DataError as e:  # pad: larger than the resolution
+            raise DataError(f"{p}: {e}") from None
         except (OSError, ValueError) as e:
             raise DataError(f"cannot read image {p} ({type(e).__name__}); pass PNG/JPEG files") from None
         arrs.append(arr[..., None] if arr.ndim == 2 else arr)

@@ -20,7 +20,12 @@ class TrainConfig:
     paired_layout: Literal["auto", "folders", "side-by-side"] = help_field(
         "auto", "paired data: A/ and B/ subfolders with matching names, or side-by-side A|B images "
                 "(split in half before resizing); auto = folders if A/ and B/ exist")
-    resize: str = help_field("bicubic", "resampling filter used to resize images to the model resolution")
+    resize: str = help_field(
+        "bicubic", "how images are brought to the model resolution: a resampling filter (bicubic, bilinear, "
+                   "lanczos, box, nearest; short side resized, then centre crop), or pad: no resampling, "
+                   "images of at most RxR zero-padded (black) to RxR, centred, an odd difference's extra "
+                   "pixel on the bottom/right (MNIST 28x28 -> 32x32: 2 px each side); larger images are an "
+                   "error")
     strict: bool = help_field(False, "fail on the first corrupt image instead of skipping it")
     storage: Literal["auto", "memory", "stream"] = help_field(
         "auto", "folders/zips: decode everything into memory, or stream from disk (auto: stream when the "
