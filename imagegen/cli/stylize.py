@@ -1,0 +1,200 @@
+"""``imagegen stylize``: neural style transfer of a photo (Gatys et al. 2016; AdaIN to come)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import click
+import torch
+
+from ..data.base import uint8_to_float
+from ..device import resolve_device
+from ..errors import ConfigError, DataError, WeightsError
+from ..nn.vgg import load_vgg19
+from ..sampling.images import save_png_atomic, to_uint8_nhwc
+from ..style.gatys import (DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS, INITS, OPTIMIZERS, PRESERVE_COLORS,
+                           GatysProgress, stylize_gatys)
+from ..weights import VGG19, weights_sha256
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def load_image(path: Path, what: str) -> torch.Tensor:
+    """Read an image file as RGB float32 [1, 3, H, W] in [-1, 1]; a note on stderr when it is not RGB
+    (greyscale, CMYK, palette, with alpha: converted, transparency composited onto white).
+
+    Raises:
+        DataError: missing, unreadable or corrupt file (one line naming ``what`` and the path).
+    """
+    from PIL import Image
+
+    from ..data.folder import decode_image
+
+    if not path.is_file():
+        raise DataError(f"{what} {path}: no such file")
+    try:
+        with Image.open(path) as img:
+            mode, info = img.mode, dict(img.info)
+        arr = decode_image(path, channels=3)  # [H, W, 3] uint8
+    except Exception as e:  # noqa: BLE001 - Pillow raises many kinds for corrupt files
+        msg = " ".join(str(e).split())[:160] or type(e).__name__
+        raise DataError(f"{what} {path}: cannot read the image ({msg})") from None
+    if mode != "RGB":
+        kind = {"L": "greyscale", "1": "black-and-white", "P": "a palette image", "CMYK": "CMYK"}.get(mode, "")
+        click.echo(f"note: {what} {path} is {kind + ' (mode ' if kind else 'in mode '}{mode}{')' if kind else ''}; "
+                   f"converted to RGB"
+                   f"{' (transparency composited onto white)' if 'A' in mode or 'transparency' in info else ''}",
+                   err=True)
+    return uint8_to_float(torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0))
+
+
+def parse_floats(text: Optional[str], option: str) -> Optional[list[float]]:
+    """``"0.7,0.3"`` → [0.7, 0.3]; None stays None; ConfigError for anything else."""
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: give comma-separated numbers, e.g. 0.7,0.3") from None
+
+
+def parse_steps(text: str) -> list[int] | int:
+    """``"300"`` → 300 (every scale); ``"200,100"`` → one per scale, coarse to fine."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--steps {text!r}: give a whole number, or one per scale (e.g. 200,100)") from None
+    return values[0] if len(values) == 1 else values
+
+
+@click.command()
+@click.argument("run", required=False)
+@click.option("--method", type=click.Choice(["gatys", "adain"]), default="gatys", show_default=True,
+              help="gatys: optimise the pixels (Gatys et al. 2016); adain: a trained feed-forward network "
+                   "(not implemented yet)")
+@click.option("--content", type=click.Path(path_type=Path), required=True, help="the photo to stylise")
+@click.option("--style", "styles", type=click.Path(path_type=Path), multiple=True, required=True,
+              help="a style image (painting); repeat for several styles")
+@click.option("--style-weights", default=None,
+              help="mixing weights of several --style images, comma-separated (normalised to sum 1) "
+                   "[default: equal]")
+@click.option("--size", type=int, default=512, show_default=True,
+              help="long side of the output in pixels (the content's aspect ratio is kept)")
+@click.option("--steps", default="300", show_default=True,
+              help="iterations per scale (one network forward+backward each), or one number per scale, "
+                   "coarse to fine (e.g. 200,100)")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="lbfgs", show_default=True)
+@click.option("--lr", type=float, default=None, help="step size [default: 1 for lbfgs, 0.02 for adam]")
+@click.option("--content-weight", type=float, default=1.0, show_default=True, help="α, content loss weight")
+@click.option("--style-loss-weight", type=float, default=10.0, show_default=True, help="β, style loss weight")
+@click.option("--tv-weight", type=float, default=0.0, show_default=True, help="γ, total variation weight")
+@click.option("--init", type=click.Choice(INITS), default="content", show_default=True,
+              help="starting image: the content photo, white noise, or the (first) style image")
+@click.option("--scales", type=int, default=1, show_default=True,
+              help="coarse-to-fine scales, each half the next one's size (1 = the output size only)")
+@click.option("--style-scale", type=float, default=1.0, show_default=True,
+              help="style images are resized to this times the output's long side")
+@click.option("--preserve-color", type=click.Choice(PRESERVE_COLORS), default="none", show_default=True,
+              help="keep the photo's colours: luminance-only transfer, or match the style's colour histogram "
+                   "(mean and covariance) to the photo first (Gatys et al. 2017)")
+@click.option("--encoder", default="auto", show_default=True,
+              help="VGG-19 weights: imagenet (vgg19-dcbb9e9d.pth from $IMAGEGEN_VGG19_WEIGHTS or the cache, "
+                   "downloaded if missing), random (offline, Kaiming-normal), auto (imagenet if the file is "
+                   "found locally, else random), or the path of a torchvision-layout file")
+@click.option("--pooling", type=click.Choice(["avg", "max"]), default="avg", show_default=True,
+              help="VGG pooling (Gatys et al. 2016 use average pooling)")
+@click.option("--normalize-features/--raw-features", default=True, show_default=True,
+              help="divide each layer's activations by their mean over the content and style images, so that "
+                   "the weights mean the same for every encoder")
+@click.option("--content-layer", default=DEFAULT_CONTENT_LAYER, show_default=True)
+@click.option("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS), show_default=True,
+              help="comma-separated VGG-19 layers of the style loss")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the noise initialisation")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="output image (.png, .jpg, .webp)")
+@click.option("--force", is_flag=True, help="overwrite --out if it exists")
+@click.option("--no-progress", is_flag=True, help="no progress bar")
+def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, ...], style_weights: Optional[str],
+            size: int, steps: str, optimizer: str, lr: Optional[float], content_weight: float,
+            style_loss_weight: float, tv_weight: float, init: str, scales: int, style_scale: float,
+            preserve_color: str, encoder: str, pooling: str, normalize_features: bool, content_layer: str,
+            style_layers: str, seed: int, device: str, out: Path, force: bool, no_progress: bool) -> None:
+    """Paint the --content photo in the style of the --style image(s).
+
+    \b
+    --method gatys optimises the output's pixels for a VGG-19 content loss and Gram-matrix style losses
+    (Gatys et al. 2016); it needs no training, and takes one network forward+backward per iteration.
+
+    \b
+    Examples:
+      imagegen stylize --content photo.jpg --style painting.jpg --size 512 --out out.png
+      imagegen stylize --content photo.jpg --style a.jpg --style b.jpg --style-weights 0.7,0.3 \\
+          --scales 2 --steps 200,100 --preserve-color luminance --out mix.png
+    """
+    if method == "adain":
+        raise ConfigError("--method adain: AdaIN is not implemented yet; use --method gatys")
+    if run is not None:
+        raise ConfigError(f"unexpected argument {run!r}: --method gatys takes no run directory")
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ConfigError(f"--out {out}: unsupported extension {out.suffix!r}; use {', '.join(IMAGE_SUFFIXES)}")
+    if out.exists() and not force:
+        raise ConfigError(f"{out} already exists; pass --force to overwrite it or choose another --out")
+    if not out.parent.exists():
+        raise ConfigError(f"--out {out}: directory {out.parent} does not exist; create it or choose another --out")
+    if size < 1:
+        raise ConfigError(f"--size {size}: must be ≥ 1 pixel")
+    mix = parse_floats(style_weights, "--style-weights")
+    if mix is not None and len(mix) != len(styles):
+        raise ConfigError(f"--style-weights {style_weights}: {len(mix)} values for {len(styles)} --style image(s)")
+    n_steps = parse_steps(steps)
+    layers = tuple(v.strip() for v in style_layers.split(",") if v.strip())
+
+    content_img = load_image(content, "--content")
+    style_imgs = [load_image(p, "--style") for p in styles]
+    try:
+        enc = load_vgg19(encoder, download=encoder == "imagenet")
+    except WeightsError as e:  # add the checksum the file must have
+        raise WeightsError(f"{e} (the file's SHA-256 starts with {VGG19.sha256})") from None
+    note = f"encoder: VGG-19, {enc.source}"
+    if enc.weights_path is None and encoder == "auto":
+        note += f" (no {VGG19.filename} found locally; --encoder imagenet downloads it)"
+    elif enc.weights_path is not None and encoder in ("auto", "imagenet") and \
+            not VGG19.matches(weights_sha256(enc.weights_path)):
+        note += f" (not the standard {VGG19.filename}: its SHA-256 does not start with {VGG19.sha256})"
+    dev = resolve_device(device)
+    total = n_steps * max(1, scales) if isinstance(n_steps, int) else sum(n_steps)
+    from tqdm.auto import tqdm
+
+    bar = None  # started with the first iteration, so that option errors stay one line
+
+    def report(p: GatysProgress) -> None:
+        nonlocal bar
+        if bar is None:
+            click.echo(note, err=True)
+            bar = tqdm(total=total, desc="gatys", unit="it", disable=no_progress, dynamic_ncols=True,
+                       mininterval=0.5)
+        bar.update(1)
+        bar.set_postfix_str(f"scale {p.scale + 1}/{p.num_scales} {p.width}x{p.height} loss {p.loss:.4g}",
+                            refresh=False)
+
+    t0 = time.perf_counter()
+    try:
+        img = stylize_gatys(content_img.to(dev), [s.to(dev) for s in style_imgs], style_weights=mix,
+                            content_layer=content_layer, style_layers=layers, content_weight=content_weight,
+                            style_weight=style_loss_weight, tv_weight=tv_weight, init=init, optimizer=optimizer,
+                            steps=n_steps, lr=lr, size=size, scales=scales, style_scale=style_scale,
+                            preserve_color=preserve_color, encoder=enc, pooling=pooling,
+                            normalize_features=normalize_features, seed=seed, progress=report)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    save_png_atomic(to_uint8_nhwc(img)[0], out)
+    click.echo(f"wrote a {img.shape[-1]}x{img.shape[-2]} (width x height) image to {out} "
+               f"({total} iterations, {seconds:.1f} s)")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(stylize)

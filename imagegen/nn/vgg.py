@@ -1,0 +1,277 @@
+"""VGG-19 feature encoder (Simonyan & Zisserman 2015, configuration "E") for style transfer and
+perceptual losses.
+
+The module layout is torchvision's ``vgg19().features`` index for index (conv ``features.0``, ReLU
+``features.1``, ..., last max pool ``features.36``), so the PyTorch model-zoo file
+``vgg19-dcbb9e9d.pth`` (keys ``features.N.weight`` / ``features.N.bias``; its ``classifier.*`` keys are
+ignored) loads into :attr:`VGG19Encoder.features` strictly. Activations are named after the paper's
+layers: ``conv{block}_{i}``, ``relu{block}_{i}`` and ``pool{block}``.
+
+Three sources of weights (:func:`load_vgg19`):
+
+* ``imagenet``: the model-zoo file, found by :func:`imagegen.weights.find_weights` (explicit path,
+  ``$IMAGEGEN_VGG19_WEIGHTS``, the cache, then a checksum-verified download) and read with
+  ``torch.load(weights_only=True)``, so loading never runs pickled code;
+* a path: the same, from that file;
+* ``random``: Kaiming-normal weights (He et al. 2015, fan-in, ReLU gain: std = sqrt(2 / (9 C_in))) and
+  zero biases, drawn from a fixed seed; He et al. 2016 ("A Powerful Generative Model Using Random Weights
+  for the Deep Image Representation") and Ustyuzhaninov et al. 2017 ("What does it take to generate
+  natural textures?") report usable textures from random networks. This scaling keeps the activations'
+  second moment roughly constant from layer to layer, so every layer's losses are of similar size.
+
+Every encoder is frozen (``requires_grad=False``) and in eval mode.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..weights import VGG19, find_weights, locate_weights
+
+#: torchvision's VGG-19 (configuration "E"): conv widths per block; each block ends with a 2×2 pool.
+VGG19_BLOCKS = (2, 2, 4, 4, 4)
+#: the standard conv widths of the five blocks (the model-zoo file has these)
+VGG19_WIDTHS = (64, 128, 256, 512, 512)
+
+#: ImageNet channel statistics of torchvision's models (RGB, images in [0, 1])
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+POOLINGS = ("max", "avg")
+WEIGHT_SOURCES = ("imagenet", "random", "auto")
+
+
+def _layer_names() -> tuple[str, ...]:
+    names: list[str] = []
+    for block, n in enumerate(VGG19_BLOCKS, start=1):
+        for i in range(1, n + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+    return tuple(names)
+
+
+#: name of each module of ``features``, by index: ``LAYERS[0] == "conv1_1"``, ``LAYERS[36] == "pool5"``
+LAYERS: tuple[str, ...] = _layer_names()
+LAYER_INDEX: dict[str, int] = {name: i for i, name in enumerate(LAYERS)}
+
+
+def layer_index(name: str) -> int:
+    """Index in ``features`` of the layer called ``name`` (``relu4_2`` → 22).
+
+    Raises:
+        ConfigError: unknown name (the message lists the ReLU layers).
+    """
+    if name not in LAYER_INDEX:
+        relus = ", ".join(n for n in LAYERS if n.startswith("relu"))
+        raise ConfigError(f"unknown VGG-19 layer {name!r}; use one of {relus} (or conv*/pool*)")
+    return LAYER_INDEX[name]
+
+
+def pools_before(name: str) -> int:
+    """How many 2×2 poolings the input goes through before layer ``name`` (relu5_1 → 4): an image
+    needs at least ``2 ** pools_before(name)`` pixels per side to reach it."""
+    return sum(1 for n in LAYERS[:layer_index(name)] if n.startswith("pool"))
+
+
+class VGG19Encoder(nn.Module):
+    """VGG-19 convolutional layers returning named activations.
+
+    Args:
+        widths: conv widths of the five blocks; the standard (64, 128, 256, 512, 512) is needed to load
+            the model-zoo file; narrower ones are for tests and experiments with random weights.
+        pooling: ``max`` (the trained network's, torchvision's) or ``avg`` (2×2 average pooling, which
+            Gatys et al. 2016, §2, prefer for image synthesis); :meth:`forward` can override it per call.
+        device: where the conv weights are created; ``meta`` builds the modules without initialising
+            weights that are about to be replaced (:func:`load_vgg19` does this).
+
+    Attributes:
+        features: ``nn.Sequential`` with torchvision's indices (see :data:`LAYERS`).
+        source: a short description of where the weights came from (for logs and protocols).
+        weights_path: the weights file, or None for random weights.
+    """
+
+    def __init__(self, widths: Sequence[int] = VGG19_WIDTHS, pooling: str = "max",
+                 device: Optional[Union[str, torch.device]] = None) -> None:
+        super().__init__()
+        if len(widths) != len(VGG19_BLOCKS) or any(int(w) < 1 for w in widths):
+            raise ConfigError(f"VGG-19 widths {tuple(widths)}: need 5 positive conv widths, e.g. {VGG19_WIDTHS}")
+        self.widths = tuple(int(w) for w in widths)
+        self.pooling = check_pooling(pooling)
+        layers: list[nn.Module] = []
+        c_in = 3
+        for n, width in zip(VGG19_BLOCKS, self.widths):
+            for _ in range(n):
+                # ReLU not in place: a returned conv activation must not be overwritten
+                layers += [nn.Conv2d(c_in, width, 3, padding=1, device=device), nn.ReLU()]
+                c_in = width
+            layers.append(nn.MaxPool2d(2, 2))  # swapped for average pooling in forward when asked
+        self.features = nn.Sequential(*layers)
+        # not persistent: the state dict is exactly torchvision's features.* keys
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.source = "untrained"
+        self.weights_path: Optional[Path] = None
+
+    def normalize(self, img: torch.Tensor) -> torch.Tensor:
+        """Images [N, 3, H, W] in [-1, 1] → [0, 1] → ImageNet mean/std normalised (torchvision's input)."""
+        return ((img + 1) * 0.5 - self.mean) / self.std
+
+    def forward(self, img: torch.Tensor, layers: Union[str, Iterable[str]],
+                pooling: Optional[str] = None) -> dict[str, torch.Tensor]:
+        """Activations of the named layers; the network runs only up to the deepest one.
+
+        Args:
+            img: [N, 3, H, W] float in [-1, 1] (RGB).
+            layers: one layer name or several (see :data:`LAYERS`, e.g. ``relu4_2``).
+            pooling: ``max`` or ``avg`` for this call (default: the encoder's own).
+
+        Returns:
+            ``{name: [N, C_l, H / 2^p, W / 2^p]}`` (``p``: poolings before the layer, sizes floored).
+
+        Raises:
+            ConfigError: unknown layer name or pooling; an image too small for the deepest layer.
+        """
+        names = [layers] if isinstance(layers, str) else list(dict.fromkeys(layers))
+        if img.ndim != 4 or img.shape[1] != 3:
+            raise ConfigError(f"VGG-19 expects RGB images [N, 3, H, W], got {tuple(img.shape)}")
+        wanted = {layer_index(n): n for n in names}
+        if not wanted:
+            return {}
+        last = max(wanted)
+        need = 2 ** pools_before(LAYERS[last])
+        if min(img.shape[-2:]) < need:
+            raise ConfigError(f"image {img.shape[-1]}x{img.shape[-2]} (width x height) is too small for VGG-19 layer "
+                              f"{LAYERS[last]}: it needs at least {need} pixels per side")
+        avg = check_pooling(pooling or self.pooling) == "avg"
+        x = self.normalize(img)
+        out: dict[str, torch.Tensor] = {}
+        for i in range(last + 1):
+            module = self.features[i]
+            x = F.avg_pool2d(x, 2, 2) if avg and isinstance(module, nn.MaxPool2d) else module(x)
+            if i in wanted:
+                out[wanted[i]] = x
+        return {n: out[n] for n in names}
+
+    def freeze(self) -> "VGG19Encoder":
+        """No gradients for the weights, eval mode; returns self."""
+        self.requires_grad_(False)
+        return self.eval()
+
+
+def check_pooling(pooling: str) -> str:
+    """``pooling`` if it is ``max`` or ``avg``; else ConfigError."""
+    if pooling not in POOLINGS:
+        raise ConfigError(f"pooling {pooling!r}: use max or avg")
+    return pooling
+
+
+def random_init_(encoder: VGG19Encoder, seed: int = 0) -> VGG19Encoder:
+    """Kaiming-normal conv weights (fan-in, ReLU gain), zero biases, drawn on the CPU from a generator
+    seeded with ``seed`` (the same weights on every machine); the parameters are replaced (so ``encoder``
+    may have been built on the meta device); returns ``encoder``."""
+    gen = torch.Generator().manual_seed(int(seed))
+    for module in encoder.features:
+        if isinstance(module, nn.Conv2d):
+            w = torch.empty(module.weight.shape)
+            nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu", generator=gen)
+            module.weight = nn.Parameter(w)
+            module.bias = nn.Parameter(torch.zeros(module.bias.shape))
+    return encoder
+
+
+def _short(keys: Sequence[str], n: int = 3) -> str:
+    keys = sorted(keys, key=lambda k: (len(k), k))
+    return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def load_vgg19_state_dict(encoder: VGG19Encoder, path: Union[str, os.PathLike]) -> VGG19Encoder:
+    """Load a torchvision-layout VGG-19 state dict (``features.*``; ``classifier.*`` ignored) from
+    ``path`` into ``encoder`` (strictly), reading it with ``torch.load(weights_only=True)``.
+
+    Raises:
+        ConfigError: the file cannot be read as a weights-only state dict, or has the wrong layout
+            (one line naming missing, unexpected or mis-shaped keys).
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - pickle/zip/IO errors of every kind become one line
+        msg = " ".join(str(e).split())[:200] or type(e).__name__
+        raise ConfigError(f"cannot read VGG-19 weights {path}: {msg} (expected a PyTorch state dict such as "
+                          f"{VGG19.filename})") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                               for k, v in state.items()):
+        raise ConfigError(f"VGG-19 weights {path}: not a state dict of tensors (expected torchvision's vgg19 "
+                          f"layout, as in {VGG19.filename})")
+    expected = encoder.features.state_dict()
+    feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    missing = [f"features.{k}" for k in expected if k not in feats]
+    unexpected = [f"features.{k}" for k in feats if k not in expected]
+    unexpected += [k for k in state if not k.startswith(("features.", "classifier."))]
+    if missing or unexpected:
+        parts = ([f"missing keys {_short(missing)}"] if missing else []) + \
+                ([f"unexpected keys {_short(unexpected)}"] if unexpected else [])
+        raise ConfigError(f"VGG-19 weights {path} do not have torchvision's vgg19 layout: {'; '.join(parts)} "
+                          f"(expected features.0 ... features.34 conv weights/biases, as in {VGG19.filename})")
+    for k, v in expected.items():
+        if tuple(feats[k].shape) != tuple(v.shape):
+            raise ConfigError(f"VGG-19 weights {path}: features.{k} has shape {tuple(feats[k].shape)}, expected "
+                              f"{tuple(v.shape)} (widths {encoder.widths})")
+    # assign: the file's tensors become the parameters (the encoder may be on the meta device)
+    encoder.features.load_state_dict({k: v.to(torch.float32).contiguous() for k, v in feats.items()},
+                                     strict=True, assign=True)
+    encoder.weights_path = path
+    return encoder
+
+
+def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, pooling: str = "max",
+               widths: Optional[Sequence[int]] = None, cache_dir: Optional[Union[str, os.PathLike]] = None,
+               download: bool = False) -> VGG19Encoder:
+    """A frozen VGG-19 encoder in eval mode.
+
+    Args:
+        weights: ``imagenet`` (the model-zoo file through :func:`imagegen.weights.find_weights`),
+            ``random`` (Kaiming-normal, see :func:`random_init_`), ``auto`` (``imagenet`` if the file is
+            found locally, without downloading, else ``random``), or the path of a torchvision-layout file.
+        seed: seed of the random weights (``random``, or ``auto`` without the file).
+        pooling: the encoder's default pooling, ``max`` or ``avg`` (see :class:`VGG19Encoder`).
+        widths: conv widths of the five blocks (random weights only; default the standard ones).
+        cache_dir: cache root for the ImageNet file (default ``$IMAGEGEN_CACHE`` or ``~/.cache/imagegen``).
+        download: with ``imagenet``, download the file (checksum-verified) if it is nowhere local.
+
+    Raises:
+        WeightsError: ``imagenet`` and no file found (and not downloaded): one line naming the file, its
+            URL and checksum-named file name, and where to put it.
+        ConfigError: a file of the wrong layout or that cannot be read; non-standard ``widths`` with a
+            weights file; an unknown pooling.
+    """
+    name = os.fspath(weights)
+    if name == "auto":
+        found = locate_weights(VGG19, cache_dir=cache_dir)
+        name = "imagenet" if found is not None else "random"
+    if name == "random":
+        encoder = random_init_(VGG19Encoder(widths or VGG19_WIDTHS, pooling, device="meta"), seed)
+        encoder.source = f"random (Kaiming-normal, seed {seed})"
+        return encoder.freeze()
+    if widths is not None and tuple(widths) != VGG19_WIDTHS:
+        raise ConfigError(f"VGG-19 widths {tuple(widths)}: a weights file needs the standard {VGG19_WIDTHS}")
+    if name == "imagenet":
+        path = find_weights(VGG19, cache_dir=cache_dir, download=download)
+    else:
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"VGG-19 weights {name}: no such file; use imagenet, random, auto or the path of a "
+                              f"torchvision-layout file such as {VGG19.filename}")
+    encoder = load_vgg19_state_dict(VGG19Encoder(VGG19_WIDTHS, pooling, device="meta"), path)
+    encoder.source = f"{'imagenet' if name == 'imagenet' else 'file'} ({path})"
+    return encoder.freeze()
+
+
+__all__ = ["VGG19Encoder", "load_vgg19", "load_vgg19_state_dict", "random_init_", "layer_index", "pools_before",
+           "LAYERS", "VGG19_WIDTHS", "POOLINGS"]
