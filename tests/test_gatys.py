@@ -30,13 +30,7 @@ def _no_weights(monkeypatch, tmp_path):
     monkeypatch.setenv("IMAGEGEN_CACHE", str(tmp_path / "cache"))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: one intra-op thread is as fast, and immune to a busy second core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors in Python loops (conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -296,7 +290,7 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys, monkeypatch):
         (["--encoder", tmp_path / "wrong.pth"], "missing keys features.0.bias"),
         (["--encoder", "imagenet"],
          f"cannot download VGG-19 ImageNet weights .*put a copy of {VGG19.filename}.*SHA-256 starts with dcbb9e9d"),
-        (["--method", "adain"], "AdaIN is not implemented yet"),
+        (["--method", "adain"], "--method adain needs the run directory"),
     ]
     for extra, pattern in cases:
         code, stdout, err = run_cli(base + extra, capsys)

@@ -1,4 +1,5 @@
-"""``imagegen stylize``: neural style transfer of a photo (Gatys et al. 2016; AdaIN to come)."""
+"""``imagegen stylize``: neural style transfer of a photo (Gatys et al. 2016, or a trained AdaIN network,
+Huang & Belongie 2017)."""
 from __future__ import annotations
 
 import time
@@ -71,14 +72,20 @@ def parse_steps(text: str) -> list[int] | int:
 @click.command()
 @click.argument("run", required=False)
 @click.option("--method", type=click.Choice(["gatys", "adain"]), default="gatys", show_default=True,
-              help="gatys: optimise the pixels (Gatys et al. 2016); adain: a trained feed-forward network "
-                   "(not implemented yet)")
+              help="gatys: optimise the pixels (Gatys et al. 2016); adain: the trained feed-forward network "
+                   "of the RUN directory (imagegen train adain; Huang & Belongie 2017)")
 @click.option("--content", type=click.Path(path_type=Path), required=True, help="the photo to stylise")
 @click.option("--style", "styles", type=click.Path(path_type=Path), multiple=True, required=True,
               help="a style image (painting); repeat for several styles")
 @click.option("--style-weights", default=None,
               help="mixing weights of several --style images, comma-separated (normalised to sum 1) "
                    "[default: equal]")
+@click.option("--alpha", type=float, default=None,
+              help="adain: content-style trade-off in [0, 1] (0 = the photo's features, 1 = full style) "
+                   "[default: 1]")
+@click.option("--mask", "masks", type=click.Path(path_type=Path), multiple=True,
+              help="adain: a mask image of the content's size per --style (white = that style's region; "
+                   "binarised at 50%); with two styles one mask may be given (style 2 gets the rest)")
 @click.option("--size", type=int, default=512, show_default=True,
               help="long side of the output in pixels (the content's aspect ratio is kept)")
 @click.option("--steps", default="300", show_default=True,
@@ -117,7 +124,7 @@ def parse_steps(text: str) -> list[int] | int:
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, ...], style_weights: Optional[str],
-            size: int, steps: str, optimizer: str, lr: Optional[float], content_weight: float,
+            alpha: Optional[float], masks: tuple[Path, ...], size: int, steps: str, optimizer: str, lr: Optional[float], content_weight: float,
             style_loss_weight: float, tv_weight: float, init: str, scales: int, style_scale: float,
             preserve_color: str, encoder: str, pooling: str, normalize_features: bool, content_layer: str,
             style_layers: str, seed: int, device: str, out: Path, force: bool, no_progress: bool) -> None:
@@ -128,15 +135,23 @@ def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, 
     (Gatys et al. 2016); it needs no training, and takes one network forward+backward per iteration.
 
     \b
+    --method adain RUN runs the decoder trained by `imagegen train adain` (one forward pass; the
+    gatys-only options --steps, --optimizer, --lr, the loss weights, --init, --scales, --pooling,
+    --encoder and the layer options do not apply: the run's config names its encoder).
+
+    \b
     Examples:
       imagegen stylize --content photo.jpg --style painting.jpg --size 512 --out out.png
+      imagegen stylize --method adain runs/adain --content photo.jpg --style a.jpg --style b.jpg \\
+          --style-weights 0.5,0.5 --alpha 0.8 --size 512 --out out.png
       imagegen stylize --content photo.jpg --style a.jpg --style b.jpg --style-weights 0.7,0.3 \\
           --scales 2 --steps 200,100 --preserve-color luminance --out mix.png
     """
-    if method == "adain":
-        raise ConfigError("--method adain: AdaIN is not implemented yet; use --method gatys")
-    if run is not None:
-        raise ConfigError(f"unexpected argument {run!r}: --method gatys takes no run directory")
+    if method == "gatys":
+        if run is not None:
+            raise ConfigError(f"unexpected argument {run!r}: --method gatys takes no run directory")
+        if alpha is not None or masks:
+            raise ConfigError("--alpha and --mask are AdaIN controls; use them with --method adain RUN")
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise ConfigError(f"--out {out}: unsupported extension {out.suffix!r}; use {', '.join(IMAGE_SUFFIXES)}")
     if out.exists() and not force:
@@ -148,6 +163,8 @@ def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, 
     mix = parse_floats(style_weights, "--style-weights")
     if mix is not None and len(mix) != len(styles):
         raise ConfigError(f"--style-weights {style_weights}: {len(mix)} values for {len(styles)} --style image(s)")
+    if method == "adain":
+        return _stylize_adain(run, content, styles, mix, alpha, masks, size, preserve_color, device, out)
     n_steps = parse_steps(steps)
     layers = tuple(v.strip() for v in style_layers.split(",") if v.strip())
 
@@ -194,6 +211,64 @@ def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, 
     save_png_atomic(to_uint8_nhwc(img)[0], out)
     click.echo(f"wrote a {img.shape[-1]}x{img.shape[-2]} (width x height) image to {out} "
                f"({total} iterations, {seconds:.1f} s)")
+
+
+def load_masks(paths: tuple[Path, ...], k: int, hw: tuple[int, int]) -> torch.Tensor:
+    """--mask files → [K, H, W] one-hot masks (greyscale, binarised at 50%); one file with two styles: the
+    second style gets the complement. ConfigError/DataError with one line for bad masks."""
+    if len(paths) == 1 and k == 2:
+        one = True
+    elif len(paths) == k:
+        one = False
+    else:
+        raise ConfigError(f"--mask: {len(paths)} mask(s) for {k} --style image(s); give one per style "
+                          "(or one for two styles)")
+    ms = []
+    for p in paths:
+        img = load_image(p, "--mask")  # [1, 3, H, W] in [-1, 1]
+        if tuple(img.shape[-2:]) != hw:
+            raise ConfigError(f"--mask {p}: {img.shape[-1]}x{img.shape[-2]} (width x height) but --content is "
+                              f"{hw[1]}x{hw[0]}; give a mask of the content's size")
+        ms.append((img.mean(1)[0] > 0).float())
+    if one:
+        ms.append(1 - ms[0])
+    mask = torch.stack(ms)
+    if not torch.all(mask.sum(0) == 1):
+        raise ConfigError("--mask: the masks overlap or leave pixels uncovered; every pixel must be white in "
+                          "exactly one mask")
+    return mask
+
+
+def _stylize_adain(run: Optional[str], content: Path, styles: tuple[Path, ...], mix: Optional[list[float]],
+                   alpha: Optional[float], masks: tuple[Path, ...], size: int, preserve_color: str, device: str,
+                   out: Path) -> None:
+    from ..models.adain import load_adain
+    from ..style.adain import stylize_adain
+
+    if run is None:
+        raise ConfigError("--method adain needs the run directory of a trained adain model: "
+                          "imagegen stylize --method adain RUN --content ... (train one with imagegen train adain)")
+    alpha = 1.0 if alpha is None else alpha
+    if not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"--alpha {alpha}: use a value in [0, 1] (0 = content only, 1 = full style)")
+    if size < 8:
+        raise ConfigError(f"--size {size}: adain needs at least 8 pixels")
+    if masks and mix is not None:
+        raise ConfigError("--mask and --style-weights: give one of them (a mask assigns one style per region)")
+    if not Path(run).exists():
+        raise ConfigError(f"{run}: no such run directory or checkpoint")
+    content_img = load_image(content, "--content")
+    style_imgs = [load_image(p, "--style") for p in styles]
+    mask = load_masks(masks, len(styles), tuple(content_img.shape[-2:])) if masks else None
+    model = load_adain(run).to(resolve_device(device))
+    click.echo(f"encoder: VGG-19, {model.encoder.source}", err=True)
+    t0 = time.perf_counter()
+    img = stylize_adain(model, content_img, style_imgs, alpha=alpha, style_weights=mix,
+                        preserve_color=None if preserve_color == "none" else preserve_color, mask=mask, size=size)
+    seconds = time.perf_counter() - t0
+    save_png_atomic(to_uint8_nhwc(img)[0], out)
+    click.echo(f"wrote a {img.shape[-1]}x{img.shape[-2]} (width x height) image to {out} "
+               f"(adain, α {alpha:g}, {seconds:.2f} s)")
 
 
 def register(cli: click.Group) -> None:

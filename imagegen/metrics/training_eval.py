@@ -202,18 +202,20 @@ def build_training_evaluator(model: Any, dataset: Any, run_dir: str | os.PathLik
     names = parse_metrics([m for m in cfg.eval_metrics.split(",") if m])
     sample_metrics = [m for m in names if m not in MODEL_METRICS]
     parts: list[Any] = []
+    kinds = (f"is evaluated by {', '.join(model.evaluation)} metrics" if model.evaluation
+             else "has no standard metric (drop --eval-every)")
     paired = [m for m in names if MODEL_METRICS.get(m) == "paired"]
     if paired:
         if "paired" not in model.evaluation:
             raise ConfigError(f"--eval-metrics {','.join(paired)} need a model evaluated against targets; "
-                              f"{model.model_name} is evaluated by {', '.join(model.evaluation)} metrics")
+                              f"{model.model_name} {kinds}")
         from .paired import PairedEvaluator
 
         parts.append(PairedEvaluator(dataset, min(cfg.eval_samples, 1000), paired))
     if sample_metrics:
         if not model.can_sample:
             raise ConfigError(f"--eval-metrics {','.join(sample_metrics)} need a model that samples; "
-                              f"{model.model_name} is evaluated by {', '.join(model.evaluation)} metrics")
+                              f"{model.model_name} {kinds}")
         parts.append(TrainingEvaluator(dataset, run_dir, cfg.eval_samples, sample_metrics, device, cfg.data_root))
     if "nll" in names:
         if not model.has_likelihood:

@@ -1,0 +1,275 @@
+"""Arbitrary style transfer with adaptive instance normalisation (Huang & Belongie 2017, "Arbitrary Style
+Transfer in Real-time with Adaptive Instance Normalization", ICCV), registered as ``adain``.
+
+A fixed VGG-19 encoder ``f`` (up to ``relu4_1``), an AdaIN layer and a trained decoder ``g``:
+
+* **AdaIN** (Eq. 8): ``AdaIN(x, y) = σ(y) (x − μ(x)) / σ(x) + μ(y)``, with ``μ`` and ``σ`` the
+  per-image, per-channel mean and standard deviation over the spatial positions,
+  ``σ(x) = sqrt(Var(x) + ε)`` with the population variance (divide by H·W) and ``ε = 1e-5``
+  (:data:`EPS`, the official implementation's).
+* **Output**: ``t = AdaIN(f(c), f(s))`` (Eq. 9), ``T(c, s) = g(t)`` (Eq. 10).
+* **Decoder** (§6): the encoder mirrored from ``relu4_1`` down: pooling layers become 2× nearest-neighbour
+  upsampling, every 3×3 convolution uses reflection padding, no normalisation layer; ReLU after every
+  convolution but the last, whose 3 output channels are the image (not squashed; :meth:`AdaIN.stylize`
+  clamps to [-1, 1]). With VGG-19 widths (64, 128, 256, 512): 512→256, up, 3× 256→256, 256→128, up,
+  128→128, 128→64, up, 64→64, 64→3 (the official decoder).
+* **Loss** (Eq. 11–13) with mean squared errors, as in the official implementation (``nn.MSELoss``; the
+  paper writes Euclidean norms): content ``L_c = mean((f(g(t)) − t)²)`` at ``relu4_1`` against the AdaIN
+  target ``t`` (not the content image's features); style ``L_s = Σ_i [mean((μ(φ_i(g(t))) − μ(φ_i(s)))²)
+  + mean((σ(φ_i(g(t))) − σ(φ_i(s)))²)]`` over ``φ_i`` = relu1_1, relu2_1, relu3_1, relu4_1 (means over
+  batch and channels); ``L = L_c + λ L_s`` with λ = ``style_weight`` (10 in the paper).
+
+**The encoder is not a weight of the run.** It is rebuilt from the config when the model is built
+(including by :func:`imagegen.sampling.load_run`) and kept out of ``state_dict``: ``random`` from
+``encoder_seed`` and ``encoder_widths`` (bit-identical on every machine, :func:`imagegen.nn.vgg.random_init_`),
+``imagenet`` from the model-zoo file found by :func:`imagegen.weights.find_weights`, or a path. ``auto``
+is resolved when the config is made (``imagenet`` if the file is found locally, else ``random``), so
+that ``config.json`` records the encoder the decoder was trained against.
+
+Training: ``imagegen train adain --data-content PHOTOS --data-style PAINTINGS`` (two unpaired sources;
+batch fields ``content`` and ``style``; item i of one batch is paired with item i of the other). Use
+time: :func:`imagegen.style.adain.stylize_adain` (α, style interpolation, colour preservation, masks).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import help_field
+from ..errors import ConfigError
+from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, load_vgg19
+from ..registry import register_model
+from .base import Batch, DataSource, GenerativeModel, Phase
+
+#: ε of σ(x) = sqrt(Var(x) + ε) (the official implementation's)
+EPS = 1e-5
+#: the layer whose features AdaIN transforms
+CONTENT_LAYER = "relu4_1"
+#: the style loss layers (§6)
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+ENCODERS = ("auto", "imagenet", "random")
+
+
+def mean_std(feat: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-channel mean and ``sqrt(population variance + eps)`` over the spatial positions:
+    [N, C, H, W] → two [N, C, 1, 1]."""
+    mu = feat.mean(dim=(2, 3), keepdim=True)
+    var = feat.var(dim=(2, 3), keepdim=True, unbiased=False)
+    return mu, (var + eps).sqrt()
+
+
+def adain(x: torch.Tensor, y: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """AdaIN (Eq. 8): ``σ(y) (x − μ(x)) / σ(x) + μ(y)`` per image and channel; x [N, C, H, W], y [N, C, H', W']
+    (any spatial size). With ``eps = 0`` the output has exactly y's channel means and standard deviations."""
+    mx, sx = mean_std(x, eps)
+    my, sy = mean_std(y, eps)
+    return sy * (x - mx) / sx + my
+
+
+@dataclasses.dataclass
+class AdaINConfig:
+    resolution: int = help_field(
+        128, "training crop size in pixels (a multiple of 8; the paper uses 256 crops of 512-pixel images; "
+             "128 costs a quarter per step on a CPU, and the network is fully convolutional, so it stylises "
+             "any size)")
+    channels: Optional[int] = help_field(
+        3, "image channels: 3 (greyscale data is replicated to RGB for the encoder; with 1 the model's "
+           "outputs are greyscale)")
+    encoder: str = help_field(
+        "auto", "VGG-19 encoder (fixed, not trained): imagenet (vgg19-dcbb9e9d.pth via $IMAGEGEN_VGG19_WEIGHTS "
+                "or the cache), random (Kaiming-normal from --encoder-seed, works offline), auto (imagenet if "
+                "the file is found locally, else random; resolved when the run starts), or the path of a "
+                "torchvision-layout file")
+    encoder_seed: int = help_field(0, "seed of the random encoder's weights")
+    encoder_widths: tuple[int, ...] = help_field(
+        VGG19_WIDTHS, "conv widths of VGG-19's five blocks (the standard ones for a weights file; narrower "
+                      "for a random encoder); the decoder mirrors the first four")
+    style_weight: float = help_field(10.0, "λ, weight of the style loss (Eq. 11)")
+    lr: float = help_field(1e-4, "Adam learning rate of the decoder")
+    beta1: float = help_field(0.9, "Adam β1")
+    beta2: float = help_field(0.999, "Adam β2")
+
+    def __post_init__(self) -> None:
+        if self.resolution < 8 or self.resolution % 8:
+            raise ConfigError(f"resolution={self.resolution}: adain needs a multiple of 8 (the encoder pools 3 "
+                              "times before relu4_1), e.g. 128 or 256")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise ConfigError(f"channels={self.channels}: use 3 (or 1 for greyscale data)")
+        self.encoder_widths = tuple(int(w) for w in self.encoder_widths)
+        if len(self.encoder_widths) != 5 or min(self.encoder_widths) < 1:
+            raise ConfigError(f"encoder_widths={self.encoder_widths}: give 5 positive widths, e.g. {VGG19_WIDTHS}")
+        if self.encoder not in ENCODERS and self.encoder_widths != VGG19_WIDTHS:
+            raise ConfigError(f"encoder={self.encoder!r} with encoder_widths={self.encoder_widths}: a weights "
+                              f"file needs the standard widths {VGG19_WIDTHS}")
+        if self.encoder == "imagenet" and self.encoder_widths != VGG19_WIDTHS:
+            raise ConfigError(f"encoder=imagenet needs the standard encoder_widths {VGG19_WIDTHS}")
+        if self.encoder not in ENCODERS:  # a weights file: absolute, so a run loads from any directory
+            import os
+
+            self.encoder = os.path.abspath(os.path.expanduser(self.encoder))
+        if self.encoder == "auto":  # resolve now, so that config.json names the encoder the decoder learns
+            from ..weights import VGG19, locate_weights
+
+            found = self.encoder_widths == VGG19_WIDTHS and locate_weights(VGG19) is not None
+            self.encoder = "imagenet" if found else "random"
+        if self.style_weight < 0 or self.lr <= 0:
+            raise ConfigError(f"style_weight={self.style_weight}, lr={self.lr}: need style_weight ≥ 0 and lr > 0")
+
+
+def _conv(c_in: int, c_out: int, relu: bool = True) -> list[nn.Module]:
+    return [nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 3)] + ([nn.ReLU()] if relu else [])
+
+
+class AdaINDecoder(nn.Module):
+    """relu4_1 features [N, w4, h, w] → image [N, 3, 8h, 8w] (unbounded; see the module docstring)."""
+
+    def __init__(self, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        w1, w2, w3, w4 = widths[:4]
+        layers: list[nn.Module] = [*_conv(w4, w3), nn.Upsample(scale_factor=2, mode="nearest")]
+        for _ in range(3):
+            layers += _conv(w3, w3)
+        layers += [*_conv(w3, w2), nn.Upsample(scale_factor=2, mode="nearest"), *_conv(w2, w2), *_conv(w2, w1),
+                   nn.Upsample(scale_factor=2, mode="nearest"), *_conv(w1, w1), *_conv(w1, 3, relu=False)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return self.net(t)
+
+
+def build_encoder(config: AdaINConfig) -> VGG19Encoder:
+    """The config's frozen VGG-19 encoder (max pooling), built the same way every time."""
+    if config.encoder == "random":
+        return load_vgg19("random", seed=config.encoder_seed, widths=config.encoder_widths, pooling="max")
+    return load_vgg19(config.encoder, pooling="max")
+
+
+@register_model("adain")
+class AdaIN(GenerativeModel):
+    """AdaIN style transfer network (see the module docstring).
+
+    Python API::
+
+        from imagegen.sampling import load_run
+        from imagegen.style import stylize_adain
+        model = load_run("runs/adain")
+        out = model.stylize(content, style)                        # [N, 3, H, W] in [-1, 1]
+        out = stylize_adain(model, photo, [a, b], style_weights=[0.7, 0.3], alpha=0.8, size=512)
+    """
+
+    Config = AdaINConfig
+    evaluation = ()  # no standard metric: the losses are the measure
+
+    def __init__(self, config: AdaINConfig) -> None:
+        super().__init__(config)
+        # kept out of the module tree: not in state_dict, not in parameters(); moved by _apply
+        self._encoder = [build_encoder(config)]
+        self.decoder = AdaINDecoder(config.encoder_widths)
+
+    @property
+    def encoder(self) -> VGG19Encoder:
+        return self._encoder[0]
+
+    def _apply(self, fn, *args, **kwargs):  # noqa: ANN001 - .to()/.cuda()/.double() also move the encoder
+        super()._apply(fn, *args, **kwargs)
+        self._encoder[0] = self._encoder[0]._apply(fn, *args, **kwargs)
+        return self
+
+    @property
+    def can_sample(self) -> bool:
+        return False
+
+    @classmethod
+    def data_sources(cls) -> list[DataSource]:
+        return [DataSource("content", image_key="content", label_key=None, help="content photos"),
+                DataSource("style", image_key="style", label_key=None, help="style images (paintings)")]
+
+    # ---- network -----------------------------------------------------------------------------------
+    def rgb(self, img: torch.Tensor) -> torch.Tensor:
+        """[N, 1 or 3, H, W] → [N, 3, H, W] (greyscale replicated)."""
+        return img.expand(-1, 3, -1, -1) if img.shape[1] == 1 else img
+
+    def features(self, img: torch.Tensor, layers=(CONTENT_LAYER,)) -> dict[str, torch.Tensor]:  # noqa: ANN001
+        return self.encoder(self.rgb(img), layers)
+
+    def _out_channels(self, img: torch.Tensor) -> torch.Tensor:
+        if (self.config.channels or 3) == 1:
+            return img.mean(dim=1, keepdim=True)
+        return img
+
+    # ---- training ----------------------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        return {"train": torch.optim.Adam(self.decoder.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("train")]
+
+    def losses(self, content: torch.Tensor, style: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``loss`` = L_c + λ L_s, with ``content`` and ``style`` (Eq. 11–13, MSE; see the module docstring)."""
+        with torch.no_grad():
+            t = adain(self.features(content)[CONTENT_LAYER], self.features(style)[CONTENT_LAYER])
+            s_feats = self.features(style, STYLE_LAYERS)
+            s_stats = [mean_std(s_feats[n]) for n in STYLE_LAYERS]
+        out = self.decoder(t)
+        o_feats = self.encoder(out, STYLE_LAYERS)
+        l_c = F.mse_loss(o_feats[CONTENT_LAYER], t)
+        l_s = out.new_zeros(())
+        for name, (mu_s, sd_s) in zip(STYLE_LAYERS, s_stats):
+            mu_o, sd_o = mean_std(o_feats[name])
+            l_s = l_s + F.mse_loss(mu_o, mu_s) + F.mse_loss(sd_o, sd_s)
+        loss = l_c + self.config.style_weight * l_s
+        return {"loss": loss, "content": l_c.detach(), "style": l_s.detach()}
+
+    def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
+        content, style = batch["content"], batch["style"]
+        if len(style) != len(content):  # pair item i with item i mod len(style)
+            style = style[torch.arange(len(content), device=style.device) % len(style)]
+        return self.losses(content, style)
+
+    # ---- using the model ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def stylize(self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        """``g((1 − α) f(c) + α AdaIN(f(c), f(s)))`` (Eq. 14) for images [N, C, H, W] in [-1, 1] (H, W
+        multiples of 8; style any size ≥ 8); returns [N, 3, H, W] in [-1, 1], eval mode, no grad."""
+        was = self.training
+        self.eval()
+        try:
+            fc = self.features(content)[CONTENT_LAYER]
+            t = adain(fc, self.features(style)[CONTENT_LAYER])
+            return self.decoder(alpha * t + (1 - alpha) * fc).clamp(-1, 1)
+        finally:
+            self.train(was)
+
+    def predict(self, batch: Batch, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``batch["content"]`` styled by ``batch["style"]`` (item by item) → [N, C, H, W] in [-1, 1]."""
+        content, style = batch["content"], batch["style"]
+        if len(style) != len(content):
+            style = style[torch.arange(len(content), device=style.device) % len(style)]
+        return self._out_channels(self.stylize(content, style))
+
+    def preview(self, batch: Batch, generator: torch.Generator, n: int) -> tuple[torch.Tensor, Optional[int]]:
+        """Three rows: contents, styles, outputs."""
+        m = min(n, len(batch["content"]), len(batch["style"]))
+        content, style = batch["content"][:m], batch["style"][:m]
+        out = self.predict({"content": content, "style": style})
+        c = out.shape[1]
+        rows = [content[:, :c] if content.shape[1] >= c else content.expand(-1, c, -1, -1),
+                style[:, :c] if style.shape[1] >= c else style.expand(-1, c, -1, -1), out]
+        return torch.cat(rows), m
+
+
+def load_adain(model_or_run: Union[str, "AdaIN"]) -> AdaIN:
+    """An :class:`AdaIN` model, or the one of a run directory / checkpoint (ConfigError otherwise)."""
+    if isinstance(model_or_run, AdaIN):
+        return model_or_run
+    from ..sampling import load_run
+
+    model = load_run(model_or_run)
+    if not isinstance(model, AdaIN):
+        raise ConfigError(f"{model_or_run}: a {model.model_name} run, not an adain run")
+    return model

@@ -1,0 +1,207 @@
+"""AdaIN style transfer (Huang & Belongie 2017): the AdaIN layer, the use-time controls, training, the
+checkpoint's encoder handling and ``imagegen stylize --method adain``. Tiny random encoders only."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from imagegen import checkpoint as ckpt
+from imagegen.cli import main
+from imagegen.errors import ConfigError
+from imagegen.models.adain import AdaIN, AdaINConfig, adain, mean_std
+from imagegen.sampling import load_run
+from imagegen.style import stylize_adain
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors in Python loops (conftest.py)
+
+
+TINY = dict(resolution=16, channels=3, encoder="random", encoder_widths=(4, 8, 8, 8, 8))
+
+
+def tiny_model(seed: int = 0, **kw) -> AdaIN:
+    torch.manual_seed(seed)
+    return AdaIN(AdaINConfig(**{**TINY, **kw})).eval()
+
+
+def images(n: int, size: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, size, size, generator=g) * 2 - 1
+
+
+def test_adain_gives_the_style_statistics_exactly():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 6, 7, generator=g) * 3 + 1
+    y = torch.randn(2, 5, 4, 9, generator=g) * 0.5 - 2
+    out = adain(x, y, eps=0.0)
+    mo, so = mean_std(out, eps=0.0)
+    my, sy = mean_std(y, eps=0.0)
+    torch.testing.assert_close(mo, my, rtol=0, atol=1e-5)
+    torch.testing.assert_close(so, sy, rtol=1e-5, atol=1e-6)
+    # with the default ε = 1e-5 the std is sqrt(σ_y² + ε)·σ_x/sqrt(σ_x² + ε): within ~ε/σ² relative
+    so_eps = mean_std(adain(x, y), eps=0.0)[1]
+    torch.testing.assert_close(so_eps, sy, rtol=1e-4, atol=0)
+
+
+def test_encoder_is_not_in_the_state_dict_and_is_rebuilt_identically(tmp_path):
+    model = tiny_model(0)
+    assert not any(k.startswith("encoder") or "features" in k for k in model.state_dict())
+    assert all(not p.requires_grad for p in model.encoder.parameters())
+    path = ckpt.save_checkpoint(tmp_path, "step-0000001", model, ckpt.checkpoint_meta("adain", model.config),
+                                {"step": 1})
+    assert path.exists()
+    loaded = load_run(tmp_path)
+    for a, b in zip(model.encoder.state_dict().values(), loaded.encoder.state_dict().values()):
+        assert torch.equal(a, b)
+    c, s = images(1, 16, 1), images(1, 16, 2)
+    assert torch.equal(model.stylize(c, s), loaded.stylize(c, s))
+    other = AdaIN(AdaINConfig(**{**TINY, "encoder_seed": 1}))
+    assert not torch.equal(other.encoder.features[0].weight, model.encoder.features[0].weight)
+
+
+def test_config_refuses_bad_values():
+    with pytest.raises(ConfigError):
+        AdaINConfig(**{**TINY, "resolution": 12})
+    with pytest.raises(ConfigError):
+        AdaINConfig(**{**TINY, "channels": 4})
+    with pytest.raises(ConfigError):
+        AdaINConfig(resolution=16, encoder="imagenet", encoder_widths=(4, 8, 8, 8, 8))
+    # auto resolves when the config is made (no ImageNet file here → random)
+    assert AdaINConfig(resolution=16, encoder="auto", encoder_widths=(4, 8, 8, 8, 8)).encoder == "random"
+
+
+def test_alpha_zero_decodes_the_content_features_and_one_is_full_adain():
+    model = tiny_model(0)
+    c, s = images(1, 24, 1), images(1, 24, 2)  # the style is resized to the output's long side: keep it 24
+    fc = model.features(c)["relu4_1"]
+    fs = model.features(s)["relu4_1"]
+    with torch.no_grad():
+        plain = model.decoder(fc).clamp(-1, 1)
+        full = model.decoder(adain(fc, fs)).clamp(-1, 1)
+    torch.testing.assert_close(stylize_adain(model, c, s, alpha=0.0), plain)
+    torch.testing.assert_close(stylize_adain(model, c, s, alpha=1.0), full)
+    torch.testing.assert_close(model.stylize(c, s), full)
+    with pytest.raises(ConfigError):
+        stylize_adain(model, c, s, alpha=1.5)
+
+
+def test_style_weights_one_zero_equal_a_single_style_and_all_ones_mask_too():
+    model = tiny_model(0)
+    c, a, b = images(1, 24, 1), images(1, 16, 2), images(1, 16, 3)
+    single = stylize_adain(model, c, a)
+    torch.testing.assert_close(stylize_adain(model, c, [a, b], style_weights=[1, 0]), single)
+    mask = torch.stack([torch.ones(24, 24), torch.zeros(24, 24)])
+    torch.testing.assert_close(stylize_adain(model, c, [a, b], mask=mask), single, rtol=1e-4, atol=1e-5)
+    mixed = stylize_adain(model, c, [a, b], style_weights=[0.5, 0.5])
+    assert not torch.allclose(mixed, single)
+
+
+def test_masks_are_checked_and_masked_regions_use_their_style():
+    model = tiny_model(0)
+    c, a, b = images(1, 32, 1), images(1, 16, 2), images(1, 16, 3)
+    with pytest.raises(ConfigError):  # wrong size
+        stylize_adain(model, c, [a, b], mask=torch.stack([torch.ones(16, 16), torch.zeros(16, 16)]))
+    with pytest.raises(ConfigError):  # overlapping
+        stylize_adain(model, c, [a, b], mask=torch.ones(2, 32, 32))
+    half = torch.zeros(2, 32, 32)
+    half[0, :, :16], half[1, :, 16:] = 1, 1
+    out = stylize_adain(model, c, [a, b], mask=half)
+    assert out.shape == (1, 3, 32, 32) and out.min() >= -1 and out.max() <= 1
+
+
+def test_any_size_preserve_color_and_size():
+    model = tiny_model(0)
+    c, s = images(1, 21, 1)[..., :19], images(1, 16, 2)  # 19 wide, 21 high: not multiples of 8
+    out = stylize_adain(model, c, s)
+    assert out.shape == (1, 3, 21, 19)
+    assert stylize_adain(model, c, s, size=40).shape == (1, 3, 40, 36)
+    for mode in ("luminance", "histogram"):
+        o = stylize_adain(model, c, s, preserve_color=mode)
+        assert o.shape == out.shape and torch.isfinite(o).all() and o.abs().max() <= 1
+
+
+def test_training_reduces_the_loss_on_a_fixed_batch():
+    model = tiny_model(0, lr=3e-3).train()
+    opt = model.configure_optimizers()["train"]
+    batch = {"content": images(4, 16, 1), "style": images(4, 16, 2)}
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        out = model.training_step("train", batch)
+        out["loss"].backward()
+        opt.step()
+        losses.append(float(out["loss"].detach()))
+    assert all(np.isfinite(losses))
+    assert losses[-1] < 0.5 * losses[0], losses[::5]
+
+
+def test_predict_and_preview_shapes():
+    model = tiny_model(0).train()
+    batch = {"content": images(3, 16, 1), "style": images(3, 16, 2)}
+    out = model.predict(batch)
+    assert out.shape == (3, 3, 16, 16) and model.training and not model.can_sample
+    grid, nrow = model.preview(batch, torch.Generator(), 2)
+    assert grid.shape == (6, 3, 16, 16) and nrow == 2
+
+
+def write_pngs(folder, n: int, size: int, seed: int):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("adain")
+    content, style = write_pngs(root / "content", 4, 16, 0), write_pngs(root / "style", 4, 16, 1)
+    run = root / "run"
+    code = cli(["train", "adain", "--data-content", str(content), "--data-style", str(style), "--resolution", "16",
+              "--encoder", "random", "--encoder-widths", "4,8,8,8,8", "--steps", "2", "--batch-size", "2",
+              "--out", str(run), "--no-progress"])
+    assert code == 0
+    return root, run
+
+
+def cli(args) -> int:
+    try:
+        rv = main(args)
+    except SystemExit as e:
+        return e.code or 0
+    return rv or 0
+
+
+def test_cli_stylizes_with_a_trained_run(trained_run, capsys):
+    root, run = trained_run
+    photo = root / "photo.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(photo)
+    out = root / "out.png"
+    style = root / "style" / "0.png"
+    assert cli(["stylize", "--method", "adain", str(run), "--content", str(photo), "--style", str(style),
+                "--style", str(root / "style" / "1.png"), "--style-weights", "0.5,0.5", "--alpha", "0.8",
+                "--size", "24", "--out", str(out)]) == 0
+    assert Image.open(out).size == (24, 16)
+    mask = root / "mask.png"
+    m = np.zeros((20, 30), np.uint8)
+    m[:, :15] = 255
+    Image.fromarray(m).save(mask)
+    assert cli(["stylize", "--method", "adain", str(run), "--content", str(photo), "--style", str(style),
+                "--style", str(root / "style" / "1.png"), "--mask", str(mask), "--preserve-color", "luminance",
+                "--size", "24", "--out", str(root / "masked.png")]) == 0
+    assert Image.open(root / "masked.png").size == (24, 16)
+    capsys.readouterr()
+    bad = [
+        ([], "needs the run directory"),
+        ([str(root / "nope")], "no such run"),
+        ([str(run), "--alpha", "1.5"], "--alpha"),
+        ([str(run), "--mask", str(root / "style" / "0.png")], "--mask"),
+    ]
+    for extra, words in bad:
+        args = ["stylize", "--method", "adain", *extra[:1], "--content", str(photo), "--style", str(style),
+                *(["--style", str(root / "style" / "1.png")] if "--mask" in extra else []),
+                *extra[1:], "--out", str(root / "bad.png")]
+        assert cli(args) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert words in err and len(err.splitlines()) == 1, err
