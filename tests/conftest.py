@@ -16,6 +16,18 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for a test of tiny tensors in long Python loops (autoregressive sampling,
+    LSTM steps, small VGGs): a second thread only adds synchronisation, and costs seconds per step
+    instead of milliseconds when the other core is busy. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def shared_data(name: str) -> Path:
     """Path of a folder in ../shared/data, or skip the test when it is absent."""
     path = SHARED_DATA / name

@@ -17,6 +17,7 @@ from imagegen.sampling.completion import known_mask
 from conftest import run_cli
 
 R = 8
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors in Python loops (conftest.py)
 
 
 def pixelcnn(distribution="bernoulli", channels=1, conditional=False, num_layers=3, seed=0, **kw) -> PixelCNN:

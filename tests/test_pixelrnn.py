@@ -10,14 +10,7 @@ from imagegen.models.pixelrnn import PixelRNN, PixelRNNConfig, skew, unskew
 R = 6  # image size of the gradient tests
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tests run loops of tiny operations, which extra intra-op threads only slow down (by
-    orders of magnitude when the cores are busy)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors in Python loops (conftest.py)
 
 
 def build(seed: int = 0, **kwargs) -> PixelRNN:

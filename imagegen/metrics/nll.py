@@ -94,7 +94,8 @@ def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images
     scale = 1.0 / (dims * math.log(2.0))
     res = {"nll": nll, "nll_bpd": nll * scale,
            "nll_sem": float(l_k.std() / math.sqrt(n)) if n > 1 else float("nan"), "k": k,
-           "num_images": n, "dims": dims, "likelihood": getattr(cfg, "likelihood", "")}
+           "num_images": n, "dims": dims,
+           "likelihood": getattr(cfg, "likelihood", None) or getattr(cfg, "distribution", "")}
     if elbo:
         neg_elbo = float(-torch.cat(elbo).mean())
         res.update(neg_elbo=neg_elbo, neg_elbo_bpd=neg_elbo * scale)
