@@ -4,7 +4,8 @@ Training time at step s is the sum, over the run's log windows up to s, of the w
 by its logged images/s (``logs/scalars.jsonl``): the time spent in training steps, without the
 evaluations and checkpoints in between. NLL values are the ``nll`` records of ``metrics.jsonl``
 (``--eval-metrics nll`` during training, ``imagegen evaluate --metrics nll`` after it); records of
-the same step keep the one on the most images.
+one curve all score the same images (``--images``, default the first 1,000 test images that
+``--eval-metrics nll`` uses during training).
 
 Usage::
 
@@ -38,8 +39,9 @@ def training_seconds(run: Path) -> dict[int, float]:
     return out
 
 
-def nll_points(run: Path) -> list[tuple[float, float, int]]:
-    """(training seconds, nll in nats, step) for every NLL record of ``run``."""
+def nll_points(run: Path, images: int) -> list[tuple[float, float, int]]:
+    """(training seconds, nll in nats, step) for every NLL record of ``run`` on ``images`` test images
+    (one set of images for the whole curve: the first 1,000 of the test split during training)."""
     secs = training_seconds(run)
     steps = sorted(secs)
     best: dict[int, tuple[int, float]] = {}
@@ -47,9 +49,9 @@ def nll_points(run: Path) -> list[tuple[float, float, int]]:
         nll, step = rec.get("nll", rec.get("results", {}).get("nll")), rec.get("step")
         if nll is None or step is None:
             continue
-        images = int(str(rec.get("protocol", {}).get("images", "first 0")).split()[1].replace(",", "") or 0)
-        if step not in best or images >= best[step][0]:
-            best[step] = (images, float(nll))
+        count = int(str(rec.get("protocol", {}).get("images", "first 0")).split()[1].replace(",", "") or 0)
+        if count == images:
+            best[step] = (count, float(nll))
     pts = []
     for step, (_, nll) in sorted(best.items()):
         at = max((s for s in steps if s <= step), default=0)
@@ -65,6 +67,7 @@ def main() -> int:
                     help="a single result from elsewhere, 'label=seconds,value' (e.g. a documented run)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--title", default="Test NLL (nats) against training time")
+    ap.add_argument("--images", type=int, default=1000, help="plot the NLL records on this many test images")
     args = ap.parse_args()
     from matplotlib.figure import Figure
 
@@ -72,7 +75,7 @@ def main() -> int:
     ax = fig.add_subplot()
     for spec in args.runs:
         path, _, label = spec.partition(":")
-        pts = nll_points(Path(path))
+        pts = nll_points(Path(path), args.images)
         if not pts:
             print(f"no nll records in {path}", file=sys.stderr)
             continue
@@ -87,7 +90,7 @@ def main() -> int:
         ax.annotate(label, (0, float(value)), xycoords=("axes fraction", "data"), fontsize=7, va="bottom",
                     color="dimgrey")
     ax.set_xlabel("training time (minutes, 2-core CPU)")
-    ax.set_ylabel("test NLL (nats per image)")
+    ax.set_ylabel(f"test NLL (nats per image, first {args.images:,} test images)")
     ax.set_title(args.title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
