@@ -1,6 +1,6 @@
 """Autoregressive models: training throughput, and sampling time naive vs fast on the same model and seed.
 
-For each model (``pixelcnn`` by default, plus ``pixelrnn`` Row LSTM with ``--pixelrnn``):
+For each model of ``--models`` (``pixelcnn`` by default; ``pixelrnn`` is the Row LSTM):
 
 * **training** images/s through the real training loop (``Trainer.fit`` on in-memory 28×28
   binarised-MNIST-shaped data, the trainer's own log, first window discarded), the FLOPs of one
@@ -15,7 +15,7 @@ For each model (``pixelcnn`` by default, plus ``pixelrnn`` Row LSTM with ``--pix
 Usage (run alone: a second busy process on 2 cores makes both several times slower)::
 
     python benchmarks/bench_pixelcnn.py                    # the MNIST proof configuration
-    python benchmarks/bench_pixelcnn.py --pixelrnn --json docs/results/bench-pixelcnn.json
+    python benchmarks/bench_pixelcnn.py --models pixelcnn,pixelrnn --json docs/results/bench-pixelcnn.json
 """
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def fast_sampling_peak_mib(name: str, n: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pixelrnn", action="store_true", help="also measure pixelrnn (Row LSTM)")
+    ap.add_argument("--models", default="pixelcnn", help="comma-separated: pixelcnn, pixelrnn (Row LSTM)")
     ap.add_argument("--batch", type=int, default=64, help="training batch size")
     ap.add_argument("--seconds", type=float, default=30.0, help="training time budget per model")
     ap.add_argument("--sample-batch", type=int, default=64, help="images per sampling batch")
@@ -131,7 +131,11 @@ def main() -> None:
           "| speed-up | identical | fast peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     results = []
-    for name in ["pixelcnn"] + (["pixelrnn"] if args.pixelrnn else []):
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in names if m not in CONFIGS]
+    if unknown or not names:
+        ap.error(f"--models {args.models!r}: choose from {', '.join(CONFIGS)}")
+    for name in names:
         params = sum(p.numel() for p in build(name).parameters())
         flops = train_flops_per_image(name)
         ips = train_images_per_sec(name, args.batch, args.seconds, ds)
