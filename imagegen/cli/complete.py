@@ -10,6 +10,7 @@ import torch
 from ..errors import ConfigError
 from ..sampling import load_run, save_grid
 from ..sampling.completion import KEEP_HELP, completion_grid, input_files, known_mask, read_exact
+from .options import check_out
 from .sample import autoregressive_options
 
 
@@ -38,12 +39,7 @@ def complete(run_dir: Path, inputs: tuple[str, ...], keep: str, num: int, out: P
     Example:
       imagegen complete runs/mnist-pixelcnn --input digit.png --keep top-half --num 8 --out completions.png
     """
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-        raise ConfigError(f"--out {out}: use a .png/.jpg/.webp grid")
-    if out.exists() and not force:
-        raise ConfigError(f"{out} already exists; pass --force to overwrite it or choose another --out")
-    if not out.parent.exists():
-        raise ConfigError(f"directory {out.parent} does not exist; create it or choose another --out")
+    check_out(out, force)
     if num < 1:
         raise ConfigError(f"--num {num}: must be ≥ 1")
     model = load_run(run_dir, device=device)

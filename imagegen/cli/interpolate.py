@@ -9,21 +9,12 @@ import torch
 
 from ..data import build_dataset
 from ..errors import ConfigError
+from .options import IMAGE_EXTS, check_out
 from ..sampling import load_run
 from ..sampling.interpolate import (latents_for_seeds, load_images, reconstruct as reconstruct_images,
                                     save_gif, save_strip, tween)
 from ..sampling.images import save_grid
 
-_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
-
-
-def _check_out(out: Path, force: bool, exts: tuple[str, ...]) -> None:
-    if out.suffix.lower() not in exts:
-        raise ConfigError(f"--out {out}: use one of {', '.join(exts)}")
-    if out.exists() and not force:
-        raise ConfigError(f"{out} already exists; pass --force to overwrite it or choose another --out")
-    if not out.parent.exists():
-        raise ConfigError(f"directory {out.parent} does not exist; create it or choose another --out")
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -64,7 +55,7 @@ def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Pat
                 device: str, force: bool) -> None:
     """Interpolate through the latent space of the model in RUN_DIR: between the latents of --seeds,
     or between two real --images (encoder models)."""
-    _check_out(out, force, (".gif",) + _IMAGE_EXTS)
+    check_out(out, force, (".gif",) + IMAGE_EXTS)
     if scale < 1 or fps <= 0:
         raise ConfigError("--scale must be ≥ 1 and --fps > 0")
     model = load_run(run_dir, device=device)
@@ -115,7 +106,7 @@ def reconstruct(run_dir: Path, data: str, data_root: Optional[str], split: str, 
                 class_: Optional[int], pairs_per_row: int, resize: str, out: Path, device: str, force: bool) -> None:
     """Encode and decode NUM images of a dataset with the autoencoder in RUN_DIR (vae, cvae, aae); the
     grid shows each input beside its reconstruction."""
-    _check_out(out, force, _IMAGE_EXTS)
+    check_out(out, force)
     if num < 1 or pairs_per_row < 1:
         raise ConfigError("--num and --pairs-per-row must be ≥ 1")
     model = load_run(run_dir, device=device)

@@ -7,6 +7,11 @@ from typing import Any, Callable, Literal, get_args, get_origin
 
 import click
 
+from ..errors import ConfigError
+
+#: extensions of the image files the commands write
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
+
 
 def _click_type(tp: Any) -> Any:
     origin = get_origin(tp)
@@ -77,3 +82,18 @@ def split_params(cls: type, params: dict[str, Any]) -> dict[str, Any]:
     """The entries of ``params`` that are fields of dataclass ``cls``."""
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in params.items() if k in names}
+
+
+def check_out(out: Any, force: bool, exts: tuple[str, ...] = IMAGE_EXTS) -> None:
+    """Check an ``--out`` file path before any work: a known extension, not an existing file unless
+    ``force``, an existing parent directory.
+
+    Raises:
+        ConfigError: one line naming the problem and the fix.
+    """
+    if out.suffix.lower() not in exts:
+        raise ConfigError(f"--out {out}: use one of {', '.join(exts)}")
+    if out.exists() and not force:
+        raise ConfigError(f"{out} already exists; pass --force to overwrite it or choose another --out")
+    if not out.parent.exists():
+        raise ConfigError(f"directory {out.parent} does not exist; create it or choose another --out")

@@ -17,8 +17,7 @@ from ..sampling.images import save_png_atomic, to_uint8_nhwc
 from ..style.gatys import (DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS, INITS, OPTIMIZERS, PRESERVE_COLORS,
                            GatysProgress, stylize_gatys)
 from ..weights import VGG19, weights_sha256
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+from .options import check_out
 
 
 def load_image(path: Path, what: str) -> torch.Tensor:
@@ -152,12 +151,7 @@ def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, 
             raise ConfigError(f"unexpected argument {run!r}: --method gatys takes no run directory")
         if alpha is not None or masks:
             raise ConfigError("--alpha and --mask are AdaIN controls; use them with --method adain RUN")
-    if out.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ConfigError(f"--out {out}: unsupported extension {out.suffix!r}; use {', '.join(IMAGE_SUFFIXES)}")
-    if out.exists() and not force:
-        raise ConfigError(f"{out} already exists; pass --force to overwrite it or choose another --out")
-    if not out.parent.exists():
-        raise ConfigError(f"--out {out}: directory {out.parent} does not exist; create it or choose another --out")
+    check_out(out, force)
     if size < 1:
         raise ConfigError(f"--size {size}: must be ≥ 1 pixel")
     mix = parse_floats(style_weights, "--style-weights")
