@@ -27,6 +27,7 @@ import dataclasses
 from typing import Any, Literal, Optional, Protocol
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..config import help_field
@@ -112,6 +113,17 @@ class AutoregressiveModel(GenerativeModel):
         if config.conditional and not config.num_classes:
             raise ConfigError(f"{self.model_name or 'the model'} --conditional needs num_classes (the "
                               "trainer fills it from a labelled dataset)")
+
+    def build_label_embedding(self, dim: int) -> int:
+        """Create ``self.embedding`` (a learned vector of size ``dim`` per class) for conditional models;
+        return the size of the conditioning vector the body's layers take (0 = unconditional)."""
+        k = self.num_classes
+        self.embedding = nn.Embedding(k, dim) if k else None
+        return dim if k else 0
+
+    def label_vectors(self, labels: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """Conditioning vectors [N, dim] of int64 [N] labels, or None (unconditional, or no labels)."""
+        return None if self.embedding is None or labels is None else self.embedding(labels)
 
     def build_head(self, features: int) -> None:
         """Create the output head for body features of width ``features``."""

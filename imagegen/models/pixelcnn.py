@@ -128,27 +128,23 @@ class PixelCNN(AutoregressiveModel):
 
     def __init__(self, config: PixelCNNConfig) -> None:
         super().__init__(config)
-        c, f, k = config.channels or 1, config.width, self.num_classes
-        self.embedding = nn.Embedding(k, f) if k else None
-        cond_dim = f if k else 0
+        c, f = config.channels or 1, config.width
+        cond_dim = self.build_label_embedding(f)
         self.layers = nn.ModuleList(
             GatedLayer(c if i == 0 else f, f, config.first_kernel_size if i == 0 else config.kernel_size,
                        first=(i == 0), cond_dim=cond_dim)
             for i in range(config.num_layers))
         self.build_head(f)
 
-    def _cond(self, labels: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-        return None if self.embedding is None or labels is None else self.embedding(labels)
-
     def body(self, x_in: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
-        cond = self._cond(labels)
+        cond = self.label_vectors(labels)
         v = h = x_in  # [N, C, H, W]
         for layer in self.layers:
             v, h = layer(v, h, cond)  # [N, F, H, W]
         return h
 
     def fast_sampler(self, x: torch.Tensor, labels: Optional[torch.Tensor]) -> "GatedPixelCNNCache":
-        return GatedPixelCNNCache(self, x, self._cond(labels))
+        return GatedPixelCNNCache(self, x, self.label_vectors(labels))
 
 
 class GatedPixelCNNCache:

@@ -261,9 +261,8 @@ class PixelRNN(AutoregressiveModel):
 
     def __init__(self, config: PixelRNNConfig) -> None:
         super().__init__(config)
-        c, h, k = config.channels or 1, config.width, self.num_classes
-        self.embedding = nn.Embedding(k, h) if k else None
-        cond_dim = h if k else 0
+        c, h = config.channels or 1, config.width
+        cond_dim = self.build_label_embedding(h)
         self.first = MaskedConv2d(c, 2 * h, config.first_kernel_size)
         if config.layer_type == "row_lstm":
             layers = [RowLSTMLayer(h, config.state_kernel_size, cond_dim) for _ in range(config.num_layers)]
@@ -273,11 +272,8 @@ class PixelRNN(AutoregressiveModel):
         self.out = nn.Conv2d(2 * h, 2 * h, 1)
         self.build_head(2 * h)
 
-    def _cond(self, labels: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-        return None if self.embedding is None or labels is None else self.embedding(labels)
-
     def body(self, x_in: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
-        cond = self._cond(labels)
+        cond = self.label_vectors(labels)
         s = self.first(x_in)  # [N, 2h, H, W]
         for layer in self.layers:
             s = layer(s, cond, x_in)  # [N, 2h, H, W]
@@ -286,7 +282,7 @@ class PixelRNN(AutoregressiveModel):
     def fast_sampler(self, x: torch.Tensor, labels: Optional[torch.Tensor]) -> Optional["RowLSTMCache"]:
         if self.config.layer_type != "row_lstm":
             return None
-        return RowLSTMCache(self, x, self._cond(labels))
+        return RowLSTMCache(self, x, self.label_vectors(labels))
 
 
 class RowLSTMCache:
