@@ -165,8 +165,10 @@ def variant(key: str, **kwargs):
 
 # ------------------------------------------------------------------ the toolkit's default dcgan
 def train_default(ctx: Context, seed: int, name: str = "default", model: Optional[dict] = None,
-                  train: Optional[dict] = None) -> Trained:
-    """``imagegen train dcgan --data mnist --epochs E --seed S`` (``model``/``train`` override options)."""
+                  train: Optional[dict] = None, sample_mode: str = "eval") -> Trained:
+    """``imagegen train dcgan --data mnist --epochs E --seed S`` (``model``/``train`` override options;
+    ``sample_mode="train"`` samples G with batch-norm statistics of each batch of ``--batch-size``, as
+    pytorch/examples does, instead of ``imagegen sample``'s eval mode)."""
     run_dir = ctx.out_dir / f"{name}-seed{seed}"
     length = {"steps": ctx.steps} if ctx.steps is not None else {"epochs": ctx.epochs}
     cfg = TrainConfig(data="mnist", data_root=ctx.data_root, seed=seed, batch_size=ctx.batch_size,
@@ -176,11 +178,26 @@ def train_default(ctx: Context, seed: int, name: str = "default", model: Optiona
     result = Trainer("dcgan", DCGANConfig(resolution=32, **(model or {})), cfg, run_dir, force=True,
                      echo=lambda s: print(f"  [{name} seed {seed}] {s}", file=sys.stderr), dataset=ds).fit()
     m = load_run(result.run_dir, device=ctx.device)
-    return Trained(lambda n, s: generate(m, n, seed=s, batch_size=500), "resize", result.seconds, result.steps,
-                   run_dir)
+    framing = "pad" if cfg.resize == "pad" else "resize"
+    if sample_mode == "eval":
+        return Trained(lambda n, s: generate(m, n, seed=s, batch_size=500), framing, result.seconds, result.steps,
+                       run_dir)
+    G = m.G_ema if m.G_ema is not None else m.G
+
+    def sample_batch_stats(n: int, s: int) -> torch.Tensor:
+        G.train()
+        gen = torch.Generator(device=m.device).manual_seed(s)
+        bs = ctx.batch_size
+        z = m.sample_latents(math.ceil(n / bs) * bs, gen)  # whole batches only
+        with torch.no_grad():
+            return torch.cat([G(c).float().cpu() for c in z.split(bs)])[:n]
+
+    return Trained(sample_batch_stats, framing, result.seconds, result.steps, run_dir)
 
 
 variant("default")(train_default)
+variant("default-pad", train={"resize": "pad"})(train_default)
+variant("default-batch-stats", sample_mode="train")(train_default)
 
 
 # ------------------------------------------------------------------ the plain reference (pytorch/examples style)

@@ -176,6 +176,9 @@ class GenerativeModel(nn.Module):
     #: whether :meth:`log_likelihood` is exact (autoregressive models) rather than an estimate
     #: (importance-weighted bounds of latent-variable models)
     exact_likelihood: ClassVar[bool] = False
+    #: directions :meth:`translate` maps, e.g. ``("AB", "BA")`` for CycleGAN, ``("AB",)`` for pix2pix
+    #: and the restoration models (degraded → clean); empty for models that only sample
+    directions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -296,6 +299,41 @@ class GenerativeModel(nn.Module):
         else:
             n = int(batch["n"])
         return self.sample(n, generator=generator, labels=labels)
+
+    @property
+    def size_multiple(self) -> int:
+        """:meth:`translate` accepts inputs whose height and width are multiples of this (e.g. 4 for a
+        ResNet generator with two stride-2 convolutions, 2**depth for a U-Net); callers pad to it."""
+        return 1
+
+    def translate(self, img: torch.Tensor, direction: str = "AB",
+                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Map images of one domain to the other (image-to-image models), eval mode without grad.
+
+        Args:
+            img: float32 [N, C_in, H, W] in [-1, 1]; H and W multiples of :attr:`size_multiple` (fully
+                convolutional models take any such size, not only the training resolution).
+            direction: one of :attr:`directions` (``"AB"``: domain A → B, ``"BA"``: B → A).
+            generator: for stochastic models (e.g. random masks); deterministic models ignore it.
+
+        Returns:
+            float32 [N, C_out, H', W'] in [-1, 1] on the model's device (H' = H except for
+            super-resolution, where H' = scale × H).
+
+        Raises:
+            ConfigError: the model does not translate images, or not in ``direction``.
+        """
+        self.check_direction(direction)
+        raise NotImplementedError(f"{self.model_name} declares directions but does not implement translate")
+
+    def check_direction(self, direction: str) -> None:
+        """Raise :class:`ConfigError` unless ``direction`` is one of :attr:`directions`."""
+        if not self.directions:
+            raise ConfigError(f"{self.model_name} does not translate images; translate and restore need an "
+                              "image-to-image run (e.g. cyclegan, pix2pix, or a restoration model)")
+        if direction not in self.directions:
+            raise ConfigError(f"--direction {direction}: {self.model_name} translates "
+                              f"{' and '.join(self.directions)} only")
 
     def preview(self, batch: Batch, generator: torch.Generator, n: int) -> tuple[torch.Tensor, Optional[int]]:
         """The training-time preview grid from a fixed batch (drawn once per run, the same at every
