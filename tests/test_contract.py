@@ -103,6 +103,18 @@ def test_paired_side_by_side_is_split_before_resizing(tmp_path):
         load_paired(tmp_path, resolution=8)
 
 
+def test_a_folder_of_unpaired_images_is_not_split_in_half(tmp_path):
+    """layout auto: a file that is not twice as wide as high is not an A|B pair (no silent split);
+    an explicit side-by-side layout still splits any even width."""
+    from imagegen.data.paired import load_paired
+
+    for i in range(2):
+        Image.fromarray(np.full((16, 20), 40 * i, np.uint8)).save(tmp_path / f"photo{i}.png")  # 20×16
+    with pytest.raises(DataError, match=r"photo0.png is 20x16, not an A\|B pair.*A/ and B/"):
+        load_paired(tmp_path, resolution=8)
+    assert len(load_paired(tmp_path, resolution=8, layout="side-by-side")) == 2
+
+
 def test_paired_folders_match_names(tmp_path):
     from imagegen.data.paired import load_paired
 

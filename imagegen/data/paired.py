@@ -9,7 +9,8 @@ Two layouts are read, from a folder or a ``.zip``:
   the pix2pix repository (``facades``, ``maps``, ...). Each image is split down the middle *before*
   resizing, so a 512×256 file gives two 256×256 halves; neither half is cropped away.
 
-``auto`` picks ``folders`` when both ``A/`` and ``B/`` exist, else ``side-by-side``. After the split,
+``auto`` picks ``folders`` when both ``A/`` and ``B/`` exist, else ``side-by-side`` for files twice as
+wide as high (anything else is an error: a folder of unpaired images is not split in half silently). After the split,
 each image is resized and centre-cropped to the model's resolution as any other image (or, with
 ``resize="pad"``, zero-padded to it: each half must then be at most R×R).
 """
@@ -161,6 +162,10 @@ def load_paired(path: str | os.PathLike, *, resolution: Optional[int] = None, ch
                 if w % 2:
                     raise DataError(f"{source.display(name)} is {w}x{h}: a side-by-side A|B image needs an even "
                                     "width; check the layout (use A/ and B/ folders for separate files)")
+                if layout == "auto" and w != 2 * h:
+                    raise DataError(f"{source.display(name)} is {w}x{h}, not an A|B pair side by side (width = "
+                                    "2 × height) and there are no A/ and B/ subfolders: put paired images in A/ "
+                                    "and B/ with matching names (or pass --paired-layout side-by-side)")
                 img = _pil(x)
                 a_list.append(_to_array(img.crop((0, 0, w // 2, h)), resolution, resize,
                                         f"{source.display(name)} (left half)"))
