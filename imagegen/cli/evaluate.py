@@ -222,7 +222,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
         raise ConfigError("no reference set: give --real NAME:SPLIT or --data NAME")
     if model is not None and "paired" in model.evaluation:
         _evaluate_paired_run(model, meta, name, metrics_spec, num_real, batch_size, seed, run_dir, as_json,
-                             extractor, inception_weights, classifier_data, data_root, cache_dir, device)
+                             extractor, inception_weights, classifier_data, data_root, cache_dir, device, split=split)
         return
     named = name in dataset_loaders()
     if split is None:
@@ -288,16 +288,20 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
 def _evaluate_paired_run(model: Any, meta: dict[str, Any], data: str, metrics_spec: Optional[str],
                          num_real: Optional[int], batch_size: int, seed: int, run_dir: Path, as_json: bool,
                          extractor: str, inception_weights: Optional[str], classifier_data: Optional[str],
-                         data_root: Optional[str], cache_dir: Optional[str], device: str) -> None:
+                         data_root: Optional[str], cache_dir: Optional[str], device: str,
+                         split: Optional[str] = None) -> None:
     """``evaluate`` for translation/restoration models: PSNR/SSIM of ``predict`` against the targets of
     the paired data (default: the run's training pairs, or ``--data``), and FID/KID of the outputs
-    against the targets when asked."""
+    against the targets when asked. Restoration models are scored on the clean images of ``data``
+    (``--data NAME --split S`` or ``--real NAME:S``; default split ``test`` for named datasets) as
+    targets, with inputs degraded as in training (:func:`imagegen.metrics.paired.evaluate_restorer`,
+    degradation seed ``--seed``)."""
     from ..checkpoint import append_metrics
-    from ..data import ImageDataset
+    from ..data import ImageDataset, build_dataset, dataset_loaders
     from ..data.paired import load_paired
     from ..device import resolve_device
     from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics
-    from ..metrics.paired import evaluate_paired
+    from ..metrics.paired import evaluate_paired, restoration_degradation
     from ..sampling.api import run_dir_of
 
     metrics = parse_metrics(metrics_spec or "psnr,ssim")
@@ -305,16 +309,25 @@ def _evaluate_paired_run(model: Any, meta: dict[str, Any], data: str, metrics_sp
     if set(metrics) - allowed:
         raise ConfigError(f"{model.model_name} is evaluated against targets: use metrics from {sorted(allowed)}")
     tc = meta.get("train_config") or {}
-    pairs = load_paired(data, resolution=model.config.resolution, channels=model.config.channels,
-                        resize=tc.get("resize", "bicubic"), layout=tc.get("paired_layout", "auto"))
-    _info(f"translating the inputs of {pairs.name} ...")
+    degradation = restoration_degradation(model)
+    if degradation is not None:  # clean images as targets, degraded as in training
+        split = split or ("test" if data in dataset_loaders() else "train")
+        pairs = build_dataset(data, root=data_root, split=split, resolution=model.config.resolution,
+                              channels=model.config.channels, resize=tc.get("resize", "bicubic"))
+        if data in dataset_loaders():
+            pairs.name = f"{data}:{split}"
+        _info(f"restoring {degradation.describe()} on {pairs.name} ...")
+    else:
+        pairs = load_paired(data, resolution=model.config.resolution, channels=model.config.channels,
+                            resize=tc.get("resize", "bicubic"), layout=tc.get("paired_layout", "auto"))
+        _info(f"translating the inputs of {pairs.name} ...")
     res = evaluate_paired(model, pairs, num_images=num_real, batch_size=batch_size, seed=seed, keep_outputs=True)
     n = res["num_images"]
     values = {m: res[m] for k in ("psnr", "ssim") if k in metrics for m in (k, f"{k}_std")}
     protocol: dict[str, Any] = {"paired": {**res["protocol"], "pairs": f"first {n} of {pairs.name}"}}
     dist_metrics = [m for m in metrics if m not in ("psnr", "ssim")]
     if dist_metrics:
-        targets = ImageDataset(pairs.b[:n].permute(0, 2, 3, 1).numpy(), name=f"{pairs.name} (targets)")
+        targets = ImageDataset(res["targets"].permute(0, 2, 3, 1).numpy(), name=f"{pairs.name} (targets)")
         ext, clf, note = _select_extractor(extractor, inception_weights, None, classifier_data, data_root,
                                            cache_dir, False)
         _info(note)

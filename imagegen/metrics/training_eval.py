@@ -209,9 +209,11 @@ def build_training_evaluator(model: Any, dataset: Any, run_dir: str | os.PathLik
         if "paired" not in model.evaluation:
             raise ConfigError(f"--eval-metrics {','.join(paired)} need a model evaluated against targets; "
                               f"{model.model_name} {kinds}")
-        from .paired import PairedEvaluator
+        from .paired import PairedEvaluator, held_out_images, restoration_degradation
 
-        parts.append(PairedEvaluator(dataset, min(cfg.eval_samples, 1000), paired))
+        degradation = restoration_degradation(model)  # restorers: held-out clean images, degraded
+        reference, split = held_out_images(model, dataset, cfg) if degradation else (dataset, "training")
+        parts.append(PairedEvaluator(reference, min(cfg.eval_samples, 1000), paired, split, degradation))
     if sample_metrics:
         if not model.can_sample:
             raise ConfigError(f"--eval-metrics {','.join(sample_metrics)} need a model that samples; "
