@@ -8,6 +8,14 @@
 * :class:`PairedL1` — one paired source (fields ``A``, ``B``), trained with an L1 loss to map A to B,
   evaluated by paired metrics, previewed as input | output | target.
 
+Both translate A → B (``directions = ("AB",)``, :meth:`~imagegen.models.base.GenerativeModel.translate`).
+
+* :class:`TinyRestorer` (and :class:`TinyUpscaler`, :class:`TinyInpainter`) — restoration models of the
+  image-to-image contract (``restoration_task``, ``restore(degraded, mask)``, a ``degradation`` config
+  field) whose outputs are known exactly: a 1×1 convolution (the identity unless re-initialised), then
+  missing pixels set to white (inpainting) or nearest-neighbour upsampling by ``scale`` (super-resolution);
+  ``size_multiple`` is a config field, and inputs of other sizes are refused as real models do.
+
 They are registered only inside the tests that use them (monkeypatched into the registry).
 """
 from __future__ import annotations
@@ -20,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imagegen.config import help_field
+from imagegen.errors import ConfigError
 from imagegen.models.base import Batch, DataSource, GenerativeModel, Phase, StepContext
 from imagegen.nn import adam
 
@@ -42,6 +51,7 @@ class UnpairedPool(GenerativeModel):
 
     Config = TinyConfig
     forget_state = False
+    directions = ("AB",)
 
     def __init__(self, config: TinyConfig) -> None:
         super().__init__(config)
@@ -106,6 +116,11 @@ class UnpairedPool(GenerativeModel):
         a = batch["A"][:n]
         return torch.cat([a, self.predict({"A": a})]), len(a)
 
+    def translate(self, img: torch.Tensor, direction: str = "AB",
+                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        self.check_direction(direction)
+        return self.predict({"A": img})
+
 
 class ForgetfulPool(UnpairedPool):
     """Keeps the pool across steps but does not declare it as training state."""
@@ -118,6 +133,7 @@ class PairedL1(GenerativeModel):
 
     Config = TinyConfig
     evaluation = ("paired",)
+    directions = ("AB",)
 
     def __init__(self, config: TinyConfig) -> None:
         super().__init__(config)
@@ -148,3 +164,85 @@ class PairedL1(GenerativeModel):
     def preview(self, batch: Batch, generator: torch.Generator, n: int) -> tuple[torch.Tensor, Optional[int]]:
         a, b = batch["A"][:n], batch["B"][:n]
         return torch.cat([a, self.predict({"A": a}), b]), len(a)
+
+    def translate(self, img: torch.Tensor, direction: str = "AB",
+                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        self.check_direction(direction)
+        return self.predict({"A": img})
+
+
+def _default_degradation() -> dict[str, Any]:
+    return {"task": "denoise", "sigma": 25.0}
+
+
+@dataclasses.dataclass
+class RestorerConfig:
+    resolution: int = help_field(8, "image size")
+    channels: Optional[int] = help_field(1, "channels")
+    multiple: int = help_field(4, "size_multiple: inputs' sides must be multiples of it")
+    scale: int = help_field(1, "super-resolution factor")
+    degradation: dict[str, Any] = dataclasses.field(default_factory=_default_degradation,
+                                                    metadata={"help": "what the model undoes", "cli": False})
+
+
+class TinyRestorer(GenerativeModel):
+    """A denoiser whose output is a 1×1 convolution of its input (the identity at initialisation)."""
+
+    Config = RestorerConfig
+    evaluation = ("paired",)
+    directions = ("AB",)
+    restoration_task = "denoise"
+
+    def __init__(self, config: RestorerConfig) -> None:
+        super().__init__(config)
+        c = config.channels or 1
+        self.net = nn.Conv2d(c, c, 1)
+        with torch.no_grad():
+            self.net.weight.copy_(torch.eye(c)[:, :, None, None])
+            self.net.bias.zero_()
+
+    @property
+    def size_multiple(self) -> int:
+        return self.config.multiple
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": adam(self.net.parameters(), 1e-3)}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("G")]
+
+    def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
+        return {"loss": self.net(batch["img"]).abs().mean()}
+
+    @torch.no_grad()
+    def restore(self, degraded: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """degraded [N, C, H, W] in [-1, 1] (H, W multiples of ``multiple``) → [N, C, s·H, s·W]."""
+        h, w = degraded.shape[-2:]
+        if h % self.size_multiple or w % self.size_multiple:
+            raise ConfigError(f"{self.model_name} needs sides that are multiples of {self.size_multiple}, not {w}x{h}")
+        out = self.net(degraded).clamp(-1, 1)
+        if self.restoration_task == "inpaint":
+            if mask is None:  # the default: the centre quarter of the area
+                mask = torch.zeros(len(out), 1, h, w, dtype=torch.bool, device=out.device)
+                mask[..., h // 4:h // 4 + h // 2, w // 4:w // 4 + w // 2] = True
+            out = torch.where(mask, torch.ones_like(out), out)
+        elif mask is not None:
+            raise ValueError("only inpainting models take masks")
+        return F.interpolate(out, scale_factor=self.config.scale, mode="nearest") if self.config.scale > 1 else out
+
+    def translate(self, img: torch.Tensor, direction: str = "AB",
+                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        self.check_direction(direction)
+        return self.restore(img)
+
+
+class TinyUpscaler(TinyRestorer):
+    """Super-resolution by nearest-neighbour upsampling (``scale`` in the config)."""
+
+    restoration_task = "super-resolution"
+
+
+class TinyInpainter(TinyRestorer):
+    """Fills missing pixels with white (the centre when no mask is given)."""
+
+    restoration_task = "inpaint"

@@ -1,4 +1,4 @@
-"""Datasets: named datasets (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``), image folders and zips.
+"""Datasets: named datasets (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``, ``usps``), image folders and zips.
 
 Use :func:`build_dataset`. Named datasets, and folders/zips whose decoded images fit in
 :data:`STREAM_THRESHOLD_BYTES`, come back as an in-memory :class:`~imagegen.data.base.ImageDataset`;
@@ -20,7 +20,7 @@ from .base import (BatchDataset, ImageDataset, RawData, dataset_loaders, float_t
 from .streaming import StreamingImageDataset, iterate_batches
 from .transforms import convert_channels, resize_array
 
-for _mod in ("idx", "cifar", "folder"):  # optional loaders, registered on import
+for _mod in ("idx", "cifar", "usps", "folder"):  # optional loaders, registered on import
     try:
         __import__(f"{__name__}.{_mod}")
     except ModuleNotFoundError as _e:  # pragma: no cover - only while a loader file is absent
@@ -51,7 +51,7 @@ def build_dataset(name: str, *, root: Optional[str] = None, split: str = "train"
 
     Args:
         name: a registered dataset name (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``,
-            ``cifar10-jpg``) or the path of a folder or ``.zip`` of images (PNG/JPEG/WebP,
+            ``cifar10-jpg``, ``usps``) or the path of a folder or ``.zip`` of images (PNG/JPEG/WebP,
             searched recursively).
         root: directory holding the dataset's files (default: ``$IMAGEGEN_DATA/<name>``).
         split: ``train`` or ``test`` (``all`` where a dataset allows it).
