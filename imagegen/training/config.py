@@ -10,7 +10,7 @@ from ..errors import ConfigError
 
 @dataclasses.dataclass
 class TrainConfig:
-    data: str = help_field("digits", "dataset name (digits, mnist, fashion-mnist, cifar10, cifar10-jpg) or "
+    data: str = help_field("digits", "dataset name (digits, mnist, fashion-mnist, cifar10, cifar10-jpg, usps) or "
                                      "the path of an image folder or .zip")
     data_root: Optional[str] = help_field(None, "directory holding the dataset files (default: $IMAGEGEN_DATA/<name>)")
     split: str = help_field("train", "dataset split to train on")
