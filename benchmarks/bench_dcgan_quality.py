@@ -8,7 +8,8 @@ Variants registered here:
 
 * ``default`` — ``imagegen``'s DCGAN trained through the real toolkit (``Trainer.fit`` with
   ``TrainConfig(data="mnist", epochs=E, seed=S)`` and every other option at its default: resolution 32,
-  MNIST resized 28→32 bicubic, DCGAN init N(0, 0.02), fresh z for the G step, epoch permutations, batch
+  MNIST resized 28→32 bicubic, PyTorch's default init (``--init pytorch``; until issue 13 the default was
+  N(0, 0.02), now the variant ``default-dcgan-init``), fresh z for the G step, epoch permutations, batch
   64, Adam(2e-4, β1 0.5)); sampled with ``imagegen.sampling.generate`` (eval mode, as ``imagegen sample``).
 * ``plain`` — the issue's plain reference, a ~40-line loop in this file (``train_plain``): the
   architecture of ``bench_dcgan.plain_models(32, nc=1)`` (identical layers and widths to the
@@ -22,7 +23,9 @@ Variants registered here:
 * ablation switches (for step 2, one change each from ``plain``): ``plain-eval`` (sample in eval mode,
   running statistics), ``plain-dcgan-init`` (N(0, 0.02) init), ``plain-resize`` (train on 28→32 bicubic
   like the toolkit), ``plain-fresh-fake`` (a new z for the G update), ``plain-epochs`` (epoch
-  permutations without replacement instead of draws with replacement).
+  permutations without replacement instead of draws with replacement); and one change each from
+  ``default``: ``default-dcgan-init`` (N(0, 0.02), the paper's and the old default), ``default-pad``
+  (``--resize pad``), ``default-batch-stats`` (sampled with each batch's statistics, as ``plain``).
 
 Evaluation protocol (identical for every variant; Heusel-style FID, not reimplemented here):
 
@@ -196,6 +199,7 @@ def train_default(ctx: Context, seed: int, name: str = "default", model: Optiona
 
 
 variant("default")(train_default)
+variant("default-dcgan-init", model={"init": "dcgan"})(train_default)  # the default before issue 13
 variant("default-pad", train={"resize": "pad"})(train_default)
 variant("default-batch-stats", sample_mode="train")(train_default)
 

@@ -29,6 +29,24 @@ def test_no_pooling_and_norms_per_paper():
     assert not any(isinstance(l, torch.nn.BatchNorm2d) for l in wgan.D.modules())
 
 
+def test_init_pytorch_default_and_the_papers_on_request():
+    """--init pytorch (default) keeps PyTorch's layer init (uniform, bound 1/sqrt(fan_in) for a = √5;
+    unit batch-norm scales); --init dcgan draws N(0, 0.02) weights and N(1, 0.02) scales (§4)."""
+    torch.manual_seed(0)
+    default = DCGAN(DCGANConfig(channels=1))
+    w = default.D.net[2].weight.detach()  # 64 → 128, 4×4: fan_in 1,024
+    bound = 1 / (64 * 16) ** 0.5
+    assert float(w.abs().max()) <= bound and float(w.std()) == pytest.approx(bound / 3 ** 0.5, rel=0.05)
+    assert all(torch.equal(bn.weight, torch.ones_like(bn.weight))
+               for bn in default.modules() if isinstance(bn, torch.nn.BatchNorm2d))
+    paper = DCGAN(DCGANConfig(channels=1, init="dcgan"))
+    for net in (paper.G, paper.D):
+        convs = [l for l in net.modules() if isinstance(l, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+        assert all(float(c.weight.detach().std()) == pytest.approx(0.02, rel=0.1) for c in convs if c.weight.numel() > 4000)
+        bns = [l for l in net.modules() if isinstance(l, torch.nn.BatchNorm2d)]
+        assert bns and all(0.9 < float(bn.weight.mean()) < 1.1 and float(bn.weight.std()) > 0 for bn in bns)
+
+
 def test_spectral_norm_discriminator(tmp_path):
     """--d-norm spectral: no batch norm in D, every convolution normalised to spectral norm ≈ 1 once
     the power iterations converge (Miyato et al. 2018), and the parametrised weights survive a

@@ -172,7 +172,7 @@ def test_model_config_errors():
     with pytest.raises(ConfigError, match="not a multiple of --scale 4"):
         SRResNetConfig(resolution=30, scale=4)
     with pytest.raises(ConfigError, match="num_down"):
-        ContextEncoderConfig(resolution=20, num_down=3)
+        ContextEncoderConfig(resolution=36, num_down=3)
     with pytest.raises(ConfigError, match="--d-layers"):
         SRResNetConfig(resolution=8, scale=2, adv_weight=1e-3, d_layers=4)
 

@@ -75,7 +75,7 @@ def test_super_resolution_output_is_scale_times_the_input(scale):
 
 
 def test_context_encoder_keeps_known_pixels_and_defaults_to_the_centre_mask():
-    model = ContextEncoder(ContextEncoderConfig(channels=3, resolution=16, width=4, num_down=2, num_blocks=1,
+    model = ContextEncoder(ContextEncoderConfig(channels=3, resolution=16, width=4, num_down=2, num_blocks=1, d_layers=1,
                                                 mask_fraction=0.25))
     _perturb(model)
     clean = smooth_images(2, 3, 16, 24)  # another size than the training one (multiples of 4)
@@ -236,9 +236,9 @@ def test_degrade_cli_bad_input_is_a_one_line_error(tmp_path, capsys, args, match
 @pytest.mark.parametrize("model,options", [
     ("dncnn", ["--depth", "3", "--width", "8", "--sigma", "0", "--sigma-max", "55"]),
     ("srresnet", ["--scale", "2", "--width", "4", "--num-blocks", "1", "--adv-weight", "0.001", "--d-width", "4",
-                  "--d-layers", "2"]),
+                  "--d-layers", "1"]),
     ("context-encoder", ["--width", "4", "--num-down", "2", "--num-blocks", "1", "--mask", "rectangles",
-                         "--d-width", "4", "--d-layers", "2"]),
+                         "--d-width", "4", "--d-layers", "1"]),
 ])
 def test_train_and_evaluate_through_the_cli(model, options, tmp_path, capsys):
     run = tmp_path / "run"
