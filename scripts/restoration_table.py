@@ -108,9 +108,10 @@ def main() -> int:
                       f"{r['ssim']:.3f} ± {r['ssim_sem']:.3f} | {r['seconds']:.0f} |", flush=True)
             if args.grid_dir is not None:
                 best = max((r for r in rows[1:] if r["method"] != "input"), key=lambda r: r["psnr"])["method"]
-                tag = {"denoise": f"sigma{deg.sigma:g}", "super-resolution": f"x{deg.scale}"}.get(
-                    deg.task, f"{deg.mask}{deg.mask_fraction:g}")
-                path = args.grid_dir / f"restore-{model.model_name}-{tag}.png"
+                tag = (f"sigma{deg.sigma:g}" if deg.task == "denoise" else f"x{deg.scale}"
+                       if deg.task == "super-resolution" else f"{deg.mask}{deg.mask_fraction:g}")
+                tag = f"{Path(run).name}-{tag}"
+                path = args.grid_dir / f"restore-{tag}.png"
                 grid(model, best if best != "bm3d" else "nl-means", ds, deg, args.seed, args.grid_num, path)
                 results[-1]["grid"] = {"path": str(path), "columns": ["degraded", best, model.model_name, "clean"]}
     args.out_json.parent.mkdir(parents=True, exist_ok=True)
