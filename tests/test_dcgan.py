@@ -44,7 +44,8 @@ def test_init_pytorch_default_and_the_papers_on_request():
         convs = [l for l in net.modules() if isinstance(l, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
         assert all(float(c.weight.detach().std()) == pytest.approx(0.02, rel=0.1) for c in convs if c.weight.numel() > 4000)
         bns = [l for l in net.modules() if isinstance(l, torch.nn.BatchNorm2d)]
-        assert bns and all(0.9 < float(bn.weight.mean()) < 1.1 and float(bn.weight.std()) > 0 for bn in bns)
+        assert bns and all(0.9 < float(bn.weight.detach().mean()) < 1.1 and float(bn.weight.detach().std()) > 0
+                           for bn in bns)
 
 
 def test_spectral_norm_discriminator(tmp_path):
