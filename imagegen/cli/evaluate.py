@@ -144,7 +144,9 @@ def _format_table(metrics: dict[str, float]) -> str:
               help="comma-separated: fid,kid,is,pr,dc,acc (default fid,kid,is,pr,dc; plus acc for conditional runs)")
 @click.option("--num-samples", type=int, default=10000, help="generated samples (a run) or the first N images (--fake)")
 @click.option("--num-real", type=int, default=None, help="use a seeded subset of N reference images (default: all)")
-@click.option("--seed", type=int, default=0, help="seed of sample generation and KID subsets")
+@click.option("--seed", type=int, default=0,
+              help="seed of sample generation and KID subsets; for restoration runs also the degradation seed "
+                   "(image i degraded as `imagegen degrade --seed` does)")
 @click.option("--batch-size", type=int, default=250, help="images per forward pass (does not change results)")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu")
 @click.option("--extractor", type=click.Choice(["auto", "inception", "classifier"]), default="auto",
