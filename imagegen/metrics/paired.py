@@ -29,7 +29,7 @@ scikit-image's ``peak_signal_noise_ratio`` to 1e-3 dB.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import torch
 
@@ -91,13 +91,25 @@ def degraded_batches(dataset: Any, degradation: Degradation, num_images: int, ba
         yield clean, degradation.apply_seeded(clean, [item_seed(seed, int(i)) for i in idx])
 
 
-def _summary(scores: dict[str, list[torch.Tensor]], n: int) -> dict[str, Any]:
+def _score(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int, keep_outputs: bool) -> dict[str, Any]:
+    """Mean/std/sem of PSNR and SSIM over ``(output, target)`` batches (float [B, C, H, W] in [-1, 1],
+    CPU) covering ``n`` images; with ``keep_outputs`` also ``outputs`` and ``targets`` as uint8."""
+    scores: dict[str, list[torch.Tensor]] = {"psnr": [], "ssim": []}
+    outputs, targets = [], []
+    for out, target in pairs:
+        if keep_outputs:
+            outputs.append(float_to_uint8(out))
+            targets.append(float_to_uint8(target))
+        for k, v in paired_scores(out, target).items():
+            scores[k].append(v)
     res: dict[str, Any] = {"num_images": n, "protocol": dict(PROTOCOL)}
     for k, parts in scores.items():
         v = torch.cat(parts).double()
         res[k] = float(v.mean())
         res[f"{k}_std"] = float(v.std()) if n > 1 else 0.0
         res[f"{k}_sem"] = float(v.std() / n ** 0.5) if n > 1 else float("nan")
+    if keep_outputs:
+        res["outputs"], res["targets"] = torch.cat(outputs), torch.cat(targets)
     return res
 
 
@@ -129,20 +141,11 @@ def evaluate_restorer(restore: Callable[[Degraded], torch.Tensor], dataset: Any,
     n = len(dataset) if num_images is None else min(num_images, len(dataset))
     if n < 1:
         raise DataError(f"no images to evaluate in {getattr(dataset, 'name', 'the dataset')}")
-    scores: dict[str, list[torch.Tensor]] = {"psnr": [], "ssim": []}
-    outputs, targets = [], []
-    for clean, degraded in degraded_batches(dataset, degradation, n, batch_size, seed):
-        out = restore(degraded).detach().cpu()
-        if keep_outputs:
-            outputs.append(float_to_uint8(out))
-            targets.append(float_to_uint8(clean))
-        for k, v in paired_scores(out, clean).items():
-            scores[k].append(v)
-    res = _summary(scores, n)
+    pairs = ((restore(degraded).detach().cpu(), clean)
+             for clean, degraded in degraded_batches(dataset, degradation, n, batch_size, seed))
+    res = _score(pairs, n, keep_outputs)
     res["protocol"]["degradation"] = {"description": degradation.describe(), **dataclasses.asdict(degradation)}
     res["protocol"]["inputs"] = f"image i degraded with a CPU generator seeded (seed << 32) + i, seed {seed}"
-    if keep_outputs:
-        res["outputs"], res["targets"] = torch.cat(outputs), torch.cat(targets)
     return res
 
 
@@ -184,21 +187,13 @@ def evaluate_paired(model: Any, dataset: Any, *, num_images: Optional[int] = Non
     src = next(s for s in model.data_sources() if s.kind == "paired")
     n = len(dataset) if num_images is None else min(num_images, len(dataset))
     gen = torch.Generator(device=model.device).manual_seed(seed)
-    scores: dict[str, list[torch.Tensor]] = {"psnr": [], "ssim": []}
-    outputs, targets = [], []
-    for start in range(0, n, batch_size):
-        idx = torch.arange(start, min(n, start + batch_size))
-        a, b, _ = dataset.get_batch(idx)
-        out = model.predict({src.image_key: a.to(model.device)}, generator=gen).cpu()
-        if keep_outputs:
-            outputs.append(float_to_uint8(out))
-            targets.append(float_to_uint8(b))
-        for k, v in paired_scores(out, b).items():
-            scores[k].append(v)
-    res = _summary(scores, n)
-    if keep_outputs:
-        res["outputs"], res["targets"] = torch.cat(outputs), torch.cat(targets)
-    return res
+
+    def pairs() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, n, batch_size):
+            a, b, _ = dataset.get_batch(torch.arange(start, min(n, start + batch_size)))
+            yield model.predict({src.image_key: a.to(model.device)}, generator=gen).cpu(), b
+
+    return _score(pairs(), n, keep_outputs)
 
 
 class PairedEvaluator:
