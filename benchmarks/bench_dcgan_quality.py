@@ -8,7 +8,8 @@ Variants registered here:
 
 * ``default`` — ``imagegen``'s DCGAN trained through the real toolkit (``Trainer.fit`` with
   ``TrainConfig(data="mnist", epochs=E, seed=S)`` and every other option at its default: resolution 32,
-  MNIST resized 28→32 bicubic, PyTorch's default init (``--init pytorch``; until issue 13 the default was
+  ``--resize auto``, which zero-pads MNIST 28→32 (until issue 13: resized 28→32 bicubic, now the variant
+  ``default-resize``), PyTorch's default init (``--init pytorch``; until issue 13 the default was
   N(0, 0.02), now the variant ``default-dcgan-init``), fresh z for the G step, epoch permutations, batch
   64, Adam(2e-4, β1 0.5)); sampled with ``imagegen.sampling.generate`` (eval mode, as ``imagegen sample``).
 * ``plain`` — the issue's plain reference, a ~40-line loop in this file (``train_plain``): the
@@ -25,7 +26,11 @@ Variants registered here:
   like the toolkit), ``plain-fresh-fake`` (a new z for the G update), ``plain-epochs`` (epoch
   permutations without replacement instead of draws with replacement); and one change each from
   ``default``: ``default-dcgan-init`` (N(0, 0.02), the paper's and the old default), ``default-pad``
-  (``--resize pad``), ``default-batch-stats`` (sampled with each batch's statistics, as ``plain``).
+  (``--resize pad``: the same as ``default`` since ``--resize auto``), ``default-resize`` (``--resize
+  bicubic``), ``default-batch-stats`` (sampled with each batch's statistics, as ``plain``).
+* floors, not models: ``real-pad`` and ``real-resize`` score 10,000 real MNIST training digits framed to
+  32×32 each way and re-framed to 28×28 like samples (``real_digits``): what a perfect model of each
+  framing's training data would get, so the 28→32→28 round trip's own cost can be read off.
 
 Evaluation protocol (identical for every variant; Heusel-style FID, not reimplemented here):
 
@@ -85,7 +90,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imagegen.data import ImageDataset, build_dataset
-from imagegen.data.transforms import resize_array
+from imagegen.data.transforms import PAD, resize_array, resolve_resize
 from imagegen.device import resolve_device
 from imagegen.metrics.classifier import load_or_train_classifier
 from imagegen.metrics.evaluate import EvalOptions, evaluate_images, quantize
@@ -176,12 +181,12 @@ def train_default(ctx: Context, seed: int, name: str = "default", model: Optiona
     length = {"steps": ctx.steps} if ctx.steps is not None else {"epochs": ctx.epochs}
     cfg = TrainConfig(data="mnist", data_root=ctx.data_root, seed=seed, batch_size=ctx.batch_size,
                       device=ctx.device.type, threads=ctx.threads, progress=False, **length, **(train or {}))
-    # the dataset the trainer would build itself (build_source: mnist train at 32, bicubic), loaded once
-    ds = ctx.mnist("resize") if cfg.resize == "bicubic" else None
+    # the dataset the trainer would build itself (build_source: mnist train at 32), loaded once per framing
+    framing = "pad" if resolve_resize(cfg.resize, 28, 28, 32) == PAD else "resize"
+    ds = ctx.mnist(framing) if resolve_resize(cfg.resize, 28, 28, 32) in (PAD, "bicubic") else None
     result = Trainer("dcgan", DCGANConfig(resolution=32, **(model or {})), cfg, run_dir, force=True,
                      echo=lambda s: print(f"  [{name} seed {seed}] {s}", file=sys.stderr), dataset=ds).fit()
     m = load_run(result.run_dir, device=ctx.device)
-    framing = "pad" if cfg.resize == "pad" else "resize"
     if sample_mode == "eval":
         return Trained(lambda n, s: generate(m, n, seed=s, batch_size=500), framing, result.seconds, result.steps,
                        run_dir)
@@ -200,7 +205,8 @@ def train_default(ctx: Context, seed: int, name: str = "default", model: Optiona
 
 variant("default")(train_default)
 variant("default-dcgan-init", model={"init": "dcgan"})(train_default)  # the default before issue 13
-variant("default-pad", train={"resize": "pad"})(train_default)
+variant("default-pad", train={"resize": "pad"})(train_default)  # = default since --resize auto
+variant("default-resize", train={"resize": "bicubic"})(train_default)  # the framing before --resize auto
 variant("default-batch-stats", sample_mode="train")(train_default)
 
 
@@ -264,6 +270,28 @@ def train_plain(ctx: Context, seed: int, name: str = "plain", init: str = "pytor
         return out[:n]
 
     return Trained(sample, "resize" if framing == "resize" else "pad", seconds, steps, run_dir)
+
+
+# ------------------------------------------------------------------ the floor: real digits, no model
+def real_digits(ctx: Context, seed: int, name: str = "real-pad", framing: str = "pad") -> Trained:
+    """Not a model: MNIST *training* digits framed to 32×32 the way a model's data would be (``pad`` or
+    ``resize``), then re-framed to 28×28 by the same ``frame_28`` as generated samples. Scored against the
+    test split, this is the floor each framing can reach: ``real-pad`` is the native digits (cropping undoes
+    the padding exactly), ``real-resize`` adds the 28→32→28 bicubic round trip every resized model's
+    samples go through for scoring. ``sample(n, s)`` draws n distinct training digits with seed s."""
+    x = ctx.mnist(framing).images
+    run_dir = ctx.out_dir / f"{name}-seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    def sample(n: int, s: int) -> torch.Tensor:
+        idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(s))[:n]
+        return x[idx].float() / 127.5 - 1  # quantize() maps these back to the same uint8 exactly
+
+    return Trained(sample, framing, 0.0, 0, run_dir)
+
+
+variant("real-pad", framing="pad")(real_digits)
+variant("real-resize", framing="resize")(real_digits)
 
 
 variant("plain")(train_plain)

@@ -159,7 +159,8 @@ def _format_table(metrics: dict[str, float]) -> str:
                                                 "(default $IMAGEGEN_CACHE or ~/.cache/imagegen)")
 @click.option("--resolution", type=int, default=None,
               help="load dataset images (the reference and --fake NAME:SPLIT) at RxR, bicubic (default for a "
-                   "run: the model's resolution, loaded with the run's --resize, e.g. pad)")
+                   "run: the model's resolution, loaded with the run's --resize; a run trained on zero-padded "
+                   "images, e.g. MNIST 28x28 at 32, is scored at the native 28x28, its samples cropped)")
 @click.option("--resize-real", is_flag=True, help="load the reference at the generated images' size and channels")
 @click.option("--allow-few-samples", is_flag=True, help="accept FID from fewer samples than feature dimensions")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object (metric names as keys) on stdout")
@@ -179,7 +180,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
       imagegen evaluate --fake samples.npz --real mnist:test --data-root DIR --json
     """
     from ..data import build_dataset, dataset_loaders
-    from ..data.transforms import describe_resize
+    from ..data.transforms import PAD, crop_padding, describe_resize, resolve_resize
     from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics, quantize
     from ..sampling import generate, load_run
     from ..sampling.api import run_dir_of
@@ -229,11 +230,20 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     named = name in dataset_loaders()
     if split is None:
         split = "test" if named else ""
-    reference = build_dataset(name, root=data_root, split=split or "train", resolution=resolution,
-                              channels=channels, resize=resize)
-    if resolution is not None and reference.images.shape[2] != resolution:
-        raise DataError(f"reference {name} loaded at {reference.images.shape[2]} px, not {resolution}")
-    if metrics_spec and "nll" in metrics_spec.split(","):  # likelihood models: imagegen.metrics.nll
+    unpad = None  # (H, W) to crop generated images to when the run's data was zero-padded
+    wants_nll = bool(metrics_spec) and "nll" in metrics_spec.split(",")  # likelihoods need the model's input size
+    if model is not None and named and resolution is not None and not wants_nll:
+        native = build_dataset(name, root=data_root, split=split or "train", channels=channels)
+        h, w = native.images.shape[2:]
+        if (h, w) != (resolution, resolution) and resolve_resize(resize, h, w, resolution) == PAD:
+            # trained on zero-padded images: score at the native size (the border is not part of the data)
+            reference, unpad, resize = native, (h, w), PAD
+    if unpad is None:
+        reference = build_dataset(name, root=data_root, split=split or "train", resolution=resolution,
+                                  channels=channels, resize=resize)
+        if resolution is not None and reference.images.shape[2] != resolution:
+            raise DataError(f"reference {name} loaded at {reference.images.shape[2]} px, not {resolution}")
+    if wants_nll:  # likelihood models: imagegen.metrics.nll
         from ..metrics.nll import nll_command
 
         metrics_spec = nll_command(model, reference, metrics_spec, k=nll_k, num_images=num_real, seed=seed,
@@ -254,6 +264,9 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
             source["labels"] = f"balanced over {model.num_classes} classes"
         _info(f"generating {num_samples:,} samples (seed {seed}) ...")
         fake_img = quantize(generate(model, num_samples, seed=seed, batch_size=batch_size, labels=labels))
+        if unpad is not None:
+            fake_img = crop_padding(fake_img, *unpad)
+            source["cropped"] = f"centre {unpad[0]}x{unpad[1]}: the zero padding of the run's training data removed"
     elif "acc" in metrics and labels is None:
         raise ConfigError(f"metric acc needs the class labels of the samples: save them as 'labels' in {fake}")
 
@@ -261,7 +274,11 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
                              num_real=num_real, options=EvalOptions(seed=seed), fake_labels=labels,
                              classifier=clf, fake_source=source, cache=cache_dir, batch_size=batch_size,
                              device=resolve_device(device), allow_few_samples=allow_few_samples)
-    if resolution is not None:  # the reference was resized at load time (as the run's training data)
+    if unpad is not None:  # the reference at its native size, samples cropped to it
+        result.protocol["reference"]["loaded_at"] = {"resolution": list(unpad), "channels": channels,
+                                                     "resize": "native size (the run padded it to "
+                                                               f"{resolution}x{resolution}; samples cropped)"}
+    elif resolution is not None:  # the reference was resized at load time (as the run's training data)
         result.protocol["reference"]["loaded_at"] = {"resolution": resolution, "channels": channels,
                                                      "resize": describe_resize(resize)}
     for w in result.warnings:

@@ -45,7 +45,7 @@ def default_root(name: str, root: Optional[str]) -> Optional[str]:
 
 def build_dataset(name: str, *, root: Optional[str] = None, split: str = "train",
                   resolution: Optional[int] = None, channels: Optional[int] = None,
-                  resize: str = "bicubic", strict: bool = False, download: bool = True,
+                  resize: str = "auto", strict: bool = False, download: bool = True,
                   storage: str = "auto") -> Union[ImageDataset, StreamingImageDataset]:
     """Load a dataset at the requested resolution and channel count, in memory or streamed from disk.
 
@@ -58,7 +58,9 @@ def build_dataset(name: str, *, root: Optional[str] = None, split: str = "train"
         resolution: square output size in pixels; images are resized (short side) and centre-cropped
             (with ``resize="pad"``: zero-padded). None keeps the native size.
         channels: 1 (grayscale) or 3 (RGB); None keeps the native channel count.
-        resize: Pillow resampling method (``bicubic``, ``bilinear``, ``lanczos``, ``box``, ``nearest``),
+        resize: ``auto`` (the default: ``pad`` for images within R/16 pixels per side of R×R, such as
+            MNIST 28×28 at 32, else ``bicubic``; :func:`~imagegen.data.transforms.resolve_resize`), a
+            Pillow resampling method (``bicubic``, ``bilinear``, ``lanczos``, ``box``, ``nearest``),
             or ``pad``: no resampling; images of at most R×R are zero-padded (black) to R×R, centred,
             the extra pixel of an odd difference on the bottom/right (MNIST 28×28 → 32×32: 2 pixels
             on every side); a larger image is a DataError. See :mod:`imagegen.data.transforms`.

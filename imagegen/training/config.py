@@ -21,11 +21,12 @@ class TrainConfig:
         "auto", "paired data: A/ and B/ subfolders with matching names, or side-by-side A|B images "
                 "(split in half before resizing); auto = folders if A/ and B/ exist")
     resize: str = help_field(
-        "bicubic", "how images are brought to the model resolution: a resampling filter (bicubic, bilinear, "
-                   "lanczos, box, nearest; short side resized, then centre crop), or pad: no resampling, "
-                   "images of at most RxR zero-padded (black) to RxR, centred, an odd difference's extra "
-                   "pixel on the bottom/right (MNIST 28x28 -> 32x32: 2 px each side); larger images are an "
-                   "error")
+        "auto", "how images are brought to the model resolution: auto (pad images within R/16 px per side of "
+                "RxR, e.g. MNIST 28x28 at 32; bicubic otherwise), a resampling filter (bicubic, bilinear, "
+                "lanczos, box, nearest; short side resized, then centre crop), or pad: no resampling, "
+                "images of at most RxR zero-padded (black) to RxR, centred, an odd difference's extra "
+                "pixel on the bottom/right (MNIST 28x28 -> 32x32: 2 px each side); larger images are an "
+                "error")
     strict: bool = help_field(False, "fail on the first corrupt image instead of skipping it")
     storage: Literal["auto", "memory", "stream"] = help_field(
         "auto", "folders/zips: decode everything into memory, or stream from disk (auto: stream when the "
