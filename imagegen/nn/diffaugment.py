@@ -215,7 +215,8 @@ _AUGMENT_FNS: dict[str, tuple[_AugmentFn, ...]] = {
 }
 
 
-def _uniform(shape: tuple[int, ...], generator: Optional[torch.Generator], like: torch.Tensor) -> torch.Tensor:
+def _uniform(shape: tuple[int, ...], generator: Optional[torch.Generator],
+             like: torch.Tensor) -> torch.Tensor:
     """U[0, 1) of ``shape`` drawn on the generator's device (float32), returned like ``like``."""
     device = generator.device if generator is not None else like.device
     u = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)

@@ -1,0 +1,337 @@
+"""Discriminator-side augmentation: DiffAugment (imagegen.nn.diffaugment) and ADA (imagegen.nn.ada)."""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import pytest
+import torch
+
+from imagegen.errors import CheckpointError, ConfigError
+from imagegen.nn.ada import (GROUPS, AdaController, _rotate_inv, _translate_inv, ada_augment, affine_warp,
+                             color_transform)
+from imagegen.nn.diffaugment import POLICIES, check_policy, diff_augment
+
+# tiny tensors: a second intra-op thread only adds synchronisation (see conftest.one_thread)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def images(n: int = 4, c: int = 3, size: int = 16, seed: int = 0) -> torch.Tensor:
+    """[n, c, size, size] float32 in [-1, 1]."""
+    return torch.rand(n, c, size, size, generator=gen(seed)) * 2 - 1
+
+
+# ------------------------------------------------------------------------------------------------
+# DiffAugment
+
+
+def test_diff_augment_shape_dtype_and_gradient():
+    x = images().requires_grad_(True)
+    out = diff_augment(x, generator=gen(1))
+    assert out.shape == x.shape and out.dtype == torch.float32
+    w = torch.randn(out.shape, generator=gen(2))
+    (out * w).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_diff_augment_seeded_is_reproducible():
+    x = images()
+    a = diff_augment(x, generator=gen(7))
+    b = diff_augment(x, generator=gen(7))
+    c = diff_augment(x, generator=gen(8))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_check_policy():
+    assert check_policy("color,translation,cutout") == POLICIES
+    assert check_policy(" translation , cutout") == ("translation", "cutout")
+    assert check_policy("") == ()
+    x = images()
+    assert diff_augment(x, "", gen(0)) is x
+    for bad in ("colour", "color,rotate", "translation,", 3):
+        with pytest.raises(ConfigError) as err:
+            check_policy(bad)
+        message = str(err.value)
+        assert "\n" not in message and all(name in message for name in POLICIES)
+    with pytest.raises(ConfigError):
+        diff_augment(x, "flip", gen(0))
+
+
+def test_color_on_flat_image_is_brightness_only():
+    # saturation and contrast scale deviations from means: a flat image has none, so only b ~ U(-0.5, 0.5)
+    x = torch.full((8, 3, 4, 4), 0.25)
+    out = diff_augment(x, "color", gen(3))
+    b = out - x
+    assert torch.allclose(b, b[:, :1, :1, :1].expand_as(b), atol=1e-6)
+    assert (b.abs() <= 0.5 + 1e-6).all() and b.abs().max() > 0
+
+
+def test_translation_is_zero_filled_shift():
+    x = torch.rand(8, 3, 16, 16, generator=gen(0)) + 0.5  # no zeros, so the fill is recognisable
+    out = diff_augment(x, "translation", gen(4))
+    shifts = []
+    for n in range(len(x)):
+        found = None
+        for ty, tx in itertools.product(range(-2, 3), repeat=2):  # int(16 / 8 + 0.5) = 2
+            expected = torch.zeros_like(x[n])
+            rows, cols = slice(max(0, -ty), min(16, 16 - ty)), slice(max(0, -tx), min(16, 16 - tx))
+            src_rows = slice(rows.start + ty, rows.stop + ty)
+            src_cols = slice(cols.start + tx, cols.stop + tx)
+            expected[:, rows, cols] = x[n][:, src_rows, src_cols]
+            if torch.equal(out[n], expected):
+                found = (ty, tx)
+                break
+        assert found is not None, f"image {n} is not a zero-filled integer shift of the input"
+        shifts.append(found)
+    assert any(s != (0, 0) for s in shifts)
+
+
+def test_cutout_zeroes_exactly_a_square():
+    H = W = 16
+    x = torch.rand(64, 3, H, W, generator=gen(0)) + 0.5  # no zeros
+    out = diff_augment(x, "cutout", gen(5))
+    zero = out == 0  # [N, C, H, W]
+    assert torch.equal(zero, zero[:, :1].expand_as(zero))  # all channels together
+    assert torch.equal(out[~zero], x[~zero])  # everything else untouched
+    full_squares = 0
+    for mask in zero[:, 0]:
+        rows = mask.any(dim=1).nonzero().flatten()
+        cols = mask.any(dim=0).nonzero().flatten()
+        assert len(rows) and len(cols)
+        # a solid rectangle of contiguous rows × columns ...
+        assert torch.equal(mask, mask.any(dim=1)[:, None] & mask.any(dim=0)[None, :])
+        assert rows[-1] - rows[0] + 1 == len(rows) and cols[-1] - cols[0] + 1 == len(cols)
+        # ... that is the 8×8 square, cut only where it overhangs the border
+        assert len(rows) == 8 or rows[0] == 0 or rows[-1] == H - 1
+        assert len(cols) == 8 or cols[0] == 0 or cols[-1] == W - 1
+        assert len(rows) <= 8 and len(cols) <= 8
+        full_squares += int(len(rows) == 8 and len(cols) == 8)
+    assert full_squares > 0
+
+
+def test_cutout_gradient_is_zero_inside_the_square():
+    x = (torch.rand(4, 3, 16, 16, generator=gen(0)) + 0.5).requires_grad_(True)
+    out = diff_augment(x, "cutout", gen(6))
+    out.sum().backward()
+    assert torch.equal(x.grad, (out != 0).float())
+
+
+# ------------------------------------------------------------------------------------------------
+# ADA augmentation
+
+
+def test_ada_p0_is_identity():
+    x = images()
+    for groups in [("blit", "geom"), GROUPS]:
+        out = ada_augment(x, 0.0, gen(0), groups=groups)
+        assert out is x and torch.equal(out, x)
+
+
+def _symmetric_shift(img: torch.Tensor, ty: int, tx: int) -> torch.Tensor:
+    """out[.., i, j] = img[.., i - ty, j - tx], out-of-range indices mirrored about the edges."""
+    H, W = img.shape[-2:]
+
+    def mirror(idx: torch.Tensor, n: int) -> torch.Tensor:
+        idx = torch.where(idx < 0, -idx - 1, idx)
+        return torch.where(idx >= n, 2 * n - 1 - idx, idx)
+
+    rows = mirror(torch.arange(H) - ty, H)
+    cols = mirror(torch.arange(W) - tx, W)
+    return img[..., rows[:, None], cols[None, :]]
+
+
+def test_ada_blit_is_a_flip_rotation_and_integer_shift():
+    x = images(n=8, seed=1)
+    out = ada_augment(x, 1.0, gen(2), groups=("blit",))
+    candidates = []  # 8 dihedral transforms × 25 shifts of every image: [200, N, C, H, W]
+    for flip, k in itertools.product((False, True), range(4)):
+        base = torch.rot90(x.flip(-1) if flip else x, k, dims=(-2, -1))
+        for ty, tx in itertools.product(range(-2, 3), repeat=2):  # round(0.125 · 16) = 2
+            candidates.append(_symmetric_shift(base, ty, tx))
+    err = (torch.stack(candidates) - out).abs().flatten(2).amax(dim=2).amin(dim=0)  # [N]
+    assert (err < 1e-5).all(), f"not a flip/rot90/integer shift of the input (errors {err.tolist()})"
+    assert not torch.allclose(out, x, atol=1e-5)
+
+
+def test_ada_blit_moves_a_single_bright_pixel():
+    x = torch.full((64, 1, 16, 16), -1.0)
+    x[:, :, 7, 8] = 1.0  # far enough from the border that a shift of ≤ 2 keeps it inside
+    out = ada_augment(x, 1.0, gen(3), groups=("blit",))
+    bright = out > 0  # [N, 1, H, W]
+    assert (bright.flatten(1).sum(dim=1) == 1).all()
+    assert torch.allclose(out[bright], torch.ones(64), atol=1e-5)
+    assert torch.allclose(out[~bright], torch.full(((~bright).sum().item(),), -1.0), atol=1e-5)
+    positions = {tuple(bright[n, 0].nonzero()[0].tolist()) for n in range(64)}
+    assert len(positions) > 1
+
+
+def test_ada_apply_probability_per_transform():
+    # blit at p: untouched with P = (1 - p/2)(1 - 3p/4)(1 - 15p/16) at 16×16 (the flip and the 90°
+    # turn are coin tosses that can pick the identity; the shift rounds to 0 in both axes w.p. 1/16)
+    p, n = 0.5, 2000
+    x = torch.rand(n, 1, 16, 16, generator=gen(0))
+    out = ada_augment(x, p, gen(4), groups=("blit",))
+    unchanged = sum(torch.equal(a, b) for a, b in zip(out, x)) / n
+    expected = (1 - p / 2) * (1 - 3 * p / 4) * (1 - 15 * p / 16)
+    assert unchanged == pytest.approx(expected, abs=0.035)
+    # geom at p: scaling, anisotropy, fractional shift each w.p. p, rotation (pre or post) w.p. p
+    out = ada_augment(x, p, gen(4), groups=("geom",))
+    unchanged = sum(torch.equal(a, b) for a, b in zip(out, x)) / n
+    assert unchanged == pytest.approx((1 - p) ** 4, abs=0.02)
+
+
+def test_ada_geom_stays_in_range_and_changes_images():
+    x = images(n=8)
+    out = ada_augment(x, 1.0, gen(5), groups=("geom",))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    # bilinear weights and reflection padding: a convex combination of input pixels
+    assert out.min() >= x.min() - 1e-5 and out.max() <= x.max() + 1e-5
+    assert not torch.allclose(out, x, atol=1e-3)
+
+
+def test_ada_gradients_flow_and_seed_reproducible():
+    x = images().requires_grad_(True)
+    out = ada_augment(x, 0.8, gen(6), groups=GROUPS)
+    assert out.shape == x.shape
+    (out * torch.randn(out.shape, generator=gen(7))).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert torch.equal(ada_augment(x, 0.8, gen(6), groups=GROUPS), out)
+        assert not torch.equal(ada_augment(x, 0.8, gen(9), groups=GROUPS), out)
+
+
+def test_ada_random_stream_does_not_depend_on_p():
+    x = images()
+    states = []
+    for p in (0.1, 0.9):
+        g = gen(0)
+        ada_augment(x, p, g, groups=GROUPS)
+        states.append(g.get_state())
+    assert torch.equal(*states)
+
+
+def test_ada_color_group_on_grey_and_bad_inputs():
+    grey = torch.rand(4, 1, 8, 8, generator=gen(0)) * 2 - 1
+    assert ada_augment(grey, 1.0, gen(1), groups=("color",)).shape == grey.shape
+    with pytest.raises(ValueError):
+        ada_augment(torch.zeros(2, 2, 8, 8), 0.5, gen(0), groups=("color",))
+    with pytest.raises(ConfigError):
+        ada_augment(images(), 1.5, gen(0))
+    with pytest.raises(ConfigError):
+        ada_augment(images(), 0.5, gen(0), groups=("blit", "noise"))
+
+
+def test_affine_warp_quarter_turn_and_shift():
+    x = images(n=2)
+    zero, one = torch.zeros(2), torch.ones(2)
+    turned = affine_warp(x, _rotate_inv(zero, one))  # θ = 90°, clockwise as displayed (y down)
+    assert torch.allclose(turned, torch.rot90(x, -1, dims=(2, 3)), atol=1e-5)
+    shifted = affine_warp(x, _translate_inv(one, zero))  # one pixel to the right, mirrored edge
+    assert torch.allclose(shifted, _symmetric_shift(x, 0, 1), atol=1e-5)
+    eye = torch.eye(3).repeat(2, 1, 1)
+    assert torch.equal(affine_warp(x, eye), x)
+
+
+def test_color_transform_luma_flip_negates_grey():
+    v = torch.tensor([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3)
+    flip = (torch.eye(4) - 2 * torch.outer(v, v)).repeat(2, 1, 1)
+    grey = torch.full((2, 3, 4, 4), 0.3)
+    assert torch.allclose(color_transform(grey, flip), -grey, atol=1e-6)
+    x = images(n=2)
+    assert torch.equal(color_transform(x, torch.eye(4).repeat(2, 1, 1)), x)
+
+
+# ------------------------------------------------------------------------------------------------
+# ADA controller
+
+
+def run_interval(ada: AdaController, logits: torch.Tensor, batch: int) -> list:
+    results = []
+    for _ in range(ada.interval):
+        ada.accumulate(logits)
+        results.append(ada.update(batch))
+    return results
+
+
+def test_controller_p_rises_when_d_overfits():
+    ada = AdaController()  # target 0.6, interval 4, speed 500 kimg
+    assert ada.p == 0.0
+    step = 8 * 4 / (500 * 1000)
+    results = run_interval(ada, torch.full((8, 1), 3.0), batch=8)  # r_t = 1 > 0.6
+    assert results == [None, None, None, 1.0]
+    assert ada.p == pytest.approx(step, rel=1e-12, abs=0) and ada.rt == 1.0
+    run_interval(ada, torch.full((8, 1), 3.0), batch=8)
+    assert ada.p == pytest.approx(2 * step, rel=1e-12, abs=0)
+    ada = AdaController(p=1.0 - 1e-6)
+    run_interval(ada, torch.ones(8), batch=8)
+    assert ada.p == 1.0  # clamped
+
+
+def test_controller_p_falls_and_clamps_at_zero():
+    ada = AdaController(target=0.6, interval=2, speed_kimg=100, p=0.5)
+    logits = torch.tensor([1.0, 1.0, 1.0, -1.0])  # r_t = 0.5 < 0.6
+    assert run_interval(ada, logits, batch=4) == [None, 0.5]
+    assert ada.p == pytest.approx(0.5 - 4 * 2 / (100 * 1000), rel=1e-12, abs=0)
+    ada = AdaController(p=1e-5)
+    run_interval(ada, -torch.ones(16), batch=16)
+    assert ada.p == 0.0
+    ada = AdaController(target=0.6, p=0.3)  # r_t exactly on target: p stays
+    run_interval(ada, torch.tensor([1.0] * 8 + [-1.0] * 2), batch=10)
+    assert ada.rt == pytest.approx(0.6) and ada.p == 0.3
+
+
+def test_controller_validation():
+    for kwargs in ({"target": 1.5}, {"interval": 0}, {"interval": 2.0}, {"speed_kimg": 0}, {"p": -0.1}):
+        with pytest.raises(ConfigError):
+            AdaController(**kwargs)
+
+
+def test_controller_state_dict_round_trip():
+    a = AdaController()
+    run_interval(a, torch.randn(8, generator=gen(0)) + 3, batch=8)
+    assert a.p > 0
+    for seed in (1, 2):  # half an interval accumulated, mostly but not all positive
+        a.accumulate(torch.randn(8, generator=gen(seed)) + 1)
+        a.update(8)
+    state = a.state_dict()
+    assert json.loads(json.dumps(state)) == state  # plain Python numbers
+    assert state["steps"] == 2 and state["images"] == 16 and state["count"] == 16.0
+    b = AdaController()
+    b.load_state_dict(state)
+    assert b.state_dict() == state and b.p == a.p
+    for ada in (a, b):
+        for seed in (3, 4):
+            ada.accumulate(torch.randn(8, generator=gen(seed)) + 2)
+            ada.update(8)
+    assert a.state_dict() == b.state_dict() and a.p == b.p and a.p > state["p"]
+    with pytest.raises(CheckpointError):
+        b.load_state_dict({"p": 0.1})
+
+
+def test_controller_all_reduce_sums_over_processes(monkeypatch):
+    calls = []
+    others = [[0.0, 0.0], [-8.0, 8.0]]  # what the other process contributes at each update
+
+    def fake_all_reduce(tensor, op=None):
+        # another process first saw nothing, then 8 reals all scored negative: its sums are added
+        calls.append(tensor.tolist())
+        tensor += torch.tensor(others[len(calls) - 1], dtype=tensor.dtype)
+
+    monkeypatch.setattr(torch.distributed, "all_reduce", fake_all_reduce)
+    monkeypatch.setattr(torch.distributed, "get_backend", lambda *a: "gloo")
+    monkeypatch.setattr(torch.distributed, "is_available", lambda: True)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    ada = AdaController(interval=1, p=0.5)
+    assert ada.update(16) is None and calls == [[0.0, 0.0]]  # collective even with nothing local
+    ada.accumulate(torch.ones(8))
+    assert ada.update(16) == 0.0  # (8 - 8) / 16, below the target: p falls for every process
+    assert calls[-1] == [8.0, 8.0]
+    assert ada.p == pytest.approx(0.5 - 16 / 500_000, rel=1e-12, abs=0)
+    ada.accumulate(torch.ones(8))
+    assert ada.update(16, all_reduce=False) == 1.0 and len(calls) == 2
