@@ -231,3 +231,18 @@ def test_report_bad_input(tmp_path, capsys):
     assert code == 2 and "not a directory" in err
     code, _, err = run_cli(["report", tmp_path], capsys)
     assert code == 2 and "nothing to report" in err
+
+
+def test_evaluate_padded_run_scores_native_size(tmp_path, cache, capsys):
+    """A run trained on zero-padded data (digits 8x8 padded to 16x16) is scored at the data's native 8x8:
+    samples centre-cropped, reference not padded, recorded in the protocol."""
+    run = tmp_path / "padded"
+    code, _, err = run_cli(["train", "dcgan", *TINY_DCGAN, "--resize", "pad", "--steps", "1", "--out", run], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["evaluate", run, "--num-samples", "100", "--metrics", "fid", "--json",
+                              "--allow-few-samples"], capsys)
+    assert code == 0, err
+    p = json.loads(out)["protocol"]
+    assert p["resolution"] == [8, 8]
+    assert p["reference"]["loaded_at"]["resolution"] == [8, 8] and "cropped" in p["reference"]["loaded_at"]["resize"]
+    assert p["fake"]["cropped"].startswith("centre 8x8")

@@ -170,3 +170,32 @@ def test_cli_train_pad(tmp_path, capsys):
     code, out, err = run_cli(["train", "dcgan", "--data", big, *tiny, "--out", tmp_path / "run2"], capsys)
     assert code == 2 and "a.png: image is 20x20, larger than the resolution 16x16" in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_auto_pads_only_near_the_resolution():
+    from imagegen.data.transforms import resolve_resize
+
+    assert resolve_resize("auto", 28, 28, 32) == "pad"  # MNIST at 32: 2 px per side
+    assert resolve_resize("auto", 30, 29, 32) == "pad"
+    assert resolve_resize("auto", 27, 28, 32) == "bicubic"  # 5 px: more than R/16 per side on average
+    assert resolve_resize("auto", 28, 28, 64) == "bicubic"  # MNIST at 64
+    assert resolve_resize("auto", 16, 16, 32) == "bicubic"  # USPS at 32
+    assert resolve_resize("auto", 40, 40, 32) == "bicubic"  # larger: resized down
+    assert resolve_resize("lanczos", 28, 28, 32) == "lanczos"  # explicit methods are kept
+    assert "auto" in RESIZE_METHODS
+
+
+def test_named_idx_dataset_auto_is_pad_at_32_and_bicubic_at_64(tmp_path):
+    write_mnist_dir(tmp_path)
+    for r, method in ((32, "pad"), (64, "bicubic")):
+        auto = build_dataset("mnist", root=str(tmp_path), split="test", resolution=r, download=False)
+        explicit = build_dataset("mnist", root=str(tmp_path), split="test", resolution=r, resize=method,
+                                 download=False)
+        assert torch.equal(auto.images, explicit.images), (r, method)
+
+
+def test_folder_auto_decides_per_image(tmp_path):
+    x = mnist_like(2)
+    write_pngs(tmp_path, x)
+    ds = build_dataset(str(tmp_path), resolution=32, channels=1)
+    np.testing.assert_array_equal(ds.images.permute(0, 2, 3, 1).numpy(), padded(x))
