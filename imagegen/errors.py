@@ -27,3 +27,8 @@ class WeightsError(CheckpointError):
 
 class ConfigError(ImagegenError):
     """An option or configuration value is invalid."""
+
+
+class TrainingDiverged(ImagegenError):
+    """A loss became NaN or infinite; the message names the last checkpoint written before it (no
+    checkpoint is written after a non-finite loss)."""

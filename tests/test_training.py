@@ -229,3 +229,29 @@ def test_force_overwrites_and_checkpoints_load_without_pickles(tmp_path, capsys,
     code, _, err = run_cli(["train", "dcgan", *TINY_DCGAN, "--steps", "1", "--out", run, "--force"], capsys)
     assert code == 0, err
     assert ckpt.resolve_checkpoint(run).name == "step-0000001"
+
+
+def test_nan_loss_stops_with_the_last_good_checkpoint_and_writes_no_bad_one(tmp_path, capsys, monkeypatch):
+    """A loss that becomes NaN at step 6 (between the checkpoints of steps 4 and 8, inside a log window)
+    stops the run with a one-line message naming step 4's checkpoint; no later checkpoint is written."""
+    import torch
+
+    from imagegen.models.dcgan import DCGAN
+
+    original, calls = DCGAN.training_step, {"n": 0}
+
+    def poisoned(self, phase, batch):
+        out = original(self, phase, batch)
+        calls["n"] += 1
+        if calls["n"] >= 11:  # two phases per step: the D phase of step 6
+            out = {**out, "loss": out["loss"] * torch.tensor(float("nan"))}
+        return out
+
+    monkeypatch.setattr(DCGAN, "training_step", poisoned)
+    run = tmp_path / "run"
+    code, _, err = run_cli(["train", "dcgan", *TINY_DCGAN, "--steps", "20", "--log-every", "3", "--ckpt-every", "4",
+                            "--out", run], capsys)
+    assert code == 2, err
+    assert "D/loss became nan by step 6: training diverged; the last good checkpoint is" in err
+    assert "step-0000004" in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.startswith("step-")) == ["step-0000004"]

@@ -23,7 +23,7 @@ from .. import __version__
 from .. import checkpoint as ckpt
 from ..config import from_dict, to_dict
 from ..device import resolve_device
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..models.base import GenerativeModel, Phase, StepContext, batches_per_step, count_parameters
 from ..registry import get_model_class
 from ..sampling.images import save_grid
@@ -397,7 +397,9 @@ class Trainer:
             s.step += 1
             s.model.after_step(s.context())
             if log_now:
-                self._log(s, window.values())
+                values = window.values()
+                self._check_finite(s, {k: v for k, v in values.items() if k.endswith("/loss")})
+                self._log(s, values)
                 window = s.window = _Window()
             if s.bar is not None:
                 s.bar.update(1)
@@ -411,6 +413,8 @@ class Trainer:
             if cfg.eval_every > 0 and (s.step % cfg.eval_every == 0 or s.finished()):
                 self._evaluate(s)
             if s.step % cfg.ckpt_every == 0 or last or ckpt_due:
+                self._check_finite(s, {k: float(v) / window.counts[k] for k, v in window.sums.items()
+                                       if k.endswith("/loss")})
                 s.last_ckpt = self._save(s, f"step-{s.step:07d}")
             window.paused += time.perf_counter() - t0
             if signum:
@@ -421,6 +425,20 @@ class Trainer:
             if time_up:
                 s.stop_reason = "minutes"
                 break
+
+    def _check_finite(self, s: _Session, losses: dict[str, float]) -> None:
+        """Stop with :class:`TrainingDiverged` (naming the last good checkpoint) when a loss mean of the
+        current log window is NaN or infinite; called before logging and before every checkpoint, so a
+        diverged state is never saved."""
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+        if bad:
+            k, v = next(iter(bad.items()))
+            good = f"the last good checkpoint is {s.last_ckpt}" if s.last_ckpt is not None else \
+                "no checkpoint was written before it"
+            raise TrainingDiverged(
+                f"{k} became {v} by step {s.step}: training diverged; {good}; resume from it with "
+                f"`imagegen train {self.model_name} --resume {self.run_dir}` and a lower learning rate or "
+                "stronger regularisation (e.g. R1 --r1-gamma, --gp-weight)")
 
     def _poll(self, s: _Session, signals: StopSignals, t_loop: float) -> tuple[int, bool, bool]:
         """(signal number or 0, --minutes budget spent, --ckpt-minutes due), agreed by every process

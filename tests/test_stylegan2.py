@@ -1,0 +1,184 @@
+"""StyleGAN2's building blocks and training terms (issue 9): equalised learning rate, modulated
+convolution (both paths, demodulation), resampling, truncation, style mixing, R1 and path-length
+regularisation. The shared model suite (tests/test_models.py) covers shapes, determinism, save/load
+and exact resume (with ADA adjusting p every step)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from conftest import run_cli
+from imagegen.models.stylegan2 import StyleGAN2, StyleGAN2Config
+from imagegen.nn.styled import (EqualConv2d, EqualLinear, MappingNetwork, blur, conv2d_resample,
+                                minibatch_stddev, modulated_conv2d)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def tiny(**kw) -> StyleGAN2:
+    torch.manual_seed(0)
+    cfg = dict(resolution=16, channels=1, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=16,
+               mbstd_group=2)
+    return StyleGAN2(StyleGAN2Config(**{**cfg, **kw}))
+
+
+def test_equalised_lr_keeps_unit_variance_and_scales_storage():
+    torch.manual_seed(0)
+    x = torch.randn(4096, 256)
+    for lr_mul in (1.0, 0.01):
+        layer = EqualLinear(256, 256, lr_mul=lr_mul)
+        # stored weights ~ N(0, 1/lr_mul²); effective weights ~ N(0, 1/fan_in) whatever lr_mul
+        assert layer.weight.std().item() == pytest.approx(1 / lr_mul, rel=0.02)
+        assert layer(x).std().item() == pytest.approx(1.0, rel=0.05)
+    conv = EqualConv2d(64, 64, 3, bias=False)
+    assert conv(torch.randn(8, 64, 16, 16)).std().item() == pytest.approx(1.0, rel=0.1)
+
+
+def test_demodulation_keeps_unit_output_variance():
+    torch.manual_seed(0)
+    x = torch.randn(16, 64, 16, 16)
+    weight = torch.randn(64, 64, 3, 3)  # any scale: demodulation removes it
+    styles = torch.rand(16, 64) * 3 + 0.1  # arbitrary per-sample, per-channel scales
+    out = modulated_conv2d(x, weight, styles, demodulate=True)
+    per_sample = out.std(dim=(1, 2, 3))
+    assert torch.allclose(per_sample, torch.ones(16), rtol=0.1), per_sample
+    raw = modulated_conv2d(x, weight, styles, demodulate=False)
+    assert raw.std().item() > 3  # without demodulation the scale of weights and styles shows
+
+
+@pytest.mark.parametrize("up", [False, True])
+@pytest.mark.parametrize("demodulate", [False, True])
+@pytest.mark.parametrize("k", [1, 3])
+def test_grouped_and_scaled_paths_agree(up, demodulate, k):
+    torch.manual_seed(1)
+    x, w, s = torch.randn(3, 8, 8, 8), torch.randn(5, 8, k, k) / math.sqrt(8 * k * k), torch.randn(3, 8)
+    a = modulated_conv2d(x, w, s, demodulate=demodulate, up=up, mode="scaled")
+    b = modulated_conv2d(x, w, s, demodulate=demodulate, up=up, mode="grouped")
+    assert a.shape == (3, 5, 16 if up else 8, 16 if up else 8)
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown modulated-conv mode"):
+        modulated_conv2d(x, w, s, mode="fused")
+
+
+def test_resampling_shapes_and_constant_preserved():
+    x = torch.ones(2, 3, 8, 8)
+    assert blur(x, (2, 2)).shape == (2, 3, 9, 9)
+    w = torch.zeros(3, 3, 3, 3)
+    w[range(3), range(3), 1, 1] = 1.0  # identity 3x3 kernel
+    down = conv2d_resample(x, w, down=True)
+    up = conv2d_resample(x, w, up=True)
+    assert down.shape == (2, 3, 4, 4) and up.shape == (2, 3, 16, 16)
+    # the filter is normalised: a constant image stays constant away from the zero-padded border
+    assert torch.allclose(down[..., 1:-1, 1:-1], torch.ones(2, 3, 2, 2))
+    assert torch.allclose(up[..., 2:-2, 2:-2], torch.ones(2, 3, 12, 12))
+
+
+def test_minibatch_stddev_appends_group_std():
+    x = torch.randn(4, 6, 2, 2)
+    y = minibatch_stddev(x, group_size=2)
+    assert y.shape == (4, 7, 2, 2)
+    # samples 0 and 2 form one group (reshape [G, M, ...] puts sample i in group position i // M)
+    expected = ((x[[0, 2]] - x[[0, 2]].mean(0)).square().mean(0) + 1e-8).sqrt().mean()
+    assert y[0, 6, 0, 0].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert torch.equal(y[:, :6], x)
+
+
+def test_truncation_psi_zero_gives_w_avg_and_cutoff_limits_it():
+    model = tiny()
+    G = model.G
+    with torch.no_grad():
+        G.mapping.w_avg.normal_()
+        z = torch.randn(3, 16)
+        ws = G.map(z, truncation_psi=0.0)
+        assert torch.allclose(ws, G.mapping.w_avg.expand_as(ws))
+        ws_cut = G.map(z, truncation_psi=0.0, truncation_cutoff=2)
+        full = G.map(z)
+        assert torch.allclose(ws_cut[:, :2], G.mapping.w_avg.expand(3, 2, -1))
+        assert torch.equal(ws_cut[:, 2:], full[:, 2:])
+
+
+def test_w_avg_tracks_the_mean_w_in_training():
+    m = MappingNetwork(8, 8, num_layers=2, w_avg_beta=0.5)
+    z = torch.randn(64, 8)
+    w = m(z, update_w_avg=True)
+    assert torch.allclose(m.w_avg, 0.5 * w.mean(0).detach())
+
+
+def test_style_mixing_switches_ws_at_the_crossover():
+    model = tiny(style_mixing=1.0)
+    torch.manual_seed(3)
+    ws = model._mixed_ws(4, None, torch.device("cpu"))
+    same_as_first = (ws - ws[:, :1]).abs().amax(dim=(0, 2)) == 0  # [num_ws]
+    cut = int((~same_as_first).nonzero()[0])
+    assert 1 <= cut < ws.shape[1]
+    assert same_as_first[:cut].all() and not same_as_first[cut:].any()
+    assert torch.equal(ws[:, cut:], ws[:, cut:cut + 1].expand_as(ws[:, cut:]))  # one w after the crossover
+    # in the synthesis network, the layers before the crossover see the first w only
+    assert tiny(style_mixing=0.0)._mixed_ws(4, None, torch.device("cpu")).unique(dim=1).shape[1] == 1
+
+
+def test_r1_and_path_length_backpropagate_through_double_backward():
+    model = tiny(r1_interval=1, pl_interval=1)
+    batch = {"img": torch.rand(4, 1, 16, 16) * 2 - 1, "label": torch.full((4,), -1)}
+    out = model.training_step("Dreg", batch)
+    out["loss"].backward()
+    grads = [p.grad for p in model.D.parameters() if p.grad is not None]
+    assert out["r1"] > 0 and grads and all(torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+    assert all(p.grad is None for p in model.G.parameters())
+    out = model.training_step("Greg", batch)
+    out["loss"].backward()
+    g = model.G.synthesis.blocks[-1].conv1.weight.grad
+    assert g is not None and g.abs().sum() > 0
+    assert model.G.mapping.layers[0].weight.grad.abs().sum() > 0  # through ws into the mapping network
+    assert out["pl_mean"].item() == pytest.approx(0.01 * out["pl_length"].item(), rel=1e-5)  # first update
+
+
+def test_lazy_regularisation_corrects_adam():
+    model = tiny()
+    opts = model.configure_optimizers()
+    g, d = opts["G"].param_groups[0], opts["D"].param_groups[0]
+    assert g["lr"] == pytest.approx(0.0025 * 4 / 5) and g["betas"] == pytest.approx((0.0, 0.99 ** 0.8))
+    assert d["lr"] == pytest.approx(0.0025 * 16 / 17) and d["betas"][1] == pytest.approx(0.99 ** (16 / 17))
+    assert [(p.name, p.every) for p in model.phases()] == [("D", 1), ("Dreg", 16), ("G", 1), ("Greg", 4)]
+    model = tiny(pl_weight=0.0, r1_gamma=0.0)
+    assert [p.name for p in model.phases()] == ["D", "G"]
+    assert model.configure_optimizers()["G"].param_groups[0]["lr"] == pytest.approx(0.0025)
+
+
+def test_sampling_noise_modes_are_reproducible():
+    model = tiny()
+    with torch.no_grad():
+        for layer in model.G_ema.modules():
+            if hasattr(layer, "strength"):
+                layer.strength.fill_(0.5)
+    a = model.sample(3, torch.Generator().manual_seed(0))
+    b = model.sample(3, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == (3, 1, 16, 16) and a.abs().max() <= 1
+    z = torch.randn(3, 16)
+    c1 = model.generate(z, noise_mode="const")
+    assert torch.equal(c1, model.generate(z, noise_mode="const"))
+    assert not torch.equal(c1, model.generate(z, noise_mode="none"))
+
+
+def test_default_r1_gamma_and_widths():
+    cfg = StyleGAN2Config(resolution=32)
+    assert cfg.r1_gamma == pytest.approx(0.0002 * 32 ** 2 / 64) and cfg.num_ws == 8
+    assert [cfg.width(r) for r in (4, 8, 16, 32)] == [128, 128, 128, 64]
+    assert StyleGAN2Config(resolution=64).num_ws == 10
+
+
+def test_cli_conditional_on_unlabelled_data_is_one_line_error(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    code, out, err = run_cli(["train", "stylegan2", "--data", folder, "--conditional", "--resolution", "8",
+                              "--steps", "1", "--no-progress", "--out", tmp_path / "run"], capsys)
+    assert code == 2 and "has no labels but the model is class-conditional" in err
+    assert len(err.strip().splitlines()) == 1, err
