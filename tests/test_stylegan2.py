@@ -182,3 +182,31 @@ def test_cli_conditional_on_unlabelled_data_is_one_line_error(tmp_path, capsys):
                               "--steps", "1", "--no-progress", "--out", tmp_path / "run"], capsys)
     assert code == 2 and "has no labels but the model is class-conditional" in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+TINY_SG2 = ["--data", "digits", "--resolution", "8", "--z-dim", "8", "--w-dim", "8", "--mapping-layers", "2",
+            "--channel-base", "32", "--channel-max", "8", "--mbstd-group", "2", "--batch-size", "8", "--no-progress"]
+
+
+def test_cli_train_resume_and_sample_with_truncation(tmp_path, capsys):
+    from conftest import TINY_DCGAN
+
+    run = tmp_path / "sg2"
+    code, _, err = run_cli(["train", "stylegan2", *TINY_SG2, "--steps", "3", "--augment", "ada", "--out", run], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["train", "stylegan2", "--resume", run, "--steps", "5", "--no-progress"], capsys)
+    assert code == 0, err
+    for extra in ([], ["--truncation-psi", "0.5", "--truncation-cutoff", "2", "--noise-mode", "const"],
+                  ["--truncation-psi", "1.5", "--allow-extrapolation"]):
+        out = tmp_path / f"s{len(extra)}.png"
+        code, _, err = run_cli(["sample", run, "--num", "4", "--out", out, *extra], capsys)
+        assert code == 0 and out.is_file(), err
+    for bad, message in ((["--truncation-psi", "1.5"], "use a value in [0, 1]"),
+                         (["--truncation-psi", "-0.1"], "use a value in [0, 1]"),
+                         (["--truncation-cutoff", "9"], "the model has 4 style layers; use 1..4")):
+        code, _, err = run_cli(["sample", run, "--num", "2", "--out", tmp_path / "bad.png", *bad], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    dc = tmp_path / "dc"
+    assert run_cli(["train", "dcgan", *TINY_DCGAN, "--steps", "1", "--out", dc], capsys)[0] == 0
+    code, _, err = run_cli(["sample", dc, "--num", "2", "--out", tmp_path / "d.png", "--truncation-psi", "0.7"], capsys)
+    assert code == 2 and "apply to style-based models" in err

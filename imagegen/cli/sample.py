@@ -26,10 +26,20 @@ from ..sampling import generate, load_run, save_images
 @click.option("--method", type=click.Choice(["auto", "fast", "naive"]), default=None,
               help="autoregressive models: fast (incremental cache) or naive (the whole network per pixel); "
                    "the same seed gives the same images  [default: auto = fast where available]")
+@click.option("--truncation-psi", type=float, default=None,
+              help="style-based models: pull w toward its average, w_avg + psi (w - w_avg); 1 = off, 0 = the "
+                   "average image  [default: 1]")
+@click.option("--truncation-cutoff", type=int, default=None,
+              help="style-based models: truncate only the first N layers' w (coarse styles)  [default: all]")
+@click.option("--allow-extrapolation", is_flag=True, help="accept --truncation-psi > 1 (exaggerates styles)")
+@click.option("--noise-mode", type=click.Choice(["random", "const", "none"]), default=None,
+              help="style-based models: per-pixel noise drawn with --seed, a fixed map per layer, or off  "
+                   "[default: random]")
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
 def sample(run_dir: Path, num: int, seed: int, out: Path, batch_size: int, device: str,
            class_: Optional[int], class_grid: bool, temperature: Optional[float], method: Optional[str],
-           force: bool) -> None:
+           truncation_psi: Optional[float], truncation_cutoff: Optional[int], allow_extrapolation: bool,
+           noise_mode: Optional[str], force: bool) -> None:
     """Draw NUM samples from the model in RUN_DIR (its latest checkpoint, or a checkpoint directory).
 
     Autoregressive models (pixelcnn, pixelrnn) generate one pixel at a time and show a progress bar."""
@@ -38,7 +48,8 @@ def sample(run_dir: Path, num: int, seed: int, out: Path, batch_size: int, devic
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be ≥ 1")
     model = load_run(run_dir, device=device)
-    options = autoregressive_options(model, temperature, method)
+    options = {**autoregressive_options(model, temperature, method),
+               **style_options(model, truncation_psi, truncation_cutoff, noise_mode, allow_extrapolation)}
     labels, nrow = None, None
     k = model.num_classes
     if (class_ is not None or class_grid) and not k:
@@ -70,6 +81,29 @@ def autoregressive_options(model: object, temperature: Optional[float], method: 
         return {}
     return {"temperature": check_temperature(1.0 if temperature is None else temperature),
             "method": method or "auto", "progress": True}
+
+
+def style_options(model: object, truncation_psi: Optional[float], truncation_cutoff: Optional[int],
+                  noise_mode: Optional[str], allow_extrapolation: bool = False) -> dict:
+    """The sampling options of a style-based model (``has_style_latents``), checked; ConfigError if they
+    are given to another model or out of range (psi outside [0, 1] without ``allow_extrapolation``,
+    a cutoff outside 1..num_ws)."""
+    given = truncation_psi is not None or truncation_cutoff is not None or noise_mode is not None
+    if not getattr(model, "has_style_latents", False):
+        if given:
+            raise ConfigError(f"--truncation-psi, --truncation-cutoff and --noise-mode apply to style-based "
+                              f"models with a mapping network (stylegan2), not {getattr(model, 'model_name', '')}; "
+                              "drop them")
+        return {}
+    psi = 1.0 if truncation_psi is None else float(truncation_psi)
+    if psi < 0 or (psi > 1 and not allow_extrapolation):
+        raise ConfigError(f"--truncation-psi {truncation_psi}: use a value in [0, 1] (1 = no truncation), or "
+                          "add --allow-extrapolation for values above 1")
+    num_ws = getattr(model, "num_ws")
+    if truncation_cutoff is not None and not 1 <= truncation_cutoff <= num_ws:
+        raise ConfigError(f"--truncation-cutoff {truncation_cutoff}: the model has {num_ws} style layers; "
+                          f"use 1..{num_ws}")
+    return {"truncation_psi": psi, "truncation_cutoff": truncation_cutoff, "noise_mode": noise_mode or "random"}
 
 
 def register(cli: click.Group) -> None:

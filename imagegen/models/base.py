@@ -176,6 +176,11 @@ class GenerativeModel(nn.Module):
     #: whether :meth:`log_likelihood` is exact (autoregressive models) rather than an estimate
     #: (importance-weighted bounds of latent-variable models)
     exact_likelihood: ClassVar[bool] = False
+    #: whether the model has a mapping network from z to per-layer w (StyleGAN family): its ``sample``
+    #: takes ``truncation_psi``, ``truncation_cutoff`` and ``noise_mode``, and it offers ``mapping(z,
+    #: labels, truncation_psi, truncation_cutoff) -> ws [N, num_ws, w_dim]``, ``synthesize(ws, noise_mode,
+    #: generator) -> img`` and ``num_ws``
+    has_style_latents: ClassVar[bool] = False
     #: directions :meth:`translate` maps, e.g. ``("AB", "BA")`` for CycleGAN, ``("AB",)`` for pix2pix
     #: and the restoration models (degraded → clean); empty for models that only sample
     directions: ClassVar[tuple[str, ...]] = ()

@@ -425,6 +425,37 @@ class StyleGAN2(GANModel):
             self.ada.load_state_dict(state["ada"])
 
     # ---- using the model -------------------------------------------------------------------------
+    #: has a mapping network: sampling takes truncation_psi / truncation_cutoff / noise_mode, and
+    #: :meth:`mapping` / :meth:`synthesize` give access to w (style mixing, projection, w interpolation)
+    has_style_latents = True
+
+    @property
+    def num_ws(self) -> int:
+        """Number of per-layer w inputs of the synthesis network (style-mixing layer indices 0..num_ws-1)."""
+        return self.config.num_ws
+
+    @torch.no_grad()
+    def mapping(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None, truncation_psi: float = 1.0,
+                truncation_cutoff: Optional[int] = None) -> torch.Tensor:
+        """z [N, z_dim] (labels int64 [N] for conditional models) → ws [N, num_ws, w_dim] float32 of
+        ``G_ema``'s mapping network, truncated toward ``w_avg`` below ``truncation_cutoff``."""
+        labels = self._check_labels(len(z), labels, None)
+        return self.G_ema.map(z.to(self.device, torch.float32), labels, truncation_psi, truncation_cutoff)
+
+    @torch.no_grad()
+    def synthesize(self, ws: torch.Tensor, noise_mode: NoiseMode = "const",
+                   generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """ws [N, num_ws, w_dim] → img float32 [N, C, R, R] in [-1, 1] (clamped) with ``G_ema``'s
+        synthesis network; ``w`` [N, w_dim] is broadcast to every layer.
+
+        Raises:
+            ValueError: ws of the wrong shape.
+        """
+        ws = ws.to(self.device, torch.float32)
+        if ws.ndim == 2:
+            ws = ws[:, None].expand(-1, self.num_ws, -1)
+        return self.G_ema.synthesis(ws, noise_mode, generator).clamp(-1, 1)
+
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None, truncation_psi: float = 1.0,
                  truncation_cutoff: Optional[int] = None, noise_mode: NoiseMode = "random",

@@ -1,0 +1,191 @@
+"""StyleGAN2 training and sampling throughput (issue 9): images/s at 32×32 and 64×64 with the widths
+of the proofs (the ``stylegan2`` defaults unless ``--channel-base/--channel-max`` say otherwise), for
+both modulated-convolution paths (``grouped``: per-sample weights in one grouped convolution;
+``scaled``: input and output scaling around one shared convolution), with
+
+* where the time goes: seconds per step of each phase (D, Dreg = lazy R1 every 16 steps, G, Greg =
+  lazy path length every 4 steps), amortised over a whole number of R1 intervals;
+* FLOPs per training image (``torch.utils.flop_counter``'s formulas, every phase weighted by how often it runs),
+  the achieved GFLOP/s and its share of the machine's fp32 matmul peak measured in the same run;
+* peak resident memory of the process that ran the configuration (each configuration runs in its
+  own subprocess, so the figure is its own; CUDA: ``torch.cuda.max_memory_allocated``).
+
+The training loop is the trainer's (one real batch per step, each phase: enable only its optimiser's
+parameters, forward, backward, step) on random data, so data loading is not measured.
+
+For comparison (issue 9): lucidrains' stylegan2-pytorch was measured on one of these 2-core machines
+at 11–13 training images/s and 76–101 sampling images/s at 32×32 (batch 8/16).
+
+Usage (run alone)::
+
+    python benchmarks/bench_stylegan2.py --json bench_stylegan2.json
+    python benchmarks/bench_stylegan2.py --resolutions 32 --modes scaled --steps 16   # quick
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import add_thread_and_json_options, start  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+class FlopCount(TorchDispatchMode):
+    """FLOPs of every operator that ``torch.utils.flop_counter`` knows (convolutions, matmuls and their
+    gradients), counted at the dispatcher: unlike ``FlopCounterMode`` it installs no module hooks, which
+    ``torch.autograd.grad`` inside R1 and path-length regularisation does not support."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.total += count(*args, **kwargs, out_val=out)
+        return out
+
+
+def build(res: int, mode: str, channel_base: int, channel_max: int, device: torch.device):
+    from imagegen.models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+    torch.manual_seed(0)
+    cfg = StyleGAN2Config(resolution=res, channels=3, channel_base=channel_base, channel_max=channel_max,
+                          conv_mode=mode)
+    return StyleGAN2(cfg).to(device)
+
+
+def run_one(res: int, mode: str, steps: int, batch: int, channel_base: int, channel_max: int,
+            device: torch.device) -> dict:
+    """Train ``steps`` steps and sample; return the figures of one configuration."""
+    model = build(res, mode, channel_base, channel_max, device)
+    opts = model.configure_optimizers()
+    phases = model.phases()
+    params = {k: [p for g in o.param_groups for p in g["params"]] for k, o in opts.items()}
+    real = {"img": torch.rand(batch, 3, res, res, device=device) * 2 - 1,
+            "label": torch.full((batch,), -1, device=device)}
+
+    def run_phase(ph) -> None:
+        for k, ps in params.items():
+            for p in ps:
+                p.requires_grad_(k == ph.optimizer_name)
+        opt = opts[ph.optimizer_name]
+        opt.zero_grad(set_to_none=True)
+        model.training_step(ph.name, real)["loss"].backward()
+        opt.step()
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    # FLOPs of each phase (one call each), then warm-up
+    flops = {}
+    for ph in phases:
+        with FlopCount() as fc:
+            run_phase(ph)
+        flops[ph.name] = fc.total
+    flops_per_step = sum(f / ph.every for ph, f in zip(phases, flops.values()))
+    for step in range(2):
+        for ph in phases:
+            run_phase(ph)
+    seconds = {ph.name: 0.0 for ph in phases}
+    sync()
+    t0 = time.perf_counter()
+    for step in range(steps):
+        for ph in phases:
+            if step % ph.every:
+                continue
+            t = time.perf_counter()
+            run_phase(ph)
+            sync()
+            seconds[ph.name] += time.perf_counter() - t
+    total = time.perf_counter() - t0
+    train_ips = steps * batch / total
+
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(0)
+    n_sample, sb = 256, 64
+    model.sample(sb, gen)  # warm-up
+    sync()
+    t = time.perf_counter()
+    for _ in range(n_sample // sb):
+        model.sample(sb, gen)
+    sync()
+    sample_ips = n_sample / (time.perf_counter() - t)
+    peak_mb = (torch.cuda.max_memory_allocated() if device.type == "cuda"
+               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2 ** 20
+    return {"resolution": res, "mode": mode, "batch": batch, "steps": steps,
+            "params_G": sum(p.numel() for p in model.G.parameters()),
+            "params_D": sum(p.numel() for p in model.D.parameters()),
+            "train_img_per_s": train_ips, "sample_img_per_s": sample_ips,
+            "seconds_per_step": {k: v / steps for k, v in seconds.items()},
+            "mflop_per_train_image": flops_per_step / batch / 1e6,
+            "train_gflop_per_s": flops_per_step * steps / total / 1e9, "peak_memory_mb": peak_mb}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--resolutions", default="32,64")
+    ap.add_argument("--modes", default="scaled,grouped")
+    ap.add_argument("--steps", type=int, default=32, help="timed training steps (a multiple of 16 includes R1 fairly)")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--channel-base", type=int, default=2048)
+    ap.add_argument("--channel-max", type=int, default=128)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # "RES,MODE": run in this process, print JSON
+    add_thread_and_json_options(ap)
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    if args.one:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        res, mode = args.one.split(",")
+        print(json.dumps(run_one(int(res), mode, args.steps, args.batch_size, args.channel_base, args.channel_max,
+                                 device)))
+        return 0
+    peak = start(args)
+    print(f"# stylegan2, channel_base {args.channel_base}, channel_max {args.channel_max}, batch {args.batch_size}, "
+          f"{args.steps} timed steps, device {device}")
+    print("\n| res | conv | train img/s | sample img/s | MFLOP/train img | GFLOP/s (% of peak) | "
+          "s/step D · Dreg/16 · G · Greg/4 | peak MB |")
+    print("|---|---|---|---|---|---|---|---|", flush=True)
+    rows = []
+    for res in [int(r) for r in args.resolutions.split(",")]:
+        for mode in args.modes.split(","):
+            cmd = [sys.executable, __file__, "--one", f"{res},{mode}", "--steps", str(args.steps),
+                   "--batch-size", str(args.batch_size), "--channel-base", str(args.channel_base),
+                   "--channel-max", str(args.channel_max), "--device", args.device,
+                   "--threads", str(args.threads or torch.get_num_threads())]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=os.environ.copy())
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append(r)
+            sp = r["seconds_per_step"]
+            parts = " · ".join(f"{sp[k]:.3f}" for k in ("D", "Dreg", "G", "Greg") if k in sp)
+            print(f"| {res} | {mode} | {r['train_img_per_s']:.1f} | {r['sample_img_per_s']:.0f} | "
+                  f"{r['mflop_per_train_image']:.0f} | {r['train_gflop_per_s']:.0f} ({100 * r['train_gflop_per_s'] / peak:.0f}%) | "
+                  f"{parts} | {r['peak_memory_mb']:.0f} |", flush=True)
+    print("\ns/step: seconds per training step spent in each phase, averaged over all steps (Dreg runs every 16th "
+          "step, Greg every 4th); GFLOP/s = FLOPs of the training phases (flop_counter) / training seconds")
+    if args.json:
+        args.json.write_text(json.dumps({"peak_gflops": peak, "settings": {k: str(v) for k, v in vars(args).items()},
+                                         "runs": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
