@@ -29,7 +29,7 @@ from imagegen import checkpoint as ckpt
 TINY_CONFIGS: dict[str, dict[str, Any]] = {
     "adain": dict(resolution=16, encoder="random", encoder_widths=(4, 8, 8, 8, 8)),
     "dcgan": dict(resolution=8, z_dim=8, g_width=8, d_width=8),
-    "cgan": dict(resolution=8, z_dim=8, g_width=8, d_width=8),
+    "cgan": dict(resolution=8, z_dim=8, g_width=8, d_width=8, augment="diffaugment"),
     "vae": dict(resolution=8, z_dim=4, width=8, hidden=16),
     "cvae": dict(resolution=8, z_dim=4, width=8, hidden=16),
     "aae": dict(resolution=8, z_dim=4, width=8, hidden=16, d_hidden=16),

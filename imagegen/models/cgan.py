@@ -171,6 +171,7 @@ class CGAN(GANModel):
                                          num_aux_classes=k if config.ac_weight > 0 else 0,
                                          sn=config.spectral_norm)
         self.init_ema()
+        self.init_augment()
         self.d_loss_fn, self.g_loss_fn = get_gan_loss(config.loss)
 
     def _check_labels(self, label: Optional[torch.Tensor]) -> torch.Tensor:
@@ -187,17 +188,17 @@ class CGAN(GANModel):
         if phase == "D":
             with torch.no_grad():
                 fake = self.G(z, y)
-            real_logits, real_cls = self.D(img, y)
-            fake_logits, fake_cls = self.D(fake, y)
+            real_logits, real_cls = self.D(self.augment_d(img), y)
+            fake_logits, fake_cls = self.D(self.augment_d(fake), y)
             loss = self.d_loss_fn(real_logits, fake_logits)
-            out: dict[str, torch.Tensor] = {}
+            out: dict[str, torch.Tensor] = self.observe_real_logits(real_logits)
             if real_cls is not None and fake_cls is not None:  # AC-GAN L_C on real and fake (Odena §3)
                 ac = F.cross_entropy(real_cls, y) + F.cross_entropy(fake_cls, y)
                 loss = loss + w * ac
-                out = {"ac_loss": ac.detach(), "ac_acc_real": (real_cls.argmax(1) == y).float().mean()}
+                out.update(ac_loss=ac.detach(), ac_acc_real=(real_cls.argmax(1) == y).float().mean())
             return {"loss": loss, **out, **discriminator_stats(real_logits, fake_logits)}
         if phase == "G":
-            fake_logits, fake_cls = self.D(self.G(z, y), y)
+            fake_logits, fake_cls = self.D(self.augment_d(self.G(z, y)), y)
             loss = self.g_loss_fn(fake_logits)
             if fake_cls is not None:
                 ac = F.cross_entropy(fake_cls, y)

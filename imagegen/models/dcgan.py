@@ -132,6 +132,7 @@ class DCGAN(GANModel):
             if d_norm != "spectral":  # a spectrally normalised D keeps PyTorch's init, as the cgan's
                 self.D.apply(dcgan_init)
         self.init_ema()
+        self.init_augment()
         self.d_loss_fn, self.g_loss_fn = get_gan_loss(config.loss)
 
     def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
@@ -141,16 +142,17 @@ class DCGAN(GANModel):
         if phase == "D":
             with torch.no_grad():
                 fake = self.G(z)
+            img, fake = self.augment_d(img), self.augment_d(fake)
             real_logits, fake_logits = self.D(img), self.D(fake)
             loss = self.d_loss_fn(real_logits, fake_logits)
-            out = {}
+            out = self.observe_real_logits(real_logits)
             if self.config.loss == "wgan-gp":
                 gp = gradient_penalty(self.D, img, fake)
                 loss = loss + self.config.gp_weight * gp
                 out["gp"] = gp.detach()
             return {"loss": loss, **out, **discriminator_stats(real_logits, fake_logits)}
         if phase == "G":
-            fake_logits = self.D(self.G(z))
+            fake_logits = self.D(self.augment_d(self.G(z)))
             return {"loss": self.g_loss_fn(fake_logits)}
         raise ValueError(f"unknown phase {phase!r}")
 

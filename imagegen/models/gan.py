@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import torch
 from torch import nn
@@ -32,7 +32,39 @@ def num_upsamplings(resolution: int) -> int:
 
 
 @dataclasses.dataclass
-class GANOptimConfig:
+class DAugmentConfig:
+    """Options of discriminator augmentation shared by the GAN configs (inherited): every image D sees,
+    real and fake, in every phase, goes through the same differentiable augmentation."""
+
+    augment: Literal["none", "diffaugment", "ada"] = help_field(
+        "none", "augmentation of every image D sees: DiffAugment (Zhao et al. 2020) or adaptive "
+                "discriminator augmentation (Karras et al. 2020b), for small datasets")
+    diffaugment_policy: str = help_field("color,translation,cutout", "DiffAugment policies")
+    ada_target: float = help_field(0.6, "ADA target of r_t = E[sign(D(real))]")
+    ada_kimg: float = help_field(500.0, "ADA speed: thousands of images for p to go from 0 to 1")
+    ada_interval: int = help_field(4, "ADA: adjust p every N steps")
+    ada_groups: str = help_field("blit,geom,color", "ADA augmentation groups (blit, geom, color)")
+
+    def check_augment(self) -> None:
+        """Raise ConfigError for an unknown policy or group list (called by ``__post_init__``)."""
+        if self.augment == "diffaugment":
+            from ..nn.diffaugment import check_policy
+
+            check_policy(self.diffaugment_policy)
+        elif self.augment == "ada":
+            from ..nn.ada import check_groups
+
+            check_groups(self.ada_group_names)
+        elif self.augment != "none":
+            raise ConfigError(f"augment={self.augment!r}: use none, diffaugment or ada")
+
+    @property
+    def ada_group_names(self) -> tuple[str, ...]:
+        return tuple(g.strip() for g in self.ada_groups.split(",") if g.strip())
+
+
+@dataclasses.dataclass
+class GANOptimConfig(DAugmentConfig):
     """Optimisation options shared by the GAN configs (model configs inherit these fields)."""
 
     n_critic: int = help_field(1, "discriminator updates per generator update")
@@ -43,6 +75,7 @@ class GANOptimConfig:
     ema_decay: float = help_field(0.0, "EMA decay of generator weights used for sampling (0 = off, e.g. 0.999)")
 
     def __post_init__(self) -> None:
+        self.check_augment()
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay={self.ema_decay}: use a value in [0, 1)")
         if self.n_critic < 1:
@@ -59,6 +92,53 @@ class GANModel(GenerativeModel):
     G: nn.Module
     D: nn.Module
     G_ema: Optional[nn.Module]
+    ada: Any = None
+
+    # ---- discriminator augmentation (DAugmentConfig) ---------------------------------------------
+    def init_augment(self) -> None:
+        """Create the ADA controller when ``augment == "ada"`` (call from ``__init__``)."""
+        c = self.config
+        self.ada = None
+        if getattr(c, "augment", "none") == "ada":
+            from ..nn.ada import AdaController
+
+            self.ada = AdaController(c.ada_target, c.ada_interval, c.ada_kimg)
+
+    def augment_d(self, img: torch.Tensor) -> torch.Tensor:
+        """What D sees of ``img`` [N, C, H, W] in [-1, 1]: DiffAugment (Zhao et al. 2020, §3), ADA at
+        the current ``p`` (Karras et al. 2020b, §2–3), or ``img`` itself. Differentiable; apply it to
+        real and fake images in every phase, before every call of D."""
+        c = self.config
+        mode = getattr(c, "augment", "none")
+        if mode == "diffaugment":
+            from ..nn.diffaugment import diff_augment
+
+            return diff_augment(img, c.diffaugment_policy)
+        if mode == "ada" and self.ada is not None and self.ada.p > 0:
+            from ..nn.ada import ada_augment
+
+            return ada_augment(img, self.ada.p, groups=c.ada_group_names)
+        return img
+
+    def observe_real_logits(self, real_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Feed D's logits on (augmented) reals to ADA's overfitting heuristic; returns the scalars to
+        log (``ada_p``) or nothing."""
+        if self.ada is None:
+            return {}
+        self.ada.accumulate(real_logits.detach())
+        return {"ada_p": torch.tensor(self.ada.p)}
+
+    def update_augment(self, ctx: StepContext) -> None:
+        """After a step: let ADA adjust ``p`` (every ``ada_interval`` steps, over all processes)."""
+        if self.ada is not None:
+            self.ada.update(int(round(ctx.images_seen / max(1, ctx.step))))
+
+    def training_state(self) -> dict[str, Any]:
+        return {"ada": self.ada.state_dict()} if self.ada is not None else {}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        if self.ada is not None and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
 
     def init_ema(self) -> None:
         """Create ``G_ema`` as a frozen copy of ``G`` when ``ema_decay`` > 0 (else None)."""
@@ -75,6 +155,7 @@ class GANModel(GenerativeModel):
     def after_step(self, ctx: StepContext) -> None:
         if self.G_ema is not None:
             update_ema(self.G_ema, self.G, self.config.ema_decay)
+        self.update_augment(ctx)
 
     def sample_latents(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """z [n, z_dim] float32 ~ N(0, I) on the model's device."""

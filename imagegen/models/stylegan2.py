@@ -53,13 +53,13 @@ from ..nn.styled import (EqualConv2d, EqualLinear, MappingNetwork, NoiseInput, N
                          minibatch_stddev, modulated_conv2d, upsample2x)
 from ..registry import register_model
 from .base import Batch, Phase, StepContext
-from .gan import GANModel, check_image_size, discriminator_stats
+from .gan import DAugmentConfig, GANModel, check_image_size, discriminator_stats
 
 ConvMode = Literal["auto", "grouped", "scaled"]
 
 
 @dataclasses.dataclass
-class StyleGAN2Config:
+class StyleGAN2Config(DAugmentConfig):
     resolution: int = help_field(32, "image size in pixels (a power of two ≥ 8: 32, 64, 128, ...)")
     channels: Optional[int] = help_field(None, "image channels (1 or 3); default: the dataset's")
     conditional: bool = help_field(False, "class-conditional (label embedding in the mapping network, "
@@ -86,14 +86,6 @@ class StyleGAN2Config:
     ema_kimg: float = help_field(20.0, "half-life of G_ema in thousands of images (batch 64 × 10 / 32)")
     ema_rampup: Optional[float] = help_field(0.05, "EMA ramp-up: half-life at most this × images seen "
                                                    "(None = off)")
-    augment: Literal["none", "diffaugment", "ada"] = help_field(
-        "none", "augmentation of every image D sees: DiffAugment (Zhao et al. 2020) or adaptive "
-                "discriminator augmentation (Karras et al. 2020b)")
-    diffaugment_policy: str = help_field("color,translation,cutout", "DiffAugment policies")
-    ada_target: float = help_field(0.6, "ADA target of r_t = E[sign(D(real))]")
-    ada_kimg: float = help_field(500.0, "ADA speed: thousands of images for p to go from 0 to 1")
-    ada_interval: int = help_field(4, "ADA: adjust p every N steps")
-    ada_groups: str = help_field("blit,geom,color", "ADA augmentation groups (blit, geom, color)")
     conv_mode: ConvMode = help_field("auto", "modulated convolution: grouped (per-sample weights) or scaled "
                                              "(input/output scaling); auto = scaled on CPU, grouped on CUDA")
 
@@ -115,14 +107,7 @@ class StyleGAN2Config:
             raise ConfigError(f"style_mixing={self.style_mixing}: a probability in [0, 1]")
         if self.ema_kimg <= 0:
             raise ConfigError(f"ema_kimg={self.ema_kimg}: must be > 0")
-        if self.augment == "diffaugment":
-            from ..nn.diffaugment import check_policy
-
-            check_policy(self.diffaugment_policy)
-        if self.augment == "ada":
-            from ..nn.ada import check_groups
-
-            check_groups(g.strip() for g in self.ada_groups.split(","))
+        self.check_augment()
 
     def width(self, res: int) -> int:
         """Feature maps at resolution ``res``."""
@@ -300,12 +285,7 @@ class StyleGAN2(GANModel):
         self.D = StyleGAN2Discriminator(config, c)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.register_buffer("pl_mean", torch.zeros([]))
-        self.ada = None
-        if config.augment == "ada":
-            from ..nn.ada import AdaController
-
-            self.ada = AdaController(config.ada_target, config.ada_interval, config.ada_kimg)
-        self._aug_generator: Optional[torch.Generator] = None
+        self.init_augment()
         self.set_conv_mode(config.conv_mode)
 
     # ---- options -------------------------------------------------------------------------------
@@ -359,39 +339,23 @@ class StyleGAN2(GANModel):
             ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
         return ws
 
-    def _augment(self, img: torch.Tensor) -> torch.Tensor:
-        c = self.config
-        if c.augment == "diffaugment":
-            from ..nn.diffaugment import diff_augment
-
-            return diff_augment(img, c.diffaugment_policy)
-        if c.augment == "ada" and self.ada is not None and self.ada.p > 0:
-            from ..nn.ada import ada_augment
-
-            return ada_augment(img, self.ada.p, groups=tuple(g.strip() for g in c.ada_groups.split(",")))
-        return img
-
     def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
         img = batch["img"]
         n, dev, c = img.shape[0], img.device, self._labels(batch)
         if phase == "D":
             with torch.no_grad():
                 fake = self.G.synthesis(self._mixed_ws(n, c, dev))
-            real_logits = self.D(self._augment(img), c)
-            fake_logits = self.D(self._augment(fake), c)
+            real_logits = self.D(self.augment_d(img), c)
+            fake_logits = self.D(self.augment_d(fake), c)
             loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
-            out = {"loss": loss, **discriminator_stats(real_logits, fake_logits)}
-            if self.ada is not None:
-                self.ada.accumulate(real_logits.detach())
-                out["ada_p"] = torch.tensor(self.ada.p)
-            return out
+            return {"loss": loss, **discriminator_stats(real_logits, fake_logits), **self.observe_real_logits(real_logits)}
         if phase == "Dreg":  # lazy R1 (Mescheder et al. 2018, Eq. 9; StyleGAN2 Appendix B)
             real = img.detach().requires_grad_(True)
-            r1 = r1_penalty(self.D(self._augment(real), c), real)
+            r1 = r1_penalty(self.D(self.augment_d(real), c), real)
             return {"loss": r1 * (self.config.r1_gamma / 2) * self.config.r1_interval, "r1": r1.detach()}
         if phase == "G":
             fake = self.G.synthesis(self._mixed_ws(n, c, dev, update_w_avg=True))
-            return {"loss": F.softplus(-self.D(self._augment(fake), c)).mean()}
+            return {"loss": F.softplus(-self.D(self.augment_d(fake), c)).mean()}
         if phase == "Greg":  # lazy path-length regularisation (StyleGAN2 §3.2, Eq. 4)
             cfg = self.config
             m = max(1, n // cfg.pl_batch_shrink)
@@ -414,15 +378,7 @@ class StyleGAN2(GANModel):
         if c.ema_rampup is not None:
             ema_nimg = min(ema_nimg, ctx.images_seen * c.ema_rampup)
         update_ema(self.G_ema, self.G, 0.5 ** (batch / max(ema_nimg, 1e-8)))
-        if self.ada is not None:
-            self.ada.update(int(round(batch)))
-
-    def training_state(self) -> dict[str, Any]:
-        return {"ada": self.ada.state_dict()} if self.ada is not None else {}
-
-    def load_training_state(self, state: dict[str, Any]) -> None:
-        if self.ada is not None and "ada" in state:
-            self.ada.load_state_dict(state["ada"])
+        self.update_augment(ctx)
 
     # ---- using the model -------------------------------------------------------------------------
     #: has a mapping network: sampling takes truncation_psi / truncation_cutoff / noise_mode, and
