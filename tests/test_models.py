@@ -42,6 +42,8 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
     "dncnn": dict(resolution=8, depth=3, width=4),
     "srresnet": dict(resolution=8, scale=2, width=4, num_blocks=1, adv_weight=1e-3, d_width=4, d_layers=1),
     "context-encoder": dict(resolution=8, width=4, num_down=2, num_blocks=1, d_width=4, d_layers=1),
+    "stylegan": dict(resolution=8, z_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8,
+                     mbstd_group=2, r1_interval=2, augment="diffaugment"),
     # every phase on every step (R1, path length), ADA adjusting p each step: all of it must resume exactly
     "stylegan2": dict(resolution=8, conditional=True, z_dim=8, w_dim=8, mapping_layers=2, channel_base=32,
                       channel_max=8, mbstd_group=2, r1_interval=1, pl_interval=1, augment="ada", ada_interval=1,

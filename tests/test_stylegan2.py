@@ -210,3 +210,19 @@ def test_cli_train_resume_and_sample_with_truncation(tmp_path, capsys):
     assert run_cli(["train", "dcgan", *TINY_DCGAN, "--steps", "1", "--out", dc], capsys)[0] == 0
     code, _, err = run_cli(["sample", dc, "--num", "2", "--out", tmp_path / "d.png", "--truncation-psi", "0.7"], capsys)
     assert code == 2 and "apply to style-based models" in err
+
+
+def test_stylegan_adain_normalises_then_applies_the_style():
+    from imagegen.models.stylegan import StyleGAN, StyleGANConfig, adain
+
+    x = torch.randn(2, 3, 5, 5) * 4 + 2
+    style = torch.tensor([[1.0, 2.0, 3.0, 0.0, -1.0, 5.0]] * 2)
+    y = adain(x, style)
+    torch.testing.assert_close(y.mean(dim=(2, 3)), style[:, 3:], atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.std(dim=(2, 3), unbiased=False), style[:, :3], atol=1e-4, rtol=1e-4)
+    torch.manual_seed(0)
+    model = StyleGAN(StyleGANConfig(resolution=16, channels=1, z_dim=8, w_dim=8, mapping_layers=2,
+                                    channel_base=64, channel_max=8))
+    assert model.config.pl_weight == 0 and [p.name for p in model.phases()] == ["D", "Dreg", "G"]
+    assert len(model.G.synthesis.layers) == model.num_ws == 6
+    assert model.sample(2, torch.Generator().manual_seed(0)).shape == (2, 1, 16, 16)

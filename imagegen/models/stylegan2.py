@@ -64,7 +64,8 @@ class StyleGAN2Config(DAugmentConfig):
     channels: Optional[int] = help_field(None, "image channels (1 or 3); default: the dataset's")
     conditional: bool = help_field(False, "class-conditional (label embedding in the mapping network, "
                                           "projection discriminator); needs a labelled dataset")
-    num_classes: Optional[int] = help_field(0, "number of classes (conditional: default from the dataset)")
+    num_classes: Optional[int] = help_field(0, "number of classes (> 0 implies --conditional; default: the "
+                                               "dataset's when conditional)")
     z_dim: int = help_field(512, "latent z dimension")
     w_dim: int = help_field(512, "intermediate latent w dimension")
     mapping_layers: int = help_field(8, "fully connected layers of the mapping network")
@@ -91,6 +92,8 @@ class StyleGAN2Config(DAugmentConfig):
 
     def __post_init__(self) -> None:
         check_image_size("StyleGAN2", self.resolution, self.channels)
+        if self.num_classes:  # a class count given (Python API) makes the model conditional
+            self.conditional = True
         if self.conditional and not self.num_classes:
             self.num_classes = None  # filled from the dataset
         if not self.conditional:
@@ -193,12 +196,12 @@ class SynthesisNetwork(nn.Module):
 class StyleGenerator(nn.Module):
     """``G(z, c)`` = synthesis(mapping(z, c) broadcast to num_ws); images float32 [N, C, R, R]."""
 
-    def __init__(self, cfg: StyleGAN2Config, channels: int) -> None:
+    def __init__(self, cfg: StyleGAN2Config, channels: int, synthesis_cls: type = SynthesisNetwork) -> None:
         super().__init__()
         self.z_dim, self.num_ws = cfg.z_dim, cfg.num_ws
         self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers, cfg.mapping_lr_mul,
                                       num_classes=cfg.num_classes or 0)
-        self.synthesis = SynthesisNetwork(cfg, channels)
+        self.synthesis = synthesis_cls(cfg, channels)
 
     def map(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0,
             truncation_cutoff: Optional[int] = None, update_w_avg: bool = False) -> torch.Tensor:
@@ -277,11 +280,13 @@ class StyleGAN2(GANModel):
     """
 
     Config = StyleGAN2Config
+    #: the synthesis network class (``stylegan`` swaps in AdaIN synthesis; everything else is shared)
+    synthesis_cls: type = SynthesisNetwork
 
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__(config)
         c = config.channels or 1
-        self.G = StyleGenerator(config, c)
+        self.G = StyleGenerator(config, c, self.synthesis_cls)
         self.D = StyleGAN2Discriminator(config, c)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.register_buffer("pl_mean", torch.zeros([]))
