@@ -17,13 +17,15 @@ from ..sampling.images import save_grid
 
 
 
-def _parse_seeds(text: str) -> list[int]:
+def parse_seeds(text: str, option: str = "--seeds", at_least: int = 2) -> list[int]:
+    """Comma-separated integer seeds of ``option``; ConfigError if malformed or fewer than ``at_least``."""
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise ConfigError(f"--seeds {text!r}: give comma-separated integers, e.g. 1,2") from None
-    if len(seeds) < 2:
-        raise ConfigError(f"--seeds {text!r}: give at least two seeds, e.g. 1,2")
+        raise ConfigError(f"{option} {text!r}: give comma-separated integers, e.g. 1,2") from None
+    if len(seeds) < at_least:
+        plural = "s" if at_least > 1 else ""
+        raise ConfigError(f"{option} {text!r}: give at least {at_least} seed{plural}, e.g. 1,2")
     return seeds
 
 
@@ -36,8 +38,12 @@ def _parse_seeds(text: str) -> list[int]:
 @click.option("--images", type=click.Path(dir_okay=False, path_type=Path), nargs=2, default=None,
               help="two image files to interpolate between through the encoder (vae, cvae, aae)")
 @click.option("--steps", type=int, default=16, show_default=True, help="frames per segment, endpoints included")
-@click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp", show_default=True,
-              help="spherical (for Gaussian latents; White 2016) or linear interpolation")
+@click.option("--method", type=click.Choice(["slerp", "lerp"]), default=None,
+              help="spherical (for Gaussian latents; White 2016) or linear interpolation  "
+                   "[default: slerp in z, lerp in w]")
+@click.option("--space", type=click.Choice(["z", "w"]), default="z", show_default=True,
+              help="style-based models (stylegan2): interpolate the prior latent z, or linearly the mapped "
+                   "w (StyleGAN §4.2), decoded with constant noise")
 @click.option("--class", "class_", type=int, default=None, help="class label (required for conditional models)")
 @click.option("--class-grid", is_flag=True,
               help="conditional models: every class at once with the same latents (GIF frames: one row of "
@@ -51,8 +57,8 @@ def _parse_seeds(text: str) -> list[int]:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
 def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Path, Path]], steps: int,
-                method: str, class_: Optional[int], class_grid: bool, fps: float, boomerang: bool, scale: int, resize: str,
-                device: str, force: bool) -> None:
+                method: Optional[str], space: str, class_: Optional[int], class_grid: bool, fps: float,
+                boomerang: bool, scale: int, resize: str, device: str, force: bool) -> None:
     """Interpolate through the latent space of the model in RUN_DIR: between the latents of --seeds,
     or between two real --images (encoder models)."""
     check_out(out, force, (".gif",) + IMAGE_EXTS)
@@ -69,21 +75,22 @@ def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Pat
             raise ConfigError(f"{model.model_name} is class-conditional: give the images' class with --class C")
         keys = model.encode(img, labels)
     else:
-        keys = latents_for_seeds(model, _parse_seeds(seeds))
+        keys = latents_for_seeds(model, parse_seeds(seeds))
+    method = method or ("lerp" if space == "w" else "slerp")
     if class_grid:
         if not model.num_classes:
             raise ConfigError(f"{model.model_name} is unconditional; drop --class-grid")
         if class_ is not None and not images:
             raise ConfigError("use either --class or --class-grid")
-        frames = torch.stack([tween(model, keys, steps=steps, labels=c, method=method)  # type: ignore[arg-type]
-                              for c in range(model.num_classes)], 1)  # [T, K, C, H, W]
+        frames = torch.stack([tween(model, keys, steps=steps, labels=c, method=method,  # type: ignore[arg-type]
+                                    space=space) for c in range(model.num_classes)], 1)  # [T, K, C, H, W]
     else:
-        frames = tween(model, keys, steps=steps, labels=class_, method=method)  # type: ignore[arg-type]
+        frames = tween(model, keys, steps=steps, labels=class_, method=method, space=space)  # type: ignore[arg-type]
     if out.suffix.lower() == ".gif":
         save_gif(frames, out, fps=fps, boomerang=boomerang, scale=scale)
     else:
         save_strip(frames, out, scale=scale)
-    click.echo(f"wrote {len(frames)} frames ({method}) to {out}")
+    click.echo(f"wrote {len(frames)} frames ({method} in {space}) to {out}")
 
 
 @click.command()

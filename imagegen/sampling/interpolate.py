@@ -6,7 +6,8 @@
   near the origin, where the prior has almost no mass (norms ≈ √d), while the great-circle arc keeps
   the norm of equal-norm endpoints.
 * :func:`tween` — images along a path through latent keyframes (from seeds with
-  :func:`latents_for_seeds`, or from real images with the model's ``encode``).
+  :func:`latents_for_seeds`, or from real images with the model's ``encode``); for style-based models
+  optionally linear in the intermediate latent w instead of z (Karras et al. 2019, StyleGAN §4.2).
 * :func:`reconstruct` — encode and decode real images (optionally decoding with another label).
 * :func:`save_gif` / :func:`save_strip` — write the frames as an animated GIF or a one-row PNG.
 
@@ -33,6 +34,7 @@ from ..errors import ConfigError, DataError
 from .images import make_grid, save_pil_atomic, save_png_atomic, to_pil, to_uint8_nhwc
 
 Method = Literal["slerp", "lerp"]
+Space = Literal["z", "w"]
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -134,27 +136,53 @@ def _labels_for(model, labels: Optional[int | torch.Tensor], n: int) -> Optional
 
 @torch.no_grad()
 def tween(model, keys: torch.Tensor, steps: int = 16, labels: Optional[int | torch.Tensor] = None,
-          method: Method = "slerp", batch_size: int = 64) -> torch.Tensor:
+          method: Optional[Method] = None, batch_size: int = 64, space: Space = "z") -> torch.Tensor:
     """Images along an interpolation path through latent keyframes.
 
     Args:
-        model: a model with ``generate(z, labels)`` (dcgan, cgan, vae, cvae, aae).
+        model: a model with ``generate(z, labels)`` (dcgan, cgan, vae, cvae, aae, stylegan2).
         keys: [K, ...] keyframe latents (:func:`latents_for_seeds` or ``model.encode(img)``).
         steps: frames per segment, endpoints included.
-        labels: class for conditional models: an int for every frame, or int64 [frames].
-        method: ``slerp`` (default) or ``lerp``.
+        labels: class for conditional models: an int for every frame, or int64 [frames] (``space="w"``:
+            int64 [K], one per keyframe, since labels enter through the mapping network).
+        method: ``slerp`` or ``lerp``; default slerp in z, lerp in w.
         batch_size: frames per forward pass.
+        space: ``z`` interpolates the keys themselves; ``w`` (style-based models, ``has_style_latents``)
+            maps the keys z [K, z_dim] to ws [K, num_ws, w_dim] with ``model.mapping`` and interpolates
+            linearly there, as the perceptual path length in W does (Karras et al. 2019, StyleGAN §4.2),
+            decoding with ``model.synthesize`` and constant noise.
 
     Returns:
         float32 [(K − 1)·(steps − 1) + 1, C, H, W] in [-1, 1] on the CPU.
 
     Raises:
-        ConfigError: no latent space, missing/extra labels, fewer than 2 keys.
+        ConfigError: no latent space, missing/extra labels, fewer than 2 keys; ``space="w"`` for a model
+            without a mapping network or with ``method="slerp"`` (w is not Gaussian).
     """
-    z = interpolation_path(keys.detach().cpu(), steps, method).to(model.device)
+    if space == "w":
+        return _tween_w(model, keys, steps, labels, method or "lerp", batch_size)
+    if space != "z":
+        raise ConfigError(f"unknown latent space {space!r}; use z or w")
+    z = interpolation_path(keys.detach().cpu(), steps, method or "slerp").to(model.device)
     lab = _labels_for(model, labels, len(z))
     out = [model.generate(z[i:i + batch_size], None if lab is None else lab[i:i + batch_size]).float().cpu()
            for i in range(0, len(z), batch_size)]
+    return torch.cat(out)
+
+
+def _tween_w(model, keys: torch.Tensor, steps: int, labels: Optional[int | torch.Tensor], method: Method,
+              batch_size: int) -> torch.Tensor:
+    """:func:`tween` with ``space="w"``: keys z [K, z_dim] → ws [K, num_ws, w_dim] → linear path → images."""
+    if not getattr(model, "has_style_latents", False):
+        raise ConfigError(f"--space w needs a style-based model with a mapping network (stylegan2), not "
+                          f"{model.model_name}; use --space z")
+    if method != "lerp":
+        raise ConfigError(f"--method {method}: w is not Gaussian, so --space w interpolates linearly "
+                          "(StyleGAN §4.2); drop --method or use lerp")
+    ws = model.mapping(keys.to(model.device), _labels_for(model, labels, len(keys)))  # [K, num_ws, w_dim]
+    path = interpolation_path(ws.cpu(), steps, method)  # [T, num_ws, w_dim]
+    out = [model.synthesize(path[i:i + batch_size], noise_mode="const").float().cpu()
+           for i in range(0, len(path), batch_size)]
     return torch.cat(out)
 
 
