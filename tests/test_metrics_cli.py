@@ -246,3 +246,47 @@ def test_evaluate_padded_run_scores_native_size(tmp_path, cache, capsys):
     assert p["resolution"] == [8, 8]
     assert p["reference"]["loaded_at"]["resolution"] == [8, 8] and "cropped" in p["reference"]["loaded_at"]["resize"]
     assert p["fake"]["cropped"].startswith("centre 8x8")
+
+
+def test_perceptual_path_length_of_a_known_linear_generator():
+    """A generator that draws w itself as the image: d = ‖scale·(w2 − w1)·ε‖² / ε² = scale²‖w2 − w1‖², whose
+    mean over w ~ N(0, I) is 2·D·scale² (the 1st–99th percentile trim lowers it a little)."""
+    from imagegen.metrics.ppl import perceptual_path_length
+
+    class Linear:
+        has_style_latents, num_classes, model_name, device = True, 0, "linear", torch.device("cpu")
+
+        def sample_latents(self, n, generator=None):
+            return torch.randn(n, 16, generator=generator)
+
+        def mapping(self, z, labels=None):
+            return z[:, None]
+
+        def synthesize(self, w, noise_mode="const", generator=None):
+            return 3.0 * w.reshape(len(w), 1, 4, 4)
+
+    res = perceptual_path_length(Linear(), lambda img: (img.flatten(1), None), num_samples=4000, seed=0)
+    assert res["ppl"] == pytest.approx(2 * 16 * 9.0, rel=0.06) and res["num_samples"] == 4000
+
+
+def test_evaluate_ppl_of_style_and_dcgan_runs(tmp_path, cache, capsys):
+    sg = tmp_path / "sg"
+    code, _, err = run_cli(["train", "stylegan2", "--data", "digits", "--resolution", "8", "--z-dim", "8", "--w-dim", "8",
+                            "--mapping-layers", "2", "--channel-base", "32", "--channel-max", "8", "--mbstd-group", "2",
+                            "--batch-size", "8", "--steps", "2", "--no-progress", "--out", sg], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["evaluate", sg, "--metrics", "ppl", "--num-samples", "20", "--json"], capsys)
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["ppl"] > 0 and rec["protocol"]["space"] == "w" and "LPIPS" in rec["protocol"]["distance"]
+    code, out, err = run_cli(["evaluate", sg, "--metrics", "ppl,fid", "--num-samples", "20", "--json",
+                              "--allow-few-samples", "--ppl-sampling", "full"], capsys)
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["ppl"] > 0 and "fid" in rec and rec["protocol"]["ppl"]["sampling"] == "full"
+    dc = tmp_path / "dc"
+    assert run_cli(["train", "dcgan", *TINY_DCGAN, "--steps", "1", "--out", dc], capsys)[0] == 0
+    code, out, err = run_cli(["evaluate", dc, "--metrics", "ppl", "--num-samples", "10", "--json"], capsys)
+    assert code == 0 and json.loads(out)["protocol"]["space"] == "z", err
+    code, _, err = run_cli(["evaluate", dc, "--metrics", "ppl", "--ppl-space", "w", "--num-samples", "10"], capsys)
+    assert code == 2 and "has no mapping network" in err

@@ -164,13 +164,18 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--resize-real", is_flag=True, help="load the reference at the generated images' size and channels")
 @click.option("--allow-few-samples", is_flag=True, help="accept FID from fewer samples than feature dimensions")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object (metric names as keys) on stdout")
+@click.option("--ppl-space", type=click.Choice(["w", "z"]), default=None,
+              help="metric ppl: interpolate in w (style-based models, the default there) or z (slerp)")
+@click.option("--ppl-sampling", type=click.Choice(["end", "full"]), default="end", show_default=True,
+              help="metric ppl: t in {0, 1} (end) or uniform in [0, 1] (full); --num-samples pairs")
 @click.option("--nll-k", type=int, default=5000, help="metric nll: importance samples per image (IWAE); "
                                                        "--num-real N limits it to the first N reference images")
 def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], data: Optional[str],
              split: Optional[str], data_root: Optional[str], metrics_spec: Optional[str], num_samples: int,
              num_real: Optional[int], seed: int, batch_size: int, device: str, extractor: str,
              inception_weights: Optional[str], classifier_data: Optional[str], cache_dir: Optional[str],
-             resolution: Optional[int], resize_real: bool, allow_few_samples: bool, as_json: bool, nll_k: int) -> None:
+             resolution: Optional[int], resize_real: bool, allow_few_samples: bool, as_json: bool,
+             ppl_space: Optional[str], ppl_sampling: str, nll_k: int) -> None:
     """Compute FID, KID, IS, precision/recall and density/coverage of RUN_DIR's model (or of --fake
     images) against a reference set, print a table and append a JSON line to RUN_DIR/metrics.jsonl.
 
@@ -258,6 +263,30 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     ext, clf, note = _select_extractor(extractor, inception_weights, reference if reference.labels is not None
                                        else None, classifier_data, data_root, cache_dir, need_classifier)
 
+    ppl_metrics, ppl_proto = {}, None
+    if "ppl" in metrics:  # a property of the generator, not of a sample set: imagegen.metrics.ppl
+        from ..metrics.ppl import perceptual_path_length, ppl_protocol
+
+        if model is None:
+            raise ConfigError("metric ppl needs a run directory (a generator), not --fake images")
+        space = ppl_space or ("w" if getattr(model, "has_style_latents", False) else "z")
+        _info(f"ppl: {num_samples:,} interpolation pairs in {space} ({ppl_sampling}) ...")
+        ext_device = next(ext.parameters()).device
+
+        def features(img: torch.Tensor):
+            return ext(img.to(ext_device))
+
+        ppl_metrics = perceptual_path_length(model, features, num_samples=num_samples, space=space,
+                                             sampling=ppl_sampling, seed=seed, batch_size=min(batch_size, 100))
+        ppl_proto = ppl_protocol(ext, space, ppl_sampling, num_samples, seed)
+        metrics = [m for m in metrics if m != "ppl"]
+        if not metrics:
+            record = {"step": meta.get("step"), **ppl_metrics, "protocol": ppl_proto, "source": "evaluate"}
+            append_metrics(run_dir_of(model), record)
+            click.echo(json.dumps(record) if as_json else f"{run_dir} (step {meta.get('step')}): {note}\n"
+                       + _format_table({k: v for k, v in ppl_metrics.items() if k != "num_samples"}))
+            return
+
     if model is not None:
         if conditional:
             labels = torch.arange(num_samples) % model.num_classes  # balanced classes 0..K-1
@@ -281,6 +310,9 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     elif resolution is not None:  # the reference was resized at load time (as the run's training data)
         result.protocol["reference"]["loaded_at"] = {"resolution": resolution, "channels": channels,
                                                      "resize": describe_resize(resize)}
+    if ppl_proto is not None:
+        result.metrics.update(ppl_metrics)
+        result.protocol["ppl"] = ppl_proto
     for w in result.warnings:
         _info(f"warning: {w}")
     extra: dict[str, Any] = {}

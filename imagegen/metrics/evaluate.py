@@ -104,7 +104,8 @@ def register_metric(name: str, keys: tuple[str, ...], *, needs_logits: bool = Fa
 
 #: metrics computed from a model and the reference images rather than from generated samples'
 #: features (see :mod:`imagegen.metrics.nll`); they apply to models whose ``evaluation`` has the kind
-MODEL_METRICS: dict[str, str] = {"nll": "likelihood", "psnr": "paired", "ssim": "paired"}
+MODEL_METRICS: dict[str, str] = {"nll": "likelihood", "psnr": "paired", "ssim": "paired",
+                                 "ppl": "distribution"}  # ppl: imagegen.metrics.ppl
 
 
 def list_metrics() -> list[str]:
