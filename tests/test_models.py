@@ -42,6 +42,9 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
     "dncnn": dict(resolution=8, depth=3, width=4),
     "srresnet": dict(resolution=8, scale=2, width=4, num_blocks=1, adv_weight=1e-3, d_width=4, d_layers=1),
     "context-encoder": dict(resolution=8, width=4, num_down=2, num_blocks=1, d_width=4, d_layers=1),
+    # grows 4 → 8 within the suite's few steps (10 images per stage), so resume is checked mid-growth
+    "progan": dict(resolution=8, z_dim=8, channel_base=32, channel_max=8, mbstd_group=2, fade_kimg=0.01,
+                   stable_kimg=0.01, augment="ada", ada_interval=1, ada_kimg=0.01),
     "stylegan": dict(resolution=8, z_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8,
                      mbstd_group=2, r1_interval=2, augment="diffaugment"),
     # every phase on every step (R1, path length), ADA adjusting p each step: all of it must resume exactly
