@@ -59,3 +59,19 @@ def run_subprocess(args: list[str], timeout: float = 300, **kwargs) -> subproces
 #: a tiny, fast DCGAN on the bundled digits (16×16, narrow)
 TINY_DCGAN = ["--data", "digits", "--resolution", "16", "--g-width", "8", "--d-width", "8", "--z-dim", "16",
               "--batch-size", "16", "--no-progress"]
+#: an 8×8 StyleGAN2 on the bundled digits (num_ws = 2·log2(8) − 2 = 4), trainable in a second
+TINY_SG2 = ["--data", "digits", "--resolution", "8", "--z-dim", "8", "--w-dim", "8", "--mapping-layers", "2",
+            "--channel-base", "32", "--channel-max", "8", "--mbstd-group", "2", "--batch-size", "8", "--threads", "1",
+            "--no-progress"]
+
+
+def tiny_stylegan2(**overrides):
+    """The Python-API twin of :data:`TINY_SG2` (1 channel, seeded with 0, eval mode)."""
+    import torch
+
+    from imagegen.models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+    torch.manual_seed(0)
+    cfg = dict(resolution=8, channels=1, z_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8,
+               mbstd_group=2)
+    return StyleGAN2(StyleGAN2Config(**{**cfg, **overrides})).eval()

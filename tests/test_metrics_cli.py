@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY_DCGAN, run_cli
+from conftest import TINY_DCGAN, TINY_SG2, run_cli
 
 from _metrics_fixtures import digits_splits, install_tiny_classifier, tiny_digits_classifier
 
@@ -271,9 +271,7 @@ def test_perceptual_path_length_of_a_known_linear_generator():
 
 def test_evaluate_ppl_of_style_and_dcgan_runs(tmp_path, cache, capsys):
     sg = tmp_path / "sg"
-    code, _, err = run_cli(["train", "stylegan2", "--data", "digits", "--resolution", "8", "--z-dim", "8", "--w-dim", "8",
-                            "--mapping-layers", "2", "--channel-base", "32", "--channel-max", "8", "--mbstd-group", "2",
-                            "--batch-size", "8", "--steps", "2", "--no-progress", "--out", sg], capsys)
+    code, _, err = run_cli(["train", "stylegan2", *TINY_SG2, "--steps", "2", "--out", sg], capsys)
     assert code == 0, err
     code, out, err = run_cli(["evaluate", sg, "--metrics", "ppl", "--num-samples", "20", "--json"], capsys)
     assert code == 0, err

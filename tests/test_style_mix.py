@@ -5,24 +5,18 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY_DCGAN, run_cli
+from conftest import TINY_DCGAN, TINY_SG2, run_cli, tiny_stylegan2
 from imagegen.errors import ConfigError
-from imagegen.models.stylegan2 import StyleGAN2, StyleGAN2Config
 from imagegen.sampling.interpolate import latents_for_seeds, tween
 from imagegen.sampling.style_mix import parse_layers, style_mix_grid
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-#: 8×8 StyleGAN2: num_ws = 2·log2(8) − 2 = 4
-TINY_SG2 = ["--data", "digits", "--resolution", "8", "--z-dim", "8", "--w-dim", "8", "--mapping-layers", "2",
-            "--channel-base", "32", "--channel-max", "8", "--mbstd-group", "2", "--batch-size", "8", "--threads", "1", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    return StyleGAN2(StyleGAN2Config(resolution=8, channels=1, z_dim=8, w_dim=8, mapping_layers=2, channel_base=32,
-                                     channel_max=8, mbstd_group=2)).eval()
+    return tiny_stylegan2()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import TINY_SG2, run_cli
 from imagegen.models.stylegan2 import StyleGAN2, StyleGAN2Config
 from imagegen.nn.styled import (EqualConv2d, EqualLinear, MappingNetwork, blur, conv2d_resample,
                                 minibatch_stddev, modulated_conv2d)
@@ -184,8 +184,6 @@ def test_cli_conditional_on_unlabelled_data_is_one_line_error(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1, err
 
 
-TINY_SG2 = ["--data", "digits", "--resolution", "8", "--z-dim", "8", "--w-dim", "8", "--mapping-layers", "2",
-            "--channel-base", "32", "--channel-max", "8", "--mbstd-group", "2", "--batch-size", "8", "--no-progress"]
 
 
 def test_cli_train_resume_and_sample_with_truncation(tmp_path, capsys):
