@@ -70,6 +70,27 @@ def build(res: int, mode: str, channel_base: int, channel_max: int, device: torc
     return StyleGAN2(cfg).to(device)
 
 
+def count_flops_per_step(res: int, batch: int, channel_base: int, channel_max: int, device: torch.device) -> float:
+    """FLOPs of one training step (every phase weighted by how often it runs), counted on the ``scaled``
+    path for both paths: they compute the same products, but the formulas of ``torch.utils.flop_counter``
+    do not divide a grouped convolution's count by its groups (they over-count the grouped path N-fold)."""
+    model = build(res, "scaled", channel_base, channel_max, device)
+    opts = model.configure_optimizers()
+    real = {"img": torch.rand(batch, 3, res, res, device=device) * 2 - 1,
+            "label": torch.full((batch,), -1, device=device)}
+    total = 0.0
+    for ph in model.phases():
+        for name, opt in opts.items():  # as the trainer: only the phase's optimiser's parameters need grads
+            for g in opt.param_groups:
+                for p in g["params"]:
+                    p.requires_grad_(name == ph.optimizer_name)
+        opts[ph.optimizer_name].zero_grad(set_to_none=True)
+        with FlopCount() as fc:
+            model.training_step(ph.name, real)["loss"].backward()
+        total += fc.total / ph.every
+    return total
+
+
 def run_one(res: int, mode: str, steps: int, batch: int, channel_base: int, channel_max: int,
             device: torch.device) -> dict:
     """Train ``steps`` steps and sample; return the figures of one configuration."""
@@ -93,13 +114,7 @@ def run_one(res: int, mode: str, steps: int, batch: int, channel_base: int, chan
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    # FLOPs of each phase (one call each), then warm-up
-    flops = {}
-    for ph in phases:
-        with FlopCount() as fc:
-            run_phase(ph)
-        flops[ph.name] = fc.total
-    flops_per_step = sum(f / ph.every for ph, f in zip(phases, flops.values()))
+    flops_per_step = count_flops_per_step(res, batch, channel_base, channel_max, device)
     for step in range(2):
         for ph in phases:
             run_phase(ph)

@@ -224,3 +224,46 @@ def test_stylegan_adain_normalises_then_applies_the_style():
     assert model.config.pl_weight == 0 and [p.name for p in model.phases()] == ["D", "Dreg", "G"]
     assert len(model.G.synthesis.layers) == model.num_ws == 6
     assert model.sample(2, torch.Generator().manual_seed(0)).shape == (2, 1, 16, 16)
+
+
+def test_stylegan_progressive_grows_with_fade_in():
+    import torch.nn.functional as F
+
+    from imagegen.models.base import StepContext
+    from imagegen.models.stylegan import StyleGAN, StyleGANConfig
+
+    torch.manual_seed(0)
+    model = StyleGAN(StyleGANConfig(resolution=16, channels=1, z_dim=8, w_dim=8, mapping_layers=2, channel_base=64,
+                                    channel_max=8, mbstd_group=2, progressive=True, fade_kimg=1, stable_kimg=1))
+    assert model.growth == (4, 1.0)
+    model.before_step(StepContext(step=0, total_steps=9, images_seen=1500))  # 8×8 half faded in
+    assert model.growth == (8, 0.5) and model.D.alpha == 0.5
+    syn = model.G.synthesis
+    ws = model.G.map(torch.randn(2, 8))
+    with torch.no_grad():
+        syn.growth.copy_(torch.tensor([8.0, 0.0]))
+        at0 = syn(ws, "const")
+        syn.growth.copy_(torch.tensor([4.0, 1.0]))
+        prev = syn(ws, "const")
+    torch.testing.assert_close(at0, F.interpolate(prev, scale_factor=2, mode="nearest"))
+    model.before_step(StepContext(step=0, total_steps=9, images_seen=1500))
+    batch = {"img": torch.rand(4, 1, 16, 16) * 2 - 1, "label": torch.full((4,), -1)}
+    for phase in ("D", "Dreg", "G"):
+        model.training_step(phase, batch)["loss"].backward()
+    assert model.sample(2, torch.Generator().manual_seed(0)).shape == (2, 1, 16, 16)  # upsampled to R
+    with pytest.raises(Exception, match="drop --conditional or --progressive"):
+        StyleGANConfig(resolution=16, progressive=True, conditional=True)
+
+
+def test_stylegan_progressive_resumes_exactly_mid_fade(tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    args = ["train", "stylegan", *TINY_SG2, "--progressive", "--fade-kimg", "0.016", "--stable-kimg", "0.008"]
+    assert run_cli([*args, "--steps", "4", "--out", tmp_path / "full"], capsys)[0] == 0
+    assert run_cli([*args, "--steps", "2", "--out", tmp_path / "part"], capsys)[0] == 0
+    code, _, err = run_cli(["train", "stylegan", "--resume", tmp_path / "part", "--steps", "4", "--no-progress"], capsys)
+    assert code == 0, err
+    a = load_file(str(tmp_path / "full" / "checkpoints" / "step-0000004" / "model.safetensors"))
+    b = load_file(str(tmp_path / "part" / "checkpoints" / "step-0000004" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert a["G_ema.synthesis.growth"].tolist() == [8.0, 0.5]  # 24 images before step 4: 8×8, α = 0.5

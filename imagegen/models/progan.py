@@ -88,6 +88,15 @@ def growth_schedule(kimg: float, start: int, final: int, fade_kimg: float, stabl
     return res, 1.0
 
 
+def fade_reals(img: torch.Tensor, res: int, alpha: float) -> torch.Tensor:
+    """Real images [N, C, R, R] → [N, C, res, res] (average pooling), blended during a fade-in with their
+    own 2× lower-resolution version upsampled (nearest) by ``alpha``, as G's output is (Appendix A.1)."""
+    x = F.adaptive_avg_pool2d(img, res) if img.shape[-1] != res else img
+    if alpha < 1.0 and res > 4:
+        x = torch.lerp(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest"), x, alpha)
+    return x
+
+
 def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Pixel-wise feature vector normalisation (§4.2): x [N, C, H, W] / sqrt(mean over C of x² + ε)."""
     return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
@@ -218,12 +227,8 @@ class ProGAN(GANModel):
         self.update_augment(ctx)
 
     def real_at_current(self, img: torch.Tensor) -> torch.Tensor:
-        """Real images [N, C, R, R] → the current resolution, faded like G's output (Appendix A.1)."""
-        res, alpha = self.res, self.alpha
-        x = F.adaptive_avg_pool2d(img, res) if img.shape[-1] != res else img
-        if alpha < 1.0 and res > 4:
-            x = torch.lerp(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest"), x, alpha)
-        return x
+        """Real images [N, C, R, R] → the current resolution, faded like G's output (:func:`fade_reals`)."""
+        return fade_reals(img, self.res, self.alpha)
 
     def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
         img = batch["img"]

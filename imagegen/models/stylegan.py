@@ -25,17 +25,38 @@ import math
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import help_field
+from ..errors import ConfigError
 from ..nn.styled import EqualConv2d, EqualLinear, NoiseInput, NoiseMode, bias_act, conv2d_resample
 from ..registry import register_model
+from .base import Batch, StepContext
+from .progan import ProDiscriminator, fade_reals, growth_schedule
 from .stylegan2 import StyleGAN2, StyleGAN2Config
 
 
 @dataclasses.dataclass
 class StyleGANConfig(StyleGAN2Config):
     pl_weight: float = help_field(0.0, "path-length regularisation weight (StyleGAN had none; StyleGAN2 uses 2)")
+    progressive: bool = help_field(False, "progressive growing as the original StyleGAN (ProGAN's schedule, "
+                                          "fade-in and discriminator; see progan)")
+    start_resolution: int = help_field(4, "progressive: resolution training starts at")
+    fade_kimg: float = help_field(30.0, "progressive: thousands of images over which a resolution fades in")
+    stable_kimg: float = help_field(30.0, "progressive: thousands of images each resolution trains after it")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.progressive:
+            s = self.start_resolution
+            if s < 4 or s & (s - 1) or s > self.resolution:
+                raise ConfigError(f"start_resolution={s}: a power of two between 4 and the resolution {self.resolution}")
+            if self.conditional:
+                raise ConfigError("--progressive uses ProGAN's discriminator, which has no label projection; drop "
+                                  "--conditional or --progressive")
+            if self.fade_kimg < 0 or self.stable_kimg < 0:
+                raise ConfigError("fade_kimg and stable_kimg must be ≥ 0")
 
 
 def adain(x: torch.Tensor, style: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -90,17 +111,50 @@ class AdaINSynthesis(nn.Module):
             self.layers.append(AdaINLayer(c_in, c_out, cfg.w_dim, res, up=True))
             self.layers.append(AdaINLayer(c_out, c_out, cfg.w_dim, res))
             res *= 2
-        self.to_rgb = EqualConv2d(cfg.width(cfg.resolution), channels, 1)
+        self.progressive = bool(getattr(cfg, "progressive", False))
+        if self.progressive:  # an RGB output per resolution, for the growth and its fade-in
+            self.to_rgbs = nn.ModuleDict({str(4 * 2 ** k): EqualConv2d(cfg.width(4 * 2 ** k), channels, 1)
+                                          for k in range(int(math.log2(cfg.resolution)) - 1)})
+            # [resolution, α] of the growth, set by the model before every step (copied into G_ema)
+            self.register_buffer("growth", torch.tensor([float(cfg.start_resolution), 1.0]))
+        else:
+            self.to_rgb = EqualConv2d(cfg.width(cfg.resolution), channels, 1)
         self.conv_mode = "scaled"  # unused (no modulated convolutions); kept for StyleGAN2.set_conv_mode
 
     def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "random",
                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """ws → img [N, C, R, R]; progressive: at the current resolution of ``growth`` (r×r), the newest
+        resolution's RGB blended with the upsampled previous one by α (ProGAN Fig. 2)."""
         if ws.ndim != 3 or ws.shape[1] != self.num_ws:
             raise ValueError(f"ws must be [N, {self.num_ws}, w_dim], got {list(ws.shape)}")
         x = self.const[None].expand(ws.shape[0], -1, -1, -1)  # [N, C4, 4, 4]
-        for i, layer in enumerate(self.layers):
+        if not self.progressive:
+            for i, layer in enumerate(self.layers):
+                x = layer(x, ws[:, i], noise_mode, generator=generator)
+            return self.to_rgb(x)
+        res, alpha = int(self.growth[0].item()), float(self.growth[1].item())
+        n_layers = 2 * int(math.log2(res)) - 2  # two AdaIN layers per resolution up to res
+        prev = None
+        for i, layer in enumerate(self.layers[:n_layers]):
+            if i == n_layers - 2 and res > 4:
+                prev = x  # the previous resolution's features, for the fade-in
             x = layer(x, ws[:, i], noise_mode, generator=generator)
-        return self.to_rgb(x)
+        img = self.to_rgbs[str(res)](x)
+        if alpha < 1.0 and prev is not None:
+            img = torch.lerp(F.interpolate(self.to_rgbs[str(res // 2)](prev), scale_factor=2, mode="nearest"), img, alpha)
+        return img
+
+
+class _GrowingDiscriminator(nn.Module):
+    """ProGAN's discriminator behind StyleGAN2's call signature ``D(img, c)``: α from the model's growth."""
+
+    def __init__(self, cfg: StyleGANConfig, channels: int) -> None:
+        super().__init__()
+        self.net = ProDiscriminator(cfg, channels)
+        self.alpha = 1.0
+
+    def forward(self, img: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.net(img, self.alpha)
 
 
 @register_model("stylegan")
@@ -110,3 +164,37 @@ class StyleGAN(StyleGAN2):
 
     Config = StyleGANConfig
     synthesis_cls = AdaINSynthesis
+
+    def __init__(self, config: StyleGANConfig) -> None:
+        super().__init__(config)
+        if config.progressive:
+            self.D = _GrowingDiscriminator(config, config.channels or 1)
+
+    # ---- progressive growing (Karras et al. 2019 §2 trains this way, with ProGAN's schedule) ------
+    @property
+    def growth(self) -> Optional[tuple[int, float]]:
+        """(current resolution, fade-in α) when progressive, else None."""
+        if not self.config.progressive:
+            return None
+        g = self.G_ema.synthesis.growth
+        return int(g[0].item()), float(g[1].item())
+
+    def before_step(self, ctx: StepContext) -> None:
+        c = self.config
+        if c.progressive:
+            res, alpha = growth_schedule(ctx.kimg, c.start_resolution, c.resolution, c.fade_kimg, c.stable_kimg)
+            for G in (self.G, self.G_ema):
+                G.synthesis.growth.copy_(torch.tensor([float(res), alpha]))
+            self.D.alpha = alpha
+
+    def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
+        if self.config.progressive:  # real images at the current resolution, faded like G's output
+            res, alpha = int(self.G.synthesis.growth[0].item()), float(self.G.synthesis.growth[1].item())
+            batch = {**batch, "img": fade_reals(batch["img"], res, alpha)}
+        return super().training_step(phase, batch)
+
+    def _output(self, img: torch.Tensor) -> torch.Tensor:
+        """Clamped to [-1, 1] and, while growing, upsampled (nearest) to the final resolution."""
+        if img.shape[-1] != self.config.resolution:
+            img = F.interpolate(img, size=self.config.resolution, mode="nearest")
+        return img.clamp(-1, 1)

@@ -415,7 +415,7 @@ class StyleGAN2(GANModel):
         ws = ws.to(self.device, torch.float32)
         if ws.ndim == 2:
             ws = ws[:, None].expand(-1, self.num_ws, -1)
-        return self.G_ema.synthesis(ws, noise_mode, generator).clamp(-1, 1)
+        return self._output(self.G_ema.synthesis(ws, noise_mode, generator))
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None, truncation_psi: float = 1.0,
@@ -427,6 +427,10 @@ class StyleGAN2(GANModel):
         labels = self._check_labels(len(z), labels, generator)
         img = self.G_ema(z.to(self.device, torch.float32), labels, truncation_psi, truncation_cutoff, noise_mode,
                          generator)
+        return self._output(img)
+
+    def _output(self, img: torch.Tensor) -> torch.Tensor:
+        """The synthesis network's output as returned to users: clamped to [-1, 1]."""
         return img.clamp(-1, 1)
 
     def _check_labels(self, n: int, labels: Optional[torch.Tensor],
