@@ -258,7 +258,7 @@ def test_stylegan_progressive_grows_with_fade_in():
 def test_stylegan_progressive_resumes_exactly_mid_fade(tmp_path, capsys):
     from safetensors.torch import load_file
 
-    args = ["train", "stylegan", *TINY_SG2, "--progressive", "--fade-kimg", "0.016", "--stable-kimg", "0.008"]
+    args = ["train", "stylegan", *TINY_SG2, "--progressive", "--fade-kimg", "0.032", "--stable-kimg", "0.008"]
     assert run_cli([*args, "--steps", "4", "--out", tmp_path / "full"], capsys)[0] == 0
     assert run_cli([*args, "--steps", "2", "--out", tmp_path / "part"], capsys)[0] == 0
     code, _, err = run_cli(["train", "stylegan", "--resume", tmp_path / "part", "--steps", "4", "--no-progress"], capsys)
