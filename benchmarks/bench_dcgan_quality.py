@@ -336,6 +336,51 @@ def fmt(values: list[float], scale: float, dec: int) -> str:
     return f"{mean:.{dec}f} ± {statistics.stdev(v):.{dec}f}"
 
 
+def summarise(runs: list[dict], models: list[str]) -> dict:
+    """Print the mean ± sample-std table over seeds per model and return it as a dict."""
+    summary = {}
+    print("\n| model | seeds | " + " | ".join(c[1] for c in COLUMNS) + " |")
+    print("|---|---|" + "---|" * len(COLUMNS))
+    for name in models:
+        rs = [r for r in runs if r["model"] == name]
+        summary[name] = {k: {"mean": statistics.fmean(r[k] for r in rs),
+                             "std": statistics.stdev(r[k] for r in rs) if len(rs) > 1 else None}
+                         for k, *_ in COLUMNS}
+        print(f"| {name} | {len(rs)} | " + " | ".join(fmt([r[k] for r in rs], s, d) for k, _, s, d in COLUMNS) + " |")
+    print("\nconfident = % of samples with top-class probability ≥ 0.9; classes ≥1% = classes (of 10) predicted "
+          "for ≥ 1% of samples; FID/KID/precision/recall in the dataset classifier's feature space; "
+          "mean ± sample std over seeds; train s = seconds of the training loop")
+    return summary
+
+
+def combine(paths: list[Path], out: Optional[Path]) -> int:
+    """Merge the runs of earlier ``--json`` files (e.g. one per seed, run one at a time) into one table."""
+    runs: list[dict] = []
+    for path in paths:
+        try:
+            runs += json.loads(path.read_text())["runs"]
+        except (OSError, ValueError, KeyError) as e:
+            print(f"error: cannot read runs from {path} ({e}); pass JSON files written by --json", file=sys.stderr)
+            return 2
+    seen = set()
+    for r in runs:
+        if (r["model"], r["seed"]) in seen:
+            print(f"error: {r['model']} seed {r['seed']} appears twice; pass each run's JSON once", file=sys.stderr)
+            return 2
+        seen.add((r["model"], r["seed"]))
+    models = list(dict.fromkeys(r["model"] for r in runs))
+    print("| model | seed | steps | " + " | ".join(c[1] for c in COLUMNS) + " |")
+    print("|---|---|---|" + "---|" * len(COLUMNS))
+    for r in sorted(runs, key=lambda r: (models.index(r["model"]), r["seed"])):
+        print(f"| {r['model']} | {r['seed']} | {r['steps']} | "
+              + " | ".join(fmt([r[k]], s, d) for k, _, s, d in COLUMNS) + " |")
+    summary = summarise(runs, models)
+    if out:
+        out.write_text(json.dumps({"settings": {"combined": [str(p) for p in paths]},
+                                   "summary": summary, "runs": runs}, indent=2))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -350,8 +395,12 @@ def main() -> int:
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ap.add_argument("--out-dir", type=Path, default=None, help="keep run directories here (default: a temp dir)")
     ap.add_argument("--smoke", action="store_true", help="tiny check: 20 steps, 300 samples, seed 0")
+    ap.add_argument("--combine", type=Path, nargs="+", default=None, metavar="JSON",
+                    help="train nothing: merge the runs of earlier --json files into one mean ± std table")
     add_thread_and_json_options(ap)
     args = ap.parse_args()
+    if args.combine:
+        return combine(args.combine, args.json)
     if args.smoke:
         args.steps, args.num_samples, args.seeds = 20, 300, "0"
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -396,18 +445,7 @@ def main() -> int:
         if tmp is not None:
             tmp.cleanup()
 
-    summary = {}
-    print("\n| model | seeds | " + " | ".join(c[1] for c in COLUMNS) + " |")
-    print("|---|---|" + "---|" * len(COLUMNS))
-    for name in models:
-        rs = [r for r in runs if r["model"] == name]
-        summary[name] = {k: {"mean": statistics.fmean(r[k] for r in rs),
-                             "std": statistics.stdev(r[k] for r in rs) if len(rs) > 1 else None}
-                         for k, *_ in COLUMNS}
-        print(f"| {name} | {len(rs)} | " + " | ".join(fmt([r[k] for r in rs], s, d) for k, _, s, d in COLUMNS) + " |")
-    print("\nconfident = % of samples with top-class probability ≥ 0.9; classes ≥1% = classes (of 10) predicted "
-          "for ≥ 1% of samples; FID/KID/precision/recall in the dataset classifier's feature space; "
-          "mean ± sample std over seeds; train s = seconds of the training loop")
+    summary = summarise(runs, models)
     if args.json:
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         args.json.write_text(json.dumps({"settings": settings, "summary": summary, "runs": runs}, indent=2))

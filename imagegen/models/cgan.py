@@ -60,6 +60,10 @@ class CGANConfig(GANOptimConfig):
                       "(then --ac-weight must be > 0: a pure AC-GAN)")
     ac_weight: float = help_field(0.0, "weight of the AC-GAN auxiliary classification loss (0 = off)")
     spectral_norm: bool = help_field(True, "spectral normalisation of every D layer (Miyato et al. 2018)")
+    init: Literal["dcgan", "pytorch"] = help_field(
+        "dcgan", "generator weight initialisation: dcgan = N(0, 0.02) (Radford et al. 2015 §4), pytorch = "
+                 "PyTorch's layer defaults (dcgan's default since docs/dcgan_ablation.md); D keeps PyTorch's "
+                 "init either way")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -165,7 +169,8 @@ class CGAN(GANModel):
             raise ConfigError("cgan needs num_classes (the trainer fills it from a labelled dataset)")
         c, k = config.channels or 1, config.num_classes
         self.G = CGANGenerator(config.z_dim, config.resolution, c, config.g_width, k)
-        self.G.apply(dcgan_init)
+        if config.init == "dcgan":
+            self.G.apply(dcgan_init)
         self.D = ProjectionDiscriminator(config.resolution, c, config.d_width, k,
                                          projection=config.d_cond == "projection",
                                          num_aux_classes=k if config.ac_weight > 0 else 0,
