@@ -1,0 +1,149 @@
+"""Plot one metric (test NLL, FID, KID, ...) against training time for several runs on one figure.
+
+Training time at step s is the sum, over the run's log windows up to s, of the window's images divided
+by its logged images/s (``logs/scalars.jsonl``): the time spent in training steps, without the
+evaluations and checkpoints in between. Values are the ``--metric`` records of ``metrics.jsonl``
+(``--eval-every`` during training, ``imagegen evaluate`` after it). Records of one curve must share a
+protocol: for ``nll`` the same test images (``--images``, default the first 1,000 that
+``--eval-metrics nll`` uses during training); for the sample metrics the same number of generated
+samples (``--num-fake``, default the first record's) and the same reference images as the run's first
+record — other records are skipped and counted on stderr.
+
+Usage::
+
+    python scripts/plot_metric_vs_time.py runs/mnist-pixelcnn:pixelcnn runs/mnist-pixelrnn:"pixelrnn (Row LSTM)" \
+        --point "vae (docs/models.md)=706,85.87" --ref "Diagonal BiLSTM, 7 layers (paper)=79.20" \
+        --out docs/images/nll-vs-time-mnist.png
+    python scripts/plot_metric_vs_time.py runs/mnist-stylegan2:stylegan2 runs/mnist-dcgan:dcgan \
+        --metric fid --log-y --out docs/images/fid-vs-time-mnist.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def training_seconds(run: Path) -> dict[int, float]:
+    """Cumulative training seconds at each logged step of ``run``."""
+    cfg = json.loads((run / "config.json").read_text())
+    batch = cfg["train_config"]["batch_size"]
+    out, total, prev = {0: 0.0}, 0.0, 0
+    for row in read_jsonl(run / "logs" / "scalars.jsonl"):
+        step, ips = row.get("step"), row.get("images_per_sec")
+        if step is None or not ips or step <= prev:
+            continue
+        total += (step - prev) * batch / ips
+        out[step], prev = total, step
+    return out
+
+
+def nll_points(run: Path, images: int) -> list[tuple[float, float, int]]:
+    """(training seconds, nll in nats, step) for every NLL record of ``run`` on ``images`` test images
+    (one set of images for the whole curve: the first 1,000 of the test split during training)."""
+    best: dict[int, float] = {}
+    for rec in read_jsonl(run / "metrics.jsonl"):
+        nll, step = rec.get("nll", rec.get("results", {}).get("nll")), rec.get("step")
+        if nll is None or step is None:
+            continue
+        count = int(str(rec.get("protocol", {}).get("images", "first 0")).split()[1].replace(",", "") or 0)
+        if count == images:
+            best[step] = float(nll)
+    return at_training_seconds(run, best)
+
+
+def sample_metric_points(run: Path, metric: str, num_fake: Optional[int]) -> list[tuple[float, float, int]]:
+    """(training seconds, value, step) for every ``metric`` record of ``run`` (fid, kid, precision, ...)
+    with ``num_fake`` generated samples (default: the first record's) scored against the same reference
+    images as the first record; the later of two records at one step wins."""
+    values: dict[int, float] = {}
+    first_ref, skipped = None, 0
+    for rec in read_jsonl(run / "metrics.jsonl"):
+        value, step = rec.get(metric), rec.get("step")
+        protocol = rec.get("protocol") or {}
+        if value is None or step is None or not isinstance(protocol, dict):
+            continue
+        n, ref = protocol.get("num_fake"), (protocol.get("reference") or {}).get("key")
+        if num_fake is None:
+            num_fake = n
+        if first_ref is None:
+            first_ref = ref
+        if n != num_fake or ref != first_ref:
+            skipped += 1
+            continue
+        values[step] = float(value)
+    if skipped:
+        print(f"{run}: skipped {skipped} {metric} record(s) with another sample count or reference", file=sys.stderr)
+    return at_training_seconds(run, values)
+
+
+def at_training_seconds(run: Path, values: dict[int, float]) -> list[tuple[float, float, int]]:
+    """Attach to each (step → value) the training seconds at the last logged step at or before it."""
+    secs = training_seconds(run)
+    steps = sorted(secs)
+    pts = []
+    for step, value in sorted(values.items()):
+        at = max((s for s in steps if s <= step), default=0)
+        pts.append((secs[at], value, step))
+    return pts
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", help="RUN_DIR[:label]")
+    ap.add_argument("--ref", action="append", default=[], help="a horizontal reference line, 'label=value'")
+    ap.add_argument("--point", action="append", default=[],
+                    help="a single result from elsewhere, 'label=seconds,value' (e.g. a documented run)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--metric", default="nll", help="nll, or a sample metric of metrics.jsonl: fid, kid, is, "
+                                                    "precision, recall, confident, ...")
+    ap.add_argument("--title", default=None, help="default: '<metric> against training time'")
+    ap.add_argument("--images", type=int, default=1000, help="nll: plot the records on this many test images")
+    ap.add_argument("--num-fake", type=int, default=None,
+                    help="sample metrics: plot the records with this many samples (default: each run's first)")
+    ap.add_argument("--log-y", action="store_true", help="logarithmic value axis (FID falls over decades)")
+    args = ap.parse_args()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.2), dpi=110)
+    ax = fig.add_subplot()
+    for spec in args.runs:
+        path, _, label = spec.partition(":")
+        pts = (nll_points(Path(path), args.images) if args.metric == "nll"
+               else sample_metric_points(Path(path), args.metric, args.num_fake))
+        if not pts:
+            print(f"no {args.metric} records in {path}", file=sys.stderr)
+            continue
+        ax.plot([p[0] / 60 for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=label or path)
+    for point in args.point:
+        label, _, xy = point.rpartition("=")
+        sec, value = (float(v) for v in xy.split(","))
+        ax.plot([sec / 60], [value], marker="s", linestyle="none", label=label)
+    for ref in args.ref:
+        label, _, value = ref.rpartition("=")
+        ax.axhline(float(value), linestyle="--", linewidth=0.9, color="grey")
+        ax.annotate(label, (0, float(value)), xycoords=("axes fraction", "data"), fontsize=7, va="bottom",
+                    color="dimgrey")
+    ax.set_xlabel("training time (minutes, 2-core CPU)")
+    ax.set_ylabel(f"test NLL (nats per image, first {args.images:,} test images)" if args.metric == "nll"
+                  else args.metric.upper() if args.metric in ("fid", "kid", "is") else args.metric)
+    if args.log_y:
+        ax.set_yscale("log")
+    ax.set_title(args.title or ("Test NLL (nats) against training time" if args.metric == "nll"
+                                else f"{args.metric.upper()} against training time"), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
