@@ -199,3 +199,29 @@ def test_folder_auto_decides_per_image(tmp_path):
     write_pngs(tmp_path, x)
     ds = build_dataset(str(tmp_path), resolution=32, channels=1)
     np.testing.assert_array_equal(ds.images.permute(0, 2, 3, 1).numpy(), padded(x))
+
+
+def test_real_images_for_a_run_are_framed_as_its_training_data(tmp_path, capsys, monkeypatch):
+    """reconstruct/interpolate/evaluate default to the run's own --resize (here pad), not bicubic;
+    models built in code (no recorded option) fall back to bicubic."""
+    import imagegen
+    import imagegen.cli.interpolate as cli_interpolate
+    from imagegen.models.vae import VAE, VAEConfig
+    from imagegen.sampling.api import run_resize
+
+    run = tmp_path / "vae"
+    code, _, err = run_cli(["train", "vae", "--data", "digits", "--resolution", "16", "--resize", "pad",
+                            "--z-dim", "4", "--width", "8", "--hidden", "16", "--steps", "1", "--batch-size", "8",
+                            "--no-progress", "--out", run], capsys)
+    assert code == 0, err
+    assert run_resize(imagegen.load_run(run)) == "pad"
+    assert run_resize(VAE(VAEConfig(resolution=16, channels=1, z_dim=4, width=8, hidden=16))) == "bicubic"
+    seen = []
+    real_build = cli_interpolate.build_dataset
+    monkeypatch.setattr(cli_interpolate, "build_dataset", lambda *a, **kw: seen.append(kw["resize"]) or real_build(*a, **kw))
+    code, _, err = run_cli(["reconstruct", run, "--data", "digits", "--num", "2", "--out", tmp_path / "r.png"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["reconstruct", run, "--data", "digits", "--num", "2", "--resize", "bicubic",
+                            "--out", tmp_path / "b.png"], capsys)
+    assert code == 0, err
+    assert seen == ["pad", "bicubic"]

@@ -188,7 +188,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     from ..data.transforms import PAD, crop_padding, describe_resize, resolve_resize
     from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics, quantize
     from ..sampling import generate, load_run
-    from ..sampling.api import run_dir_of
+    from ..sampling.api import run_dir_of, run_resize, run_train_config
     from ..checkpoint import append_metrics
     from ..device import resolve_device
 
@@ -207,14 +207,14 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     if run_dir is not None:
         model = load_run(run_dir, device=device)
         meta = model.checkpoint_meta  # type: ignore[attr-defined]
-        tc = meta.get("train_config") or {}
+        tc = run_train_config(model)
         name = name or tc.get("data")
         data_root = data_root or tc.get("data_root")
         if resolution is not None and resolution != model.config.resolution:
             raise ConfigError(f"--resolution {resolution}: the model generates {model.config.resolution}x"
                               f"{model.config.resolution} images; drop --resolution")
         resolution, channels = model.config.resolution, model.config.channels
-        resize = tc.get("resize", "bicubic")
+        resize = run_resize(model)
         source = {"run": str(run_dir), "checkpoint": meta.get("checkpoint"), "step": meta.get("step"),
                   "model": meta.get("model")}
     else:
@@ -353,24 +353,24 @@ def _evaluate_paired_run(model: Any, meta: dict[str, Any], data: str, metrics_sp
     from ..device import resolve_device
     from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics
     from ..metrics.paired import evaluate_paired, restoration_degradation
-    from ..sampling.api import run_dir_of
+    from ..sampling.api import run_dir_of, run_resize, run_train_config
 
     metrics = parse_metrics(metrics_spec or "psnr,ssim")
     allowed = {"psnr", "ssim", "fid", "kid", "pr", "dc"}
     if set(metrics) - allowed:
         raise ConfigError(f"{model.model_name} is evaluated against targets: use metrics from {sorted(allowed)}")
-    tc = meta.get("train_config") or {}
+    tc = run_train_config(model)
     degradation = restoration_degradation(model)
     if degradation is not None:  # clean images as targets, degraded as in training
         split = split or ("test" if data in dataset_loaders() else "train")
         pairs = build_dataset(data, root=data_root, split=split, resolution=model.config.resolution,
-                              channels=model.config.channels, resize=tc.get("resize", "bicubic"))
+                              channels=model.config.channels, resize=run_resize(model))
         if data in dataset_loaders():
             pairs.name = f"{data}:{split}"
         _info(f"restoring {degradation.describe()} on {pairs.name} ...")
     else:
         pairs = load_paired(data, resolution=model.config.resolution, channels=model.config.channels,
-                            resize=tc.get("resize", "bicubic"), layout=tc.get("paired_layout", "auto"))
+                            resize=run_resize(model), layout=tc.get("paired_layout", "auto"))
         _info(f"translating the inputs of {pairs.name} ...")
     res = evaluate_paired(model, pairs, num_images=num_real, batch_size=batch_size, seed=seed, keep_outputs=True)
     n = res["num_images"]

@@ -11,6 +11,7 @@ from ..data import build_dataset
 from ..errors import ConfigError
 from .options import IMAGE_EXTS, check_out
 from ..sampling import load_run
+from ..sampling.api import run_resize
 from ..sampling.interpolate import (latents_for_seeds, load_images, reconstruct as reconstruct_images,
                                     save_gif, save_strip, tween)
 from ..sampling.images import save_grid
@@ -51,14 +52,14 @@ def parse_seeds(text: str, option: str = "--seeds", at_least: int = 2) -> list[i
 @click.option("--fps", type=float, default=12.0, show_default=True, help="GIF frames per second")
 @click.option("--boomerang/--no-boomerang", default=True, show_default=True, help="GIF plays forwards then backwards")
 @click.option("--scale", type=int, default=2, show_default=True, help="integer upscaling of the frames")
-@click.option("--resize", default="bicubic", show_default=True,
-              help="resampling filter for --images (bicubic, bilinear, lanczos, box, nearest), or pad: "
-                   "zero-pad images no larger than the model's resolution, no resampling")
+@click.option("--resize", default=None,
+              help="how --images are brought to the model's resolution: auto, pad, or a resampling filter "
+                   "(bicubic, bilinear, lanczos, box, nearest)  [default: the run's own --resize]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
 def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Path, Path]], steps: int,
                 method: Optional[str], space: str, class_: Optional[int], class_grid: bool, fps: float,
-                boomerang: bool, scale: int, resize: str, device: str, force: bool) -> None:
+                boomerang: bool, scale: int, resize: Optional[str], device: str, force: bool) -> None:
     """Interpolate through the latent space of the model in RUN_DIR: between the latents of --seeds,
     or between two real --images (encoder models)."""
     check_out(out, force, (".gif",) + IMAGE_EXTS)
@@ -69,7 +70,7 @@ def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Pat
         if not model.has_encoder:
             raise ConfigError(f"--images needs an encoder model (vae, cvae, aae); {model.model_name} has none; "
                               "use --seeds")
-        img = load_images(images, model.config.resolution, model.config.channels or 1, resize)
+        img = load_images(images, model.config.resolution, model.config.channels or 1, resize or run_resize(model))
         labels = None if class_ is None else torch.full((len(img),), class_, dtype=torch.int64)
         if model.num_classes and labels is None:
             raise ConfigError(f"{model.model_name} is class-conditional: give the images' class with --class C")
@@ -103,14 +104,14 @@ def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Pat
 @click.option("--class", "class_", type=int, default=None,
               help="conditional models: decode every image with this class (the encoder sees the true one)")
 @click.option("--pairs-per-row", type=int, default=8, show_default=True, help="input/reconstruction pairs per row")
-@click.option("--resize", default="bicubic", show_default=True,
-              help="resampling filter to the model's resolution (bicubic, bilinear, lanczos, box, nearest), "
-                   "or pad: zero-pad images no larger than it, no resampling")
+@click.option("--resize", default=None,
+              help="how the images are brought to the model's resolution: auto, pad, or a resampling filter "
+                   "(bicubic, bilinear, lanczos, box, nearest)  [default: the run's own --resize]")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".png/.jpg/.webp grid")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
 def reconstruct(run_dir: Path, data: str, data_root: Optional[str], split: str, num: int, seed: int,
-                class_: Optional[int], pairs_per_row: int, resize: str, out: Path, device: str, force: bool) -> None:
+                class_: Optional[int], pairs_per_row: int, resize: Optional[str], out: Path, device: str, force: bool) -> None:
     """Encode and decode NUM images of a dataset with the autoencoder in RUN_DIR (vae, cvae, aae); the
     grid shows each input beside its reconstruction."""
     check_out(out, force)
@@ -120,7 +121,7 @@ def reconstruct(run_dir: Path, data: str, data_root: Optional[str], split: str, 
     if not model.has_encoder:
         raise ConfigError(f"{model.model_name} has no encoder; reconstruct needs vae, cvae or aae")
     ds = build_dataset(data, root=data_root, split=split, resolution=model.config.resolution,
-                       channels=model.config.channels or 1, resize=resize)
+                       channels=model.config.channels or 1, resize=resize or run_resize(model))
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(ds), generator=g)[:num]
     img, label = ds.get_batch(idx)

@@ -51,6 +51,19 @@ def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> Gen
     return model
 
 
+def run_train_config(model: Any) -> dict[str, Any]:
+    """The trainer options a model loaded by :func:`load_run` was trained with (``data``, ``data_root``,
+    ``resize``, ...; ``{}`` for a model built in code)."""
+    return (getattr(model, "checkpoint_meta", None) or {}).get("train_config") or {}
+
+
+def run_resize(model: Any) -> str:
+    """How the run's training images were brought to its resolution (``--resize``), so that real images
+    given to the model later (encoders, projection, evaluation) are framed the same way. Runs from before
+    the option was recorded, and models built in code, resized bicubically."""
+    return run_train_config(model).get("resize", "bicubic")
+
+
 def run_dir_of(model: GenerativeModel) -> Path:
     """The run directory ``RUN`` of a model loaded by :func:`load_run` (its checkpoint is
     ``RUN/checkpoints/NAME``), where evaluations are recorded in ``metrics.jsonl``.

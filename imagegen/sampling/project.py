@@ -57,6 +57,7 @@ from torch import nn
 from ..errors import ConfigError, DataError, ImagegenError, WeightsError
 from ..nn.styled import NoiseInput
 from .images import make_grid, save_png_atomic, to_uint8_nhwc
+from .api import run_train_config
 
 Space = Literal["w", "w+"]
 SPACES = ("w", "w+")
@@ -147,7 +148,7 @@ def classifier_distance(clf: Any, why: str = "") -> FeatureDistance:
 
 def _run_dataset(model: Any) -> tuple[Optional[str], Optional[str]]:
     """(dataset name, data root) the run was trained on, from ``model.checkpoint_meta`` (None if unknown)."""
-    tc = (getattr(model, "checkpoint_meta", None) or {}).get("train_config") or {}
+    tc = run_train_config(model)
     return tc.get("data"), tc.get("data_root")
 
 
