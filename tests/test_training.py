@@ -124,6 +124,38 @@ def test_torchrun_two_processes(tmp_path):
     assert imagegen.generate(model, 4).shape == (4, 1, 16, 16)
 
 
+def test_torchrun_nan_on_one_rank_stops_every_rank_with_the_message(tmp_path):
+    """A G loss that becomes NaN on rank 1 only in the last step before a checkpoint (rank 0's loss of that
+    step is still finite; the NaN gradients reach both replicas) is seen by the pre-checkpoint check, which
+    reads each rank's own window: the ranks agree on it, so rank 0 (the only one that talks) prints the
+    one-line message, names the last good checkpoint and does not save the NaN weights."""
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(
+        "import os, sys, torch\n"
+        "from imagegen.models.dcgan import DCGAN\n"
+        "original, calls = DCGAN.training_step, {'n': 0}\n"
+        "def poisoned(self, phase, batch):\n"
+        "    out = original(self, phase, batch)\n"
+        "    calls['n'] += 1\n"
+        "    if os.environ['RANK'] == '1' and calls['n'] == 12:  # G phase of step 6, rank 1 only\n"
+        "        out = {**out, 'loss': out['loss'] * torch.tensor(float('nan'))}\n"
+        "    return out\n"
+        "DCGAN.training_step = poisoned\n"
+        "from imagegen.cli import main\n"
+        "main(sys.argv[1:])\n")
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        str(launcher), "train", "dcgan", *TINY_DCGAN, "--steps", "12", "--log-every", "8",
+                        "--ckpt-every", "3", "--out", str(run)],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode != 0
+    assert ("a loss of another process became non-finite by step 6: training diverged; the last good checkpoint "
+            "is") in r.stderr, r.stderr[-3000:]
+    assert "step-0000003" in r.stderr
+    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.startswith("step-")) == ["step-0000003"]
+
+
 def test_interrupted_checkpoint_write_keeps_previous(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     code, _, err = run_cli(["train", "dcgan", *TINY_DCGAN, "--steps", "4", "--ckpt-every", "4", "--out", run],

@@ -429,16 +429,21 @@ class Trainer:
     def _check_finite(self, s: _Session, losses: dict[str, float]) -> None:
         """Stop with :class:`TrainingDiverged` (naming the last good checkpoint) when a loss mean of the
         current log window is NaN or infinite; called before logging and before every checkpoint, so a
-        diverged state is never saved."""
+        diverged state is never saved. Under DDP every process calls it at the same steps and they agree
+        (a non-finite loss on any rank stops all of them, so none waits forever in a collective)."""
         bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
-        if bad:
-            k, v = next(iter(bad.items()))
-            good = f"the last good checkpoint is {s.last_ckpt}" if s.last_ckpt is not None else \
-                "no checkpoint was written before it"
-            raise TrainingDiverged(
-                f"{k} became {v} by step {s.step}: training diverged; {good}; resume from it with "
-                f"`imagegen train {self.model_name} --resume {self.run_dir}` and a lower learning rate or "
-                "stronger regularisation (e.g. R1 --r1-gamma, --gp-weight)")
+        diverged = bool(bad)
+        if s.dist.enabled:
+            diverged = bool(all_reduce_max(s.dist, [int(diverged)], s.device)[0])
+        if not diverged:
+            return
+        k, v = next(iter(bad.items())) if bad else ("a loss of another process", "non-finite")
+        good = f"the last good checkpoint is {s.last_ckpt}" if s.last_ckpt is not None else \
+            "no checkpoint was written before it"
+        raise TrainingDiverged(
+            f"{k} became {v} by step {s.step}: training diverged; {good}; resume from it with "
+            f"`imagegen train {self.model_name} --resume {self.run_dir}` and a lower learning rate or "
+            "stronger regularisation (e.g. R1 --r1-gamma, --gp-weight)")
 
     def _poll(self, s: _Session, signals: StopSignals, t_loop: float) -> tuple[int, bool, bool]:
         """(signal number or 0, --minutes budget spent, --ckpt-minutes due), agreed by every process
