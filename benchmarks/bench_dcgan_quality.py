@@ -208,6 +208,7 @@ variant("default-dcgan-init", model={"init": "dcgan"})(train_default)  # the def
 variant("default-pad", train={"resize": "pad"})(train_default)  # = default since --resize auto
 variant("default-resize", train={"resize": "bicubic"})(train_default)  # the framing before --resize auto
 variant("default-batch-stats", sample_mode="train")(train_default)
+variant("default-ema", model={"ema_decay": 0.999})(train_default)  # samples from G_ema (ProGAN §A.1)
 
 
 # ------------------------------------------------------------------ the plain reference (pytorch/examples style)
