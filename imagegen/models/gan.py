@@ -72,7 +72,9 @@ class GANOptimConfig(DAugmentConfig):
     lr_d: float = help_field(2e-4, "discriminator Adam learning rate")
     beta1: float = help_field(0.5, "Adam β1")
     beta2: float = help_field(0.999, "Adam β2")
-    ema_decay: float = help_field(0.0, "EMA decay of generator weights used for sampling (0 = off, e.g. 0.999)")
+    ema_decay: float = help_field(0.0, "EMA decay of generator weights used for sampling (0 = off, e.g. 0.999); "
+                                       "known issue: batch-norm generators (dcgan, cgan) sample badly with it, as "
+                                       "G_ema reuses G's running statistics (docs/dcgan_ablation.md)")
 
     def __post_init__(self) -> None:
         self.check_augment()
