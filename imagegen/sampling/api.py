@@ -59,7 +59,7 @@ def run_train_config(model: Any) -> dict[str, Any]:
 
 def run_resize(model: Any) -> str:
     """How the run's training images were brought to its resolution (``--resize``), so that real images
-    given to the model later (encoders, projection, evaluation) are framed the same way. Runs from before
+    given to the model later (encoders, evaluation) are framed the same way. Runs from before
     the option was recorded, and models built in code, resized bicubically."""
     return run_train_config(model).get("resize", "bicubic")
 
