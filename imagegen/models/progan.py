@@ -63,16 +63,32 @@ class ProGANConfig(DAugmentConfig):
     def __post_init__(self) -> None:
         check_image_size("ProGAN", self.resolution, self.channels)
         self.check_augment()
-        s = self.start_resolution
-        if s < 4 or s & (s - 1) or s > self.resolution:
-            raise ConfigError(f"start_resolution={s}: a power of two between 4 and the resolution {self.resolution}")
-        if self.fade_kimg < 0 or self.stable_kimg < 0:
-            raise ConfigError("fade_kimg and stable_kimg must be ≥ 0")
+        check_growth(self.start_resolution, self.resolution, self.fade_kimg, self.stable_kimg)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay={self.ema_decay}: use a value in [0, 1)")
 
     def width(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
+
+
+def check_growth(start: int, final: int, fade_kimg: float, stable_kimg: float) -> None:
+    """Raise ConfigError (one line) unless ``start`` is a power of two in [4, ``final``] and the fade and
+    stable lengths (thousands of images) are ≥ 0."""
+    if start < 4 or start & (start - 1) or start > final:
+        raise ConfigError(f"start_resolution={start}: a power of two between 4 and the resolution {final}")
+    if fade_kimg < 0 or stable_kimg < 0:
+        raise ConfigError("fade_kimg and stable_kimg must be ≥ 0")
+
+
+def read_growth(growth: torch.Tensor) -> tuple[int, float]:
+    """``(resolution, α)`` from a growth buffer ``[resolution, α]`` (float32 [2])."""
+    return int(growth[0].item()), float(growth[1].item())
+
+
+def write_growth(growth: torch.Tensor, res: int, alpha: float) -> None:
+    """Store ``(resolution, α)`` in a growth buffer ``[resolution, α]`` in place (saved with the weights, so
+    a loaded run samples at the stage where training stopped)."""
+    growth.copy_(torch.tensor([float(res), alpha]))
 
 
 def growth_schedule(kimg: float, start: int, final: int, fade_kimg: float, stable_kimg: float) -> tuple[int, float]:
@@ -197,12 +213,12 @@ class ProGAN(GANModel):
     @property
     def res(self) -> int:
         """Current resolution of G's output and D's input."""
-        return int(self.growth[0].item())
+        return read_growth(self.growth)[0]
 
     @property
     def alpha(self) -> float:
         """Current fade-in weight of the newest resolution (1 = fully faded in)."""
-        return float(self.growth[1].item())
+        return read_growth(self.growth)[1]
 
     def schedule(self, kimg: float) -> tuple[int, float]:
         """(current resolution, fade-in α) after ``kimg`` thousand images (:func:`growth_schedule`)."""
@@ -218,8 +234,7 @@ class ProGAN(GANModel):
         return [Phase("D"), Phase("G", needs_batch=False)]
 
     def before_step(self, ctx: StepContext) -> None:
-        res, alpha = self.schedule(ctx.kimg)
-        self.growth.copy_(torch.tensor([float(res), alpha]))
+        write_growth(self.growth, *self.schedule(ctx.kimg))
 
     def after_step(self, ctx: StepContext) -> None:
         if self.G_ema is not None:

@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..nn.styled import EqualConv2d, EqualLinear, NoiseInput, NoiseMode, bias_act, conv2d_resample
 from ..registry import register_model
 from .base import Batch, StepContext
-from .progan import ProDiscriminator, fade_reals, growth_schedule
+from .progan import ProDiscriminator, check_growth, fade_reals, growth_schedule, read_growth, write_growth
 from .stylegan2 import StyleGAN2, StyleGAN2Config
 
 
@@ -49,14 +49,10 @@ class StyleGANConfig(StyleGAN2Config):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.progressive:
-            s = self.start_resolution
-            if s < 4 or s & (s - 1) or s > self.resolution:
-                raise ConfigError(f"start_resolution={s}: a power of two between 4 and the resolution {self.resolution}")
+            check_growth(self.start_resolution, self.resolution, self.fade_kimg, self.stable_kimg)
             if self.conditional:
                 raise ConfigError("--progressive uses ProGAN's discriminator, which has no label projection; drop "
                                   "--conditional or --progressive")
-            if self.fade_kimg < 0 or self.stable_kimg < 0:
-                raise ConfigError("fade_kimg and stable_kimg must be ≥ 0")
 
 
 def adain(x: torch.Tensor, style: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -132,7 +128,7 @@ class AdaINSynthesis(nn.Module):
             for i, layer in enumerate(self.layers):
                 x = layer(x, ws[:, i], noise_mode, generator=generator)
             return self.to_rgb(x)
-        res, alpha = int(self.growth[0].item()), float(self.growth[1].item())
+        res, alpha = read_growth(self.growth)
         n_layers = 2 * int(math.log2(res)) - 2  # two AdaIN layers per resolution up to res
         prev = None
         for i, layer in enumerate(self.layers[:n_layers]):
@@ -176,21 +172,19 @@ class StyleGAN(StyleGAN2):
         """(current resolution, fade-in α) when progressive, else None."""
         if not self.config.progressive:
             return None
-        g = self.G_ema.synthesis.growth
-        return int(g[0].item()), float(g[1].item())
+        return read_growth(self.G_ema.synthesis.growth)
 
     def before_step(self, ctx: StepContext) -> None:
         c = self.config
         if c.progressive:
             res, alpha = growth_schedule(ctx.kimg, c.start_resolution, c.resolution, c.fade_kimg, c.stable_kimg)
             for G in (self.G, self.G_ema):
-                G.synthesis.growth.copy_(torch.tensor([float(res), alpha]))
+                write_growth(G.synthesis.growth, res, alpha)
             self.D.alpha = alpha
 
     def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
         if self.config.progressive:  # real images at the current resolution, faded like G's output
-            res, alpha = int(self.G.synthesis.growth[0].item()), float(self.G.synthesis.growth[1].item())
-            batch = {**batch, "img": fade_reals(batch["img"], res, alpha)}
+            batch = {**batch, "img": fade_reals(batch["img"], *read_growth(self.G.synthesis.growth))}
         return super().training_step(phase, batch)
 
     def _output(self, img: torch.Tensor) -> torch.Tensor:
