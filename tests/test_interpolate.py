@@ -15,7 +15,7 @@ from imagegen.models.dcgan import DCGANConfig
 from imagegen.models.vae import CVAEConfig, VAEConfig
 from imagegen.sampling import load_run
 from imagegen.sampling.interpolate import (interpolation_path, latents_for_seeds, lerp, load_images, reconstruct,
-                                           save_gif, slerp, tween)
+                                           save_gif, slerp, slerp_pairs, tween)
 from imagegen.training import TrainConfig, Trainer
 
 
@@ -50,6 +50,18 @@ def test_slerp_of_parallel_vectors_falls_back_to_lerp():
     torch.testing.assert_close(out, lerp(z, 2 * z, torch.linspace(0, 1, 5)))
     with pytest.raises(ConfigError):
         slerp(torch.zeros(3), torch.zeros(4), torch.tensor([0.5]))
+
+
+def test_slerp_pairs_is_each_rows_own_point_of_slerp():
+    """Row i of slerp_pairs(z0, z1, t) is slerp(z0[i], z1[i]) at t[i] (the diagonal of the full grid)."""
+    g = torch.Generator().manual_seed(1)
+    z0, z1 = torch.randn(5, 16, generator=g), torch.randn(5, 16, generator=g)
+    z1[3] = 2 * z0[3]  # a parallel pair: the lerp fallback, per row
+    t = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])
+    grid = slerp(z0, z1, t)  # [5 t, 5 rows, 16]
+    torch.testing.assert_close(slerp_pairs(z0, z1, t), grid[torch.arange(5), torch.arange(5)])
+    with pytest.raises(ConfigError):
+        slerp_pairs(z0, z1[:, :8], t)
 
 
 def test_interpolation_path_frames():

@@ -28,17 +28,9 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..sampling.interpolate import slerp_pairs
 
 EPSILON = 1e-4
-
-
-def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation of z [N, D] with t [N] (the paper's PPL_Z, §4.2)."""
-    a_n, b_n = a / a.norm(dim=1, keepdim=True), b / b.norm(dim=1, keepdim=True)
-    omega = torch.acos((a_n * b_n).sum(1).clamp(-1, 1))[:, None]
-    so = torch.sin(omega).clamp_min(1e-8)
-    t = t[:, None]
-    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
 @torch.no_grad()
@@ -95,7 +87,7 @@ def perceptual_path_length(model: Any, extractor: Callable[[torch.Tensor], tuple
             img_b = model.synthesize(wb, noise_mode="random",
                                      generator=torch.Generator(device=model.device).manual_seed(noise_seed))
         else:
-            za, zb = _slerp(z1, z2, t), _slerp(z1, z2, t + epsilon)
+            za, zb = slerp_pairs(z1, z2, t), slerp_pairs(z1, z2, t + epsilon)
             img_a, img_b = _generate_same_noise(model, za, labels), _generate_same_noise(model, zb, labels)
         fa, _ = extractor(img_a.float())
         fb, _ = extractor(img_b.float())

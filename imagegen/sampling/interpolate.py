@@ -66,13 +66,40 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor, eps: float = 1e-6
     Returns:
         [T, ..., D], same dtype as z0.
     """
+    _check_same_shape(z0, z1)
+    return _slerp(z0, z1, t.double().view(-1, *([1] * (z0.ndim - 1))), eps)  # t as [T, ...] (without D)
+
+
+def slerp_pairs(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """:func:`slerp` of each row at its own t: row i of the result lies at ``t[i]`` between ``z0[i]`` and
+    ``z1[i]`` (e.g. the per-pair steps of perceptual path length, Karras et al. 2019 §4.2).
+
+    Args:
+        z0, z1: [N, D] float tensors of the same shape (no zero rows).
+        t: [N] float, usually in [0, 1].
+
+    Returns:
+        [N, D], same dtype as z0.
+
+    Raises:
+        ConfigError: z0 and z1 differ in shape.
+    """
+    _check_same_shape(z0, z1)
+    return _slerp(z0, z1, t.double().view(z0.shape[:-1]), eps)
+
+
+def _check_same_shape(z0: torch.Tensor, z1: torch.Tensor) -> None:
     if z0.shape != z1.shape:
         raise ConfigError(f"cannot interpolate latents of shapes {tuple(z0.shape)} and {tuple(z1.shape)}")
+
+
+def _slerp(z0: torch.Tensor, z1: torch.Tensor, tt: torch.Tensor, eps: float) -> torch.Tensor:
+    """Slerp of z0 and z1 (computed in float64) at ``tt``, which broadcasts against z0's shape without its
+    last dimension; falls back to lerp where sin Ω ≤ ``eps``."""
     a, b = z0.double(), z1.double()
     cos = ((a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(1e-30)).clamp(-1, 1)  # [...]
     omega = torch.arccos(cos)
     sin = torch.sin(omega)
-    tt = t.double().view(-1, *([1] * (z0.ndim - 1)))  # [T, ...] (without D)
     safe = sin.abs() > eps
     denom = torch.where(safe, sin, torch.ones_like(sin))
     w0 = torch.where(safe, torch.sin((1 - tt) * omega) / denom, 1 - tt)
