@@ -65,6 +65,17 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def write_npz_atomic(path: Path, arrays: dict[str, Any]) -> None:
+    """``np.savez(path, **arrays)`` via a temporary file and ``os.replace``, so a reader never sees a
+    half-written ``.npz``."""
+    import numpy as np
+
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
 def checkpoint_meta(model_name: str, model_config: Any, **extra: Any) -> dict[str, Any]:
     """The ``config.json`` of a checkpoint: format and version, imagegen version, the registered
     model name and its config dataclass (as a dict), then ``extra`` (e.g. ``train_config``,

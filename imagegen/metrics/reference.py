@@ -23,6 +23,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from ..checkpoint import write_npz_atomic
 from ..errors import ImagegenError
 from .cache import cache_dir, dataset_hash, json_hash, safe_name
 from .extractors import FeatureExtractor, compute_features
@@ -143,9 +144,7 @@ def _save(path: Path, stats: ReferenceStats) -> None:
         arrays["logits"] = stats.logits.numpy()
     for k, r in stats.radii.items():
         arrays[f"radii_k{k}"] = r.numpy()
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    write_npz_atomic(path, arrays)
 
 
 def _load(path: Path, key: str) -> Optional[ReferenceStats]:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..checkpoint import write_npz_atomic
 from ..data.base import float_to_uint8
 from ..errors import ImagegenError
 
@@ -76,10 +77,7 @@ def save_npz(path: str | os.PathLike, img: torch.Tensor, labels: Optional[torch.
     arrays = {"images": to_uint8_nhwc(img)}
     if labels is not None:
         arrays["labels"] = labels.cpu().numpy().astype(np.int64)
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    write_npz_atomic(Path(path), arrays)
 
 
 def save_images(img: torch.Tensor, out: str | os.PathLike, labels: Optional[torch.Tensor] = None,

@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoint import write_npz_atomic
 from ..errors import ConfigError, DataError, ImagegenError, WeightsError
 from ..nn.styled import NoiseInput
 from .images import make_grid, save_png_atomic, to_uint8_nhwc
@@ -228,7 +229,11 @@ def noise_inputs(model: Any) -> dict[str, NoiseInput]:
     """The noise inputs of ``model.G_ema``'s synthesis network by module name (e.g.
     ``blocks.1.conv0.noise``), in network order; their ``noise_const`` buffers [1, 1, r, r] are the
     noise of ``noise_mode="const"``."""
-    return {name: m for name, m in model.G_ema.synthesis.named_modules() if isinstance(m, NoiseInput)}
+    return _noise_modules(model.G_ema.synthesis)
+
+
+def _noise_modules(synthesis: nn.Module) -> dict[str, NoiseInput]:
+    return {name: m for name, m in synthesis.named_modules() if isinstance(m, NoiseInput)}
 
 
 def load_noise(model: Any, noise: Mapping[str, Union[torch.Tensor, np.ndarray]]) -> None:
@@ -317,9 +322,11 @@ class ProjectionResult:
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """Peak signal-to-noise ratio in dB of two images float [..., C, H, W] in [-1, 1] (peak-to-peak 2,
-    so equal to PSNR on [0, 255]): ``10 log10(2² / MSE)``; ``inf`` for identical images."""
-    mse = float((a.detach().float().cpu() - b.detach().float().cpu()).square().mean())
-    return math.inf if mse == 0 else 10 * math.log10(4.0 / mse)
+    so equal to PSNR on [0, 255]): ``10 log10(2² / MSE)``, torchmetrics' ``peak_signal_noise_ratio`` with
+    ``data_range`` 2; ``inf`` for identical images."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    return float(peak_signal_noise_ratio(a.detach().float().cpu(), b.detach().float().cpu(), data_range=2.0))
 
 
 def check_style_model(model: Any) -> None:
@@ -411,7 +418,7 @@ def project(model: Any, target: torch.Tensor, *, steps: int = 1000, space: Space
     w_avg, w_std = w_statistics(model, w_avg_samples, seed)
     gen = torch.Generator(device=dev).manual_seed(int(seed) + 1)
     synthesis = copy.deepcopy(model.G_ema.synthesis).eval().requires_grad_(False)
-    mods = {name: m for name, m in synthesis.named_modules() if isinstance(m, NoiseInput)}
+    mods = _noise_modules(synthesis)
     for m in mods.values():  # fresh N(0, I) maps as projector.py; the copy's buffers become variables
         m.noise_const = torch.randn(m.noise_const.shape, generator=gen, device=dev).requires_grad_(True)
     maps = [m.noise_const for m in mods.values()]
@@ -497,9 +504,7 @@ def save_projection(path: Union[str, os.PathLike], result: ProjectionResult, tar
         arrays["w_avg"] = result.w_avg.numpy().astype(np.float32)
     for name, n in result.noise.items():
         arrays[f"noise/{name}"] = n.numpy().astype(np.float32)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    write_npz_atomic(path, arrays)
     save_png_atomic(make_grid(torch.cat([target.cpu().float(), result.image]), nrow=2), side_by_side_path(path))
     return info
 
