@@ -105,7 +105,7 @@ def project(run_dir: Path, image: Path, out: Path, steps: int, space: str, featu
     info = save_projection(out, result, target, meta={"run": str(run_dir), "checkpoint": model.checkpoint_meta.get(  # type: ignore[attr-defined]
         "checkpoint"), "model": model.model_name, "image": str(image), "resize": resize, "seed": seed,
         "seconds": round(seconds, 2)})
-    value = psnr(result.image, target)
+    value = info["psnr_db"] if info["psnr_db"] is not None else float("inf")  # save_projection measured it
     click.echo(f"wrote {out} (w [1, {model.num_ws}, {model.config.w_dim}], space {space}, {steps} steps, "
                f"features {dist.name}) and {side_by_side_path(out)}; PSNR {value:.2f} dB vs the target "
                f"(w̄: {psnr(start, target):.2f} dB), final distance {info['final_losses']['distance']:.4g}, "
