@@ -70,21 +70,33 @@ def build(res: int, mode: str, channel_base: int, channel_max: int, device: torc
     return StyleGAN2(cfg).to(device)
 
 
+def random_batch(res: int, batch: int, device: torch.device) -> dict:
+    """A batch of random RGB "real" images [batch, 3, res, res] in [-1, 1] without labels."""
+    return {"img": torch.rand(batch, 3, res, res, device=device) * 2 - 1,
+            "label": torch.full((batch,), -1, device=device)}
+
+
+def prepare_phase(opts: dict, ph) -> torch.optim.Optimizer:
+    """As the trainer does before a phase: only the phase's optimiser's parameters need gradients (so
+    G's phase back-propagates through D without D's weight gradients); returns that optimiser, zeroed."""
+    for name, opt in opts.items():
+        for g in opt.param_groups:
+            for p in g["params"]:
+                p.requires_grad_(name == ph.optimizer_name)
+    opts[ph.optimizer_name].zero_grad(set_to_none=True)
+    return opts[ph.optimizer_name]
+
+
 def count_flops_per_step(res: int, batch: int, channel_base: int, channel_max: int, device: torch.device) -> float:
     """FLOPs of one training step (every phase weighted by how often it runs), counted on the ``scaled``
     path for both paths: they compute the same products, but the formulas of ``torch.utils.flop_counter``
     do not divide a grouped convolution's count by its groups (they over-count the grouped path N-fold)."""
     model = build(res, "scaled", channel_base, channel_max, device)
     opts = model.configure_optimizers()
-    real = {"img": torch.rand(batch, 3, res, res, device=device) * 2 - 1,
-            "label": torch.full((batch,), -1, device=device)}
+    real = random_batch(res, batch, device)
     total = 0.0
     for ph in model.phases():
-        for name, opt in opts.items():  # as the trainer: only the phase's optimiser's parameters need grads
-            for g in opt.param_groups:
-                for p in g["params"]:
-                    p.requires_grad_(name == ph.optimizer_name)
-        opts[ph.optimizer_name].zero_grad(set_to_none=True)
+        prepare_phase(opts, ph)
         with FlopCount() as fc:
             model.training_step(ph.name, real)["loss"].backward()
         total += fc.total / ph.every
@@ -97,16 +109,10 @@ def run_one(res: int, mode: str, steps: int, batch: int, channel_base: int, chan
     model = build(res, mode, channel_base, channel_max, device)
     opts = model.configure_optimizers()
     phases = model.phases()
-    params = {k: [p for g in o.param_groups for p in g["params"]] for k, o in opts.items()}
-    real = {"img": torch.rand(batch, 3, res, res, device=device) * 2 - 1,
-            "label": torch.full((batch,), -1, device=device)}
+    real = random_batch(res, batch, device)
 
     def run_phase(ph) -> None:
-        for k, ps in params.items():
-            for p in ps:
-                p.requires_grad_(k == ph.optimizer_name)
-        opt = opts[ph.optimizer_name]
-        opt.zero_grad(set_to_none=True)
+        opt = prepare_phase(opts, ph)
         model.training_step(ph.name, real)["loss"].backward()
         opt.step()
 
