@@ -337,6 +337,18 @@ def fmt(values: list[float], scale: float, dec: int) -> str:
     return f"{mean:.{dec}f} ± {statistics.stdev(v):.{dec}f}"
 
 
+def print_runs_header() -> None:
+    """The header of the one-row-per-run table."""
+    print("| model | seed | steps | " + " | ".join(c[1] for c in COLUMNS) + " |")
+    print("|---|---|---|" + "---|" * len(COLUMNS), flush=True)
+
+
+def print_run(r: dict) -> None:
+    """One run's row (a result of :func:`run_one`)."""
+    print(f"| {r['model']} | {r['seed']} | {r['steps']} | "
+          + " | ".join(fmt([r[k]], s, d) for k, _, s, d in COLUMNS) + " |", flush=True)
+
+
 def summarise(runs: list[dict], models: list[str]) -> dict:
     """Print the mean ± sample-std table over seeds per model and return it as a dict."""
     summary = {}
@@ -370,11 +382,9 @@ def combine(paths: list[Path], out: Optional[Path]) -> int:
             return 2
         seen.add((r["model"], r["seed"]))
     models = list(dict.fromkeys(r["model"] for r in runs))
-    print("| model | seed | steps | " + " | ".join(c[1] for c in COLUMNS) + " |")
-    print("|---|---|---|" + "---|" * len(COLUMNS))
+    print_runs_header()
     for r in sorted(runs, key=lambda r: (models.index(r["model"]), r["seed"])):
-        print(f"| {r['model']} | {r['seed']} | {r['steps']} | "
-              + " | ".join(fmt([r[k]], s, d) for k, _, s, d in COLUMNS) + " |")
+        print_run(r)
     summary = summarise(runs, models)
     if out:
         out.write_text(json.dumps({"settings": {"combined": [str(p) for p in paths]},
@@ -433,15 +443,14 @@ def main() -> int:
           f"{100 * (classifier.test_accuracy or 0):.2f}%)")
 
     runs = []
-    print("\n| model | seed | steps | " + " | ".join(c[1] for c in COLUMNS) + " |")
-    print("|---|---|---|" + "---|" * len(COLUMNS), flush=True)
+    print()
+    print_runs_header()
     try:
         for name in models:
             for seed in seeds:
                 r = run_one(ctx, name, seed, args.num_samples, reference, classifier)
                 runs.append(r)
-                print(f"| {name} | {seed} | {r['steps']} | "
-                      + " | ".join(fmt([r[k]], s, d) for k, _, s, d in COLUMNS) + " |", flush=True)
+                print_run(r)
     finally:
         if tmp is not None:
             tmp.cleanup()
