@@ -103,10 +103,42 @@ def test_ema_generator_tracks_and_samples():
     with torch.no_grad():
         for p in m.G.parameters():
             p.add_(1.0)
-    m.after_step(StepContext(1, 1, 4))
+    m.after_step(StepContext(100, 100, 400))  # past the warm-up: decay = 0.5
     for pe, p in zip(m.G_ema.parameters(), m.G.parameters()):
         assert torch.allclose(pe, p - 0.5, atol=1e-6)
+    with torch.no_grad():
+        for p in m.G.parameters():
+            p.add_(1.0)
+    m.after_step(StepContext(1, 100, 4))  # warm-up: decay = min(0.5, 2/11)
+    for pe, p in zip(m.G_ema.parameters(), m.G.parameters()):
+        assert torch.allclose(pe, p - 1.5 * 2 / 11, atol=1e-6)
     g = torch.Generator().manual_seed(0)
     a = m.sample(3, generator=g)
     b = m.sample(3, generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b) and a.shape == (3, 1, 16, 16)
+
+
+def test_ema_generator_keeps_its_own_batchnorm_statistics():
+    """G's running statistics do not fit G_ema's averaged weights: G_ema must measure its own."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    torch.manual_seed(0)
+    m = DCGAN(DCGANConfig(resolution=16, channels=1, g_width=8, d_width=8, z_dim=8, ema_decay=0.9))
+    for mod in m.G.modules():
+        if isinstance(mod, _BatchNorm):
+            mod.running_mean.fill_(5.0)  # statistics that belong to G alone
+            mod.momentum = None  # G_ema's copy keeps the default momentum
+    for step in range(1, 60):
+        m.after_step(StepContext(step, 60, 64 * step))
+    ema_bns = [mod for mod in m.G_ema.modules() if isinstance(mod, _BatchNorm)]
+    assert ema_bns and all(not torch.allclose(b.running_mean, torch.full_like(b.running_mean, 5.0))
+                            for b in ema_bns)
+    # the tracked statistics are those of G_ema's own activations: eval ≈ train-mode batch statistics
+    first = ema_bns[0]
+    feats = []
+    hook = first.register_forward_hook(lambda mod, inp, out: feats.append(inp[0]))
+    with torch.no_grad():
+        m.G_ema(m.sample_latents(4096))
+    hook.remove()
+    batch_mean = feats[0].mean(dim=(0, 2, 3))
+    assert torch.allclose(first.running_mean, batch_mean, atol=0.05 + 0.05 * batch_mean.abs().max().item())

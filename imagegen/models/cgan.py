@@ -232,6 +232,10 @@ class CGAN(GANModel):
             raise ConfigError(f"labels must be {len(z)} class indices in [0, {self.num_classes - 1}]")
         return self.run_generator(z.to(self.device, torch.float32), labels)
 
+    def generator_inputs(self, n: int) -> tuple[torch.Tensor, ...]:
+        """``(z [n, z_dim], labels int64 [n] uniform over the classes)`` from the global RNG."""
+        return self.sample_latents(n), torch.randint(0, self.num_classes, (n,), device=self.device)
+
     def sample(self, n: int, generator: Optional[torch.Generator] = None,
                labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``n`` samples float32 [n, C, R, R] in [-1, 1]; ``labels`` int64 [n] (uniform if None)."""

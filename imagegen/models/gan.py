@@ -15,6 +15,7 @@ from torch import nn
 from ..config import help_field
 from ..errors import ConfigError
 from ..nn import adam, update_ema
+from ..nn.ema import has_batchnorm, track_norm_stats
 from .base import GenerativeModel, Phase, StepContext
 
 
@@ -72,9 +73,10 @@ class GANOptimConfig(DAugmentConfig):
     lr_d: float = help_field(2e-4, "discriminator Adam learning rate")
     beta1: float = help_field(0.5, "Adam β1")
     beta2: float = help_field(0.999, "Adam β2")
-    ema_decay: float = help_field(0.0, "EMA decay of generator weights used for sampling (0 = off, e.g. 0.999); "
-                                       "known issue: batch-norm generators (dcgan, cgan) sample badly with it, as "
-                                       "G_ema reuses G's running statistics (docs/dcgan_ablation.md)")
+    ema_decay: float = help_field(0.0, "EMA decay of generator weights used for sampling (0 = off, e.g. 0.999; "
+                                       "warm-up min(decay, (1+step)/(10+step))); "
+                                       "a batch-norm G_ema tracks its own running statistics (one extra "
+                                       "no-grad generator pass per step)")
 
     def __post_init__(self) -> None:
         self.check_augment()
@@ -142,9 +144,18 @@ class GANModel(GenerativeModel):
         if self.ada is not None and "ada" in state:
             self.ada.load_state_dict(state["ada"])
 
+    #: latents per step for the forward pass that keeps a batch-norm ``G_ema``'s running statistics
+    ema_norm_batch = 64
+
     def init_ema(self) -> None:
         """Create ``G_ema`` as a frozen copy of ``G`` when ``ema_decay`` > 0 (else None)."""
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if self.config.ema_decay > 0 else None
+        self.ema_has_batchnorm = self.G_ema is not None and has_batchnorm(self.G_ema)
+
+    def generator_inputs(self, n: int) -> tuple[torch.Tensor, ...]:
+        """Random inputs of ``G`` for ``n`` images from the global RNG (``(z,)``; conditional models
+        add labels), used to track a batch-norm ``G_ema``'s statistics."""
+        return (self.sample_latents(n),)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -156,7 +167,12 @@ class GANModel(GenerativeModel):
 
     def after_step(self, ctx: StepContext) -> None:
         if self.G_ema is not None:
-            update_ema(self.G_ema, self.G, self.config.ema_decay)
+            # warm-up as TensorFlow's ExponentialMovingAverage(num_updates): early on the average spans
+            # about step/9 steps, so G_ema does not keep a large share of the initial weights
+            decay = min(self.config.ema_decay, (1 + ctx.step) / (10 + ctx.step))
+            update_ema(self.G_ema, self.G, decay, copy_norm_stats=not self.ema_has_batchnorm)
+            if self.ema_has_batchnorm:  # statistics of G's activations do not fit G_ema's averaged weights
+                track_norm_stats(self.G_ema, *self.generator_inputs(self.ema_norm_batch))
         self.update_augment(ctx)
 
     def sample_latents(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:

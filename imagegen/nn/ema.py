@@ -1,23 +1,53 @@
 """Exponential moving average of network weights (e.g. ``G_ema``; Karras et al. 2018, §A.1;
-Yazıcı et al. 2019)."""
+Yazıcı et al. 2019), with batch-norm statistics that fit the averaged weights."""
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+def has_batchnorm(module: nn.Module) -> bool:
+    """Whether ``module`` contains a batch-norm layer (whose running statistics depend on its weights)."""
+    return any(isinstance(m, _BatchNorm) for m in module.modules())
 
 
 @torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """``ema ← decay·ema + (1 − decay)·model`` for parameters; buffers (e.g. batch-norm running
-    statistics) are copied. Both modules must have the same architecture.
+def update_ema(ema: nn.Module, model: nn.Module, decay: float, *, copy_norm_stats: bool = True) -> None:
+    """``ema ← decay·ema + (1 − decay)·model`` for parameters; buffers are copied.
+
+    Batch-norm running statistics measured on ``model``'s activations do not fit the averaged
+    weights (a DCGAN ``G_ema`` sampled with them in eval mode gives noise); with
+    ``copy_norm_stats=False`` they are left alone, to be tracked by :func:`track_norm_stats`.
 
     Args:
         ema: the averaged copy (usually ``copy.deepcopy(model).eval().requires_grad_(False)``).
-        model: the trained network.
+        model: the trained network; the same architecture as ``ema``.
         decay: in [0, 1); 0.999 averages over roughly the last 1,000 steps.
+        copy_norm_stats: also copy batch-norm ``running_mean``/``running_var``/``num_batches_tracked``.
     """
     ema_params = list(ema.parameters())
     params = list(model.parameters())
     torch._foreach_lerp_(ema_params, [p.detach() for p in params], 1.0 - decay)
-    for b_ema, b in zip(ema.buffers(), model.buffers()):
-        b_ema.copy_(b)
+    skip: set[str] = set()
+    if not copy_norm_stats:
+        skip = {f"{name}.{b}" if name else b for name, m in ema.named_modules() if isinstance(m, _BatchNorm)
+                for b, _ in m.named_buffers(recurse=False)}
+    for (name, b_ema), b in zip(ema.named_buffers(), model.buffers()):
+        if name not in skip:
+            b_ema.copy_(b)
+
+
+@torch.no_grad()
+def track_norm_stats(ema: nn.Module, *inputs: Any) -> None:
+    """One forward pass of ``ema`` on ``inputs`` in train mode without grad, so that its batch-norm
+    running statistics follow its own averaged weights (an exponential average over recent steps
+    with each layer's ``momentum``; cf. the "standing statistics" of Brock et al. 2019, BigGAN,
+    which recompute them before sampling). ``ema`` is left in eval mode."""
+    ema.train()
+    try:
+        ema(*inputs)
+    finally:
+        ema.eval()
