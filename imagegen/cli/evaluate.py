@@ -236,14 +236,17 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     if split is None:
         split = "test" if named else ""
     unpad = None  # (H, W) to crop generated images to when the run's data was zero-padded
+    reference = None
     wants_nll = bool(metrics_spec) and "nll" in metrics_spec.split(",")  # likelihoods need the model's input size
     if model is not None and named and resolution is not None and not wants_nll:
         native = build_dataset(name, root=data_root, split=split or "train", channels=channels)
         h, w = native.images.shape[2:]
-        if (h, w) != (resolution, resolution) and resolve_resize(resize, h, w, resolution) == PAD:
+        if (h, w) == (resolution, resolution):  # nothing to resize: do not load the set twice
+            reference = native
+        elif resolve_resize(resize, h, w, resolution) == PAD:
             # trained on zero-padded images: score at the native size (the border is not part of the data)
             reference, unpad, resize = native, (h, w), PAD
-    if unpad is None:
+    if reference is None:
         reference = build_dataset(name, root=data_root, split=split or "train", resolution=resolution,
                                   channels=channels, resize=resize)
         if resolution is not None and reference.images.shape[2] != resolution:
@@ -281,7 +284,8 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
         ppl_proto = ppl_protocol(ext, space, ppl_sampling, num_samples, seed)
         metrics = [m for m in metrics if m != "ppl"]
         if not metrics:
-            record = {"step": meta.get("step"), **ppl_metrics, "protocol": ppl_proto, "source": "evaluate"}
+            record = {"step": meta.get("step"), "kimg": _kimg_of(Path(meta["checkpoint"]), meta), **ppl_metrics,
+                      "protocol": ppl_proto, "source": "evaluate"}
             append_metrics(run_dir_of(model), record)
             click.echo(json.dumps(record) if as_json else f"{run_dir} (step {meta.get('step')}): {note}\n"
                        + _format_table({k: v for k, v in ppl_metrics.items() if k != "num_samples"}))
