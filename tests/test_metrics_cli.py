@@ -277,6 +277,7 @@ def test_evaluate_ppl_of_style_and_dcgan_runs(tmp_path, cache, capsys):
     assert code == 0, err
     rec = json.loads(out)
     assert rec["ppl"] > 0 and rec["protocol"]["space"] == "w" and "LPIPS" in rec["protocol"]["distance"]
+    assert rec["kimg"] > 0  # the ppl-only record is placed on the training timeline like the others
     code, out, err = run_cli(["evaluate", sg, "--metrics", "ppl,fid", "--num-samples", "20", "--json",
                               "--allow-few-samples", "--ppl-sampling", "full"], capsys)
     assert code == 0, err
