@@ -127,7 +127,6 @@ def test_ema_generator_keeps_its_own_batchnorm_statistics():
     for mod in m.G.modules():
         if isinstance(mod, _BatchNorm):
             mod.running_mean.fill_(5.0)  # statistics that belong to G alone
-            mod.momentum = None  # G_ema's copy keeps the default momentum
     for step in range(1, 60):
         m.after_step(StepContext(step, 60, 64 * step))
     ema_bns = [mod for mod in m.G_ema.modules() if isinstance(mod, _BatchNorm)]

@@ -31,13 +31,10 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float, *, copy_norm_stat
     ema_params = list(ema.parameters())
     params = list(model.parameters())
     torch._foreach_lerp_(ema_params, [p.detach() for p in params], 1.0 - decay)
-    skip: set[str] = set()
-    if not copy_norm_stats:
-        skip = {f"{name}.{b}" if name else b for name, m in ema.named_modules() if isinstance(m, _BatchNorm)
-                for b, _ in m.named_buffers(recurse=False)}
-    for (name, b_ema), b in zip(ema.named_buffers(), model.buffers()):
-        if name not in skip:
-            b_ema.copy_(b)
+    for m_ema, m in zip(ema.modules(), model.modules()):
+        if copy_norm_stats or not isinstance(m_ema, _BatchNorm):
+            for b_ema, b in zip(m_ema.buffers(recurse=False), m.buffers(recurse=False)):
+                b_ema.copy_(b)
 
 
 @torch.no_grad()
@@ -45,7 +42,12 @@ def track_norm_stats(ema: nn.Module, *inputs: Any) -> None:
     """One forward pass of ``ema`` on ``inputs`` in train mode without grad, so that its batch-norm
     running statistics follow its own averaged weights (an exponential average over recent steps
     with each layer's ``momentum``; cf. the "standing statistics" of Brock et al. 2019, BigGAN,
-    which recompute them before sampling). ``ema`` is left in eval mode."""
+    which recompute them before sampling). ``ema`` is left in eval mode.
+
+    Args:
+        ema: the averaged network, e.g. a DCGAN ``G_ema``.
+        inputs: what its forward takes, e.g. z float32 [N, z_dim] ~ N(0, I) (and labels int64 [N]).
+    """
     ema.train()
     try:
         ema(*inputs)
