@@ -141,7 +141,8 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--split", default=None, help="reference split (default: test for named datasets)")
 @click.option("--data-root", default=None, help="directory holding the reference dataset's files")
 @click.option("--metrics", "metrics_spec", default=None,
-              help="comma-separated: fid,kid,is,pr,dc,acc (default fid,kid,is,pr,dc; plus acc for conditional runs)")
+              help="comma-separated: fid,kid,is,pr,dc,acc,modes,cas,ppl,nll (default fid,kid,is,pr,dc; plus acc "
+                   "for conditional runs)")
 @click.option("--num-samples", type=int, default=10000, help="generated samples (a run) or the first N images (--fake)")
 @click.option("--num-real", type=int, default=None, help="use a seeded subset of N reference images (default: all)")
 @click.option("--seed", type=int, default=0,
@@ -168,6 +169,9 @@ def _format_table(metrics: dict[str, float]) -> str:
               help="metric ppl: interpolate in w (style-based models, the default there) or z (slerp)")
 @click.option("--ppl-sampling", type=click.Choice(["end", "full"]), default="end", show_default=True,
               help="metric ppl: t in {0, 1} (end) or uniform in [0, 1] (full); --num-samples pairs")
+@click.option("--cas-per-class", type=int, default=None,
+              help="metric cas: samples generated per class to train the classifier on  [default: --num-samples "
+                   "/ classes]")
 @click.option("--nll-k", type=int, default=5000, help="metric nll: importance samples per image (IWAE); "
                                                        "--num-real N limits it to the first N reference images")
 def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], data: Optional[str],
@@ -175,7 +179,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
              num_real: Optional[int], seed: int, batch_size: int, device: str, extractor: str,
              inception_weights: Optional[str], classifier_data: Optional[str], cache_dir: Optional[str],
              resolution: Optional[int], resize_real: bool, allow_few_samples: bool, as_json: bool,
-             ppl_space: Optional[str], ppl_sampling: str, nll_k: int) -> None:
+             ppl_space: Optional[str], ppl_sampling: str, cas_per_class: Optional[int], nll_k: int) -> None:
     """Compute FID, KID, IS, precision/recall and density/coverage of RUN_DIR's model (or of --fake
     images) against a reference set, print a table and append a JSON line to RUN_DIR/metrics.jsonl.
 
@@ -207,6 +211,10 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     if run_dir is not None:
         model = load_run(run_dir, device=device)
         meta = model.checkpoint_meta  # type: ignore[attr-defined]
+        if metrics_spec and "cas" in [m.strip().lower() for m in metrics_spec.split(",")]:
+            from ..metrics.cas import check_conditional
+
+            check_conditional(model)  # before any data is loaded
         tc = run_train_config(model)
         name = name or tc.get("data")
         data_root = data_root or tc.get("data_root")
@@ -262,6 +270,23 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     conditional = model is not None and model.num_classes > 0
     default = "fid,kid,is,pr,dc" + (",acc" if conditional else "")
     metrics = parse_metrics(metrics_spec or default)
+    cas_metrics, cas_proto = {}, None
+    if "cas" in metrics:  # a classifier trained on the samples, tested on the reference: imagegen.metrics.cas
+        cas_metrics, cas_proto = _cas(model, None if model is not None else fake_img, labels, reference, name,
+                                      cas_per_class, num_samples, seed, batch_size, unpad, device, data_root,
+                                      cache_dir, fake)
+        metrics = [m for m in metrics if m != "cas"]
+        if not metrics:
+            cas_extra: dict[str, Any] = {}
+            if model is not None:
+                cas_extra = {"step": meta.get("step"), "kimg": _kimg_of(Path(meta["checkpoint"]), meta)}
+            record = {**cas_extra, **cas_metrics, "protocol": {"cas": cas_proto}}
+            if model is not None:
+                append_metrics(run_dir_of(model), {**record, "source": "evaluate"})
+            what = f"{run_dir} (step {meta.get('step')})" if run_dir is not None else str(fake)
+            click.echo(json.dumps(record) if as_json else f"{what}: {_cas_summary(cas_proto)}\n"
+                       + _format_table(cas_metrics))
+            return
     need_classifier = "acc" in metrics
     ext, clf, note = _select_extractor(extractor, inception_weights, reference if reference.labels is not None
                                        else None, classifier_data, data_root, cache_dir, need_classifier)
@@ -285,10 +310,12 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
         metrics = [m for m in metrics if m != "ppl"]
         if not metrics:
             record = {"step": meta.get("step"), "kimg": _kimg_of(Path(meta["checkpoint"]), meta), **ppl_metrics,
-                      "protocol": ppl_proto, "source": "evaluate"}
+                      **cas_metrics, "protocol": ppl_proto if cas_proto is None else {**ppl_proto, "cas": cas_proto},
+                      "source": "evaluate"}
             append_metrics(run_dir_of(model), record)
             click.echo(json.dumps(record) if as_json else f"{run_dir} (step {meta.get('step')}): {note}\n"
-                       + _format_table({k: v for k, v in ppl_metrics.items() if k != "num_samples"}))
+                       + _format_table({k: v for k, v in {**ppl_metrics, **cas_metrics}.items()
+                                        if k != "num_samples"}))
             return
 
     if model is not None:
@@ -317,6 +344,9 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     if ppl_proto is not None:
         result.metrics.update(ppl_metrics)
         result.protocol["ppl"] = ppl_proto
+    if cas_proto is not None:
+        result.metrics.update(cas_metrics)
+        result.protocol["cas"] = cas_proto
     for w in result.warnings:
         _info(f"warning: {w}")
     extra: dict[str, Any] = {}
@@ -338,6 +368,64 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     click.echo(_format_table(result.metrics))
     if run_dir is not None:
         click.echo(f"appended to {metrics_file}")
+
+
+def _cas(model: Any, fake_img: Optional[torch.Tensor], labels: Optional[torch.Tensor], reference: Any,
+         dataset: str, per_class: Optional[int], num_samples: int, seed: int, batch_size: int,
+         unpad: Optional[tuple[int, int]], device: str, data_root: Optional[str], cache_dir: Optional[str],
+         fake: Optional[str]) -> tuple[dict[str, float], dict[str, Any]]:
+    """The ``cas`` metric ({"cas": accuracy}, protocol) of a conditional run's samples (``per_class`` per
+    class, default ``num_samples`` / K) or of labelled ``--fake`` images, tested on ``reference``."""
+    from ..data.transforms import crop_padding
+    from ..device import resolve_device
+    from ..errors import ImagegenError
+    from ..metrics.cas import (CAS_RECIPE, CAS_WIDTHS, check_conditional, classification_accuracy_score,
+                               generate_labelled)
+    from ..metrics.classifier import load_or_train_classifier
+
+    if reference.labels is None:
+        raise ConfigError(f"metric cas tests on labelled real images, but the reference {reference.name} has no "
+                          "labels; give a labelled reference (--real NAME:test, or a folder with class sub-folders)")
+    if per_class is not None and per_class < 1:
+        raise ConfigError(f"--cas-per-class {per_class}: must be >= 1")
+    if model is not None:
+        check_conditional(model)
+        k = model.num_classes
+        n = per_class or max(1, num_samples // k)
+        _info(f"cas: generating {n:,} samples per class for {k} classes (seed {seed}) ...")
+        images, lab = generate_labelled(model, n, seed=seed, batch_size=batch_size)
+        source: dict[str, Any] = {"run": str(model.checkpoint_meta.get("checkpoint")), "seed": seed,
+                                  "labels": f"{n} per class, interleaved"}
+        if unpad is not None:
+            images = crop_padding(images, *unpad)
+            source["cropped"] = f"centre {unpad[0]}x{unpad[1]} (the run's zero padding removed)"
+    else:
+        if labels is None or fake_img is None:
+            raise ConfigError(f"metric cas needs the class labels of the images: save them as 'labels' in {fake}")
+        if per_class is not None:
+            raise ConfigError("--cas-per-class applies to a run; for --fake images choose them with --num-samples")
+        images, lab, source = fake_img, labels, {"file": str(fake)}
+    acc, proto = classification_accuracy_score(images, lab, reference, device=resolve_device(device),
+                                               name="generated" if model is not None else str(fake), log=_info)
+    proto["samples"] = source
+    baseline = None
+    try:  # the same architecture and recipe trained on the real training split, if cached
+        clf = load_or_train_classifier(dataset, data_root=data_root, cache=cache_dir, train_if_missing=False,
+                                       recipe=CAS_RECIPE)
+        if tuple(clf.config.widths) == tuple(CAS_WIDTHS):
+            baseline = clf.test_accuracy
+    except ImagegenError:
+        pass
+    proto["real_data_accuracy"] = baseline
+    return {"cas": acc}, proto
+
+
+def _cas_summary(proto: dict[str, Any]) -> str:
+    """One line saying what a CAS value is."""
+    real = proto.get("real_data_accuracy")
+    return (f"CAS: a classifier trained on {proto['num_train']:,} generated images, tested on "
+            f"{proto['test']['num_images']:,} real images of {proto['test']['dataset']} ({proto['recipe']['steps']} "
+            "steps)" + (f"; the same classifier trained on real data: {real:.4f}" if real is not None else ""))
 
 
 def _evaluate_paired_run(model: Any, meta: dict[str, Any], data: str, metrics_spec: Optional[str],

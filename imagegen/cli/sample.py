@@ -1,4 +1,5 @@
-"""``imagegen sample RUN_DIR``: draw samples from a trained model into an .npz or a PNG grid."""
+"""``imagegen sample RUN_DIR``: draw samples from a trained model into an .npz or a PNG grid, or (conditional
+models, ``--num-per-class``) into a labelled image folder or zip (:mod:`imagegen.sampling.labelled`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,12 @@ from ..sampling import generate, load_run, save_images
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--num", type=int, default=64, show_default=True, help="number of images")
 @click.option("--seed", type=int, default=0, show_default=True, help="sampling seed")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help=".npz (key 'images': uint8 [N, H, W, C]) or .png/.jpg grid")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help=".npz (key 'images': uint8 [N, H, W, C]) or .png/.jpg grid; with --num-per-class a .zip or a "
+                   "folder of class sub-folders of PNGs")
+@click.option("--num-per-class", type=int, default=None,
+              help="conditional models: write N samples of every class as a labelled image folder/zip (one "
+                   "sub-folder per class, named by the run's class names or the label) instead of --num images")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="images per forward pass")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--class", "class_", type=int, default=None, help="class label for conditional models")
@@ -39,10 +44,20 @@ from ..sampling import generate, load_run, save_images
 def sample(run_dir: Path, num: int, seed: int, out: Path, batch_size: int, device: str,
            class_: Optional[int], class_grid: bool, temperature: Optional[float], method: Optional[str],
            truncation_psi: Optional[float], truncation_cutoff: Optional[int], allow_extrapolation: bool,
-           noise_mode: Optional[str], force: bool) -> None:
+           noise_mode: Optional[str], force: bool, num_per_class: Optional[int]) -> None:
     """Draw NUM samples from the model in RUN_DIR (its latest checkpoint, or a checkpoint directory).
 
-    Autoregressive models (pixelcnn, pixelrnn) generate one pixel at a time and show a progress bar."""
+    Autoregressive models (pixelcnn, pixelrnn) generate one pixel at a time and show a progress bar.
+
+    \b
+    Examples:
+      imagegen sample runs/mnist-cgan --num 64 --class-grid --out grid.png
+      imagegen sample runs/mnist-cgan --num-per-class 1000 --out synth.zip   # a labelled data set
+    """
+    if num_per_class is not None:
+        _sample_per_class(run_dir, num_per_class, seed, out, batch_size, device, class_, class_grid, temperature,
+                          method, truncation_psi, truncation_cutoff, allow_extrapolation, noise_mode, force)
+        return
     if out.exists() and not force:
         raise ConfigError(f"{out} already exists; pass --force to overwrite it or choose another --out")
     if batch_size < 1:
@@ -66,6 +81,30 @@ def sample(run_dir: Path, num: int, seed: int, out: Path, batch_size: int, devic
         num, nrow = len(labels), per
     img = generate(model, num, seed=seed, batch_size=batch_size, labels=labels, **options)
     click.echo(save_images(img, out, labels=labels, nrow=nrow))
+
+
+def _sample_per_class(run_dir: Path, num_per_class: int, seed: int, out: Path, batch_size: int, device: str,
+                      class_: Optional[int], class_grid: bool, temperature: Optional[float], method: Optional[str],
+                      truncation_psi: Optional[float], truncation_cutoff: Optional[int], allow_extrapolation: bool,
+                      noise_mode: Optional[str], force: bool) -> None:
+    """``sample --num-per-class``: a labelled image folder or zip
+    (:func:`~imagegen.sampling.labelled.save_labelled_samples`)."""
+    from ..sampling.labelled import check_labelled_out, save_labelled_samples
+
+    if class_ is not None or class_grid:
+        raise ConfigError("--num-per-class writes every class; drop --class/--class-grid")
+    if num_per_class < 1:
+        raise ConfigError(f"--num-per-class {num_per_class}: must be >= 1")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: must be ≥ 1")
+    check_labelled_out(out, force)  # before loading the model
+    model = load_run(run_dir, device=device)
+    options = {**autoregressive_options(model, temperature, method),
+               **style_options(model, truncation_psi, truncation_cutoff, noise_mode, allow_extrapolation)}
+    names = ((model.checkpoint_meta.get("dataset") or {}).get("class_names")  # type: ignore[attr-defined]
+             if hasattr(model, "checkpoint_meta") else None)
+    click.echo(save_labelled_samples(model, out, num_per_class, seed=seed, batch_size=batch_size, class_names=names,
+                                     force=force, **options))
 
 
 def autoregressive_options(model: object, temperature: Optional[float], method: Optional[str]) -> dict:

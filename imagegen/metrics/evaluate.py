@@ -13,6 +13,9 @@ dc      density, coverage           k-NN balls of real samples, k=5 (Naeem et al
 acc     acc                         accuracy of class-conditional samples under the dataset classifier
 modes   confident, classes_covered, confident top-class fraction, classes present, and normalised
         class_entropy               entropy of the predicted-class histogram (mode collapse)
+cas     cas                         Classification Accuracy Score: real test accuracy of a classifier
+                                    trained on class-conditional samples only (Ravuri & Vinyals 2019,
+                                    §3; :mod:`imagegen.metrics.cas`, a model metric)
 ======  ==========================  =================================================================
 
 Generated images are quantised to uint8 levels before feature extraction (exactly as if saved to PNG
@@ -105,7 +108,8 @@ def register_metric(name: str, keys: tuple[str, ...], *, needs_logits: bool = Fa
 #: metrics computed from a model and the reference images rather than from generated samples'
 #: features (see :mod:`imagegen.metrics.nll`); they apply to models whose ``evaluation`` has the kind
 MODEL_METRICS: dict[str, str] = {"nll": "likelihood", "psnr": "paired", "ssim": "paired",
-                                 "ppl": "distribution"}  # ppl: imagegen.metrics.ppl
+                                 "ppl": "distribution",  # ppl: imagegen.metrics.ppl
+                                 "cas": "conditional"}  # cas: imagegen.metrics.cas (class-conditional models)
 
 
 def list_metrics() -> list[str]:

@@ -200,6 +200,9 @@ def build_training_evaluator(model: Any, dataset: Any, run_dir: str | os.PathLik
     from .nll import NLLEvaluator
 
     names = parse_metrics([m for m in cfg.eval_metrics.split(",") if m])
+    if "cas" in names:
+        raise ConfigError("--eval-metrics cas trains a classifier, too slow for training-time evaluation; "
+                          "run `imagegen evaluate RUN --metrics cas` on the finished run")
     sample_metrics = [m for m in names if m not in MODEL_METRICS]
     parts: list[Any] = []
     kinds = (f"is evaluated by {', '.join(model.evaluation)} metrics" if model.evaluation

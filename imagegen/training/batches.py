@@ -20,7 +20,7 @@ class BatchStream:
     Every epoch is a fresh permutation (``DistributedSampler`` with ``seed`` and ``set_epoch``), split
     across processes; the last incomplete batch is dropped. Batches are moved to ``device`` (channels-last
     if asked) and augmented with a dedicated ``torch.Generator`` whose state is checkpointed; the two
-    images of a pair get the same flip, crop and rotation.
+    images of a pair get the same flip, crop, rotation, smoothing and colour jitter.
 
     Args:
         dataset: the source's dataset: ``get_batch(indices)`` returns ``(img, label)`` for an image
@@ -85,8 +85,9 @@ class BatchStream:
         if self.augment is not None:
             from ..data.augment import augment
 
-            joint = augment(torch.cat(images, 1), self.augment, self.generator)  # pairs: one transform
-            images = list(joint.split([x.shape[1] for x in images], 1))
+            groups = [x.shape[1] for x in images]
+            joint = augment(torch.cat(images, 1), self.augment, self.generator, groups)  # pairs: one transform
+            images = list(joint.split(groups, 1))
         return self.fields(images, label.to(self.device, non_blocking=True))
 
     def fields(self, images: list[torch.Tensor], label: torch.Tensor) -> Batch:

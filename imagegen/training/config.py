@@ -55,6 +55,13 @@ class TrainConfig:
     flip: bool = help_field(False, "augmentation: random horizontal flips")
     crop_pad: int = help_field(0, "augmentation: reflect-pad by N pixels and random-crop back (0 = off)")
     rotate_deg: float = help_field(0.0, "augmentation: random rotation up to ± this many degrees (0 = off)")
+    blur_sigma: float = help_field(0.0, "augmentation: Gaussian smoothing, each image with sigma uniform in "
+                                        "[0, S] pixels (0 = off)")
+    blur_p: float = help_field(1.0, "augmentation: probability that an image is smoothed (with --blur-sigma)")
+    color_jitter: tuple[float, ...] = help_field(
+        (0.0, 0.0, 0.0), "augmentation: colour jitter strengths B,C,S (brightness, contrast, saturation; "
+                         "factors uniform in [1-x, 1+x], as torchvision's ColorJitter; one value = all three; "
+                         "0 = off)")
     channels_last: bool = help_field(True, "use the channels-last memory format for convolutions")
     progress: bool = help_field(True, "show a progress bar")
 
@@ -76,6 +83,22 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ConfigError(f"--{name}={v}: must be ≥ 1")
+        jitter = tuple(self.color_jitter)
+        self.color_jitter = jitter * 3 if len(jitter) == 1 else jitter
+        self.augment_config()  # validates the augmentation options
+
+    def augment_config(self) -> Any:
+        """The training augmentations as an :class:`~imagegen.data.augment.AugmentConfig`, or None when
+        all are off.
+
+        Raises:
+            ConfigError: an augmentation option out of range.
+        """
+        from ..data.augment import AugmentConfig
+
+        cfg = AugmentConfig(flip=self.flip, crop_pad=self.crop_pad, rotate_deg=self.rotate_deg,
+                            blur_sigma=self.blur_sigma, blur_p=self.blur_p, color_jitter=self.color_jitter)
+        return cfg if cfg.enabled else None
 
 
 #: options that may differ when a run is resumed (everything else must match the saved run)

@@ -300,11 +300,7 @@ class Trainer:
             if ph.optimizer_name not in optimizers:
                 raise RuntimeError(f"{self.model_name}: phase {ph.name} uses unknown optimiser {ph.optimizer_name}")
 
-        augment = None
-        if cfg.flip or cfg.crop_pad or cfg.rotate_deg:
-            from ..data.augment import AugmentConfig
-
-            augment = AugmentConfig(flip=cfg.flip, crop_pad=cfg.crop_pad, rotate_deg=cfg.rotate_deg)
+        augment = cfg.augment_config()
         streams = DataStreams({src.name: BatchStream(datasets[src.name], src, cfg.batch_size // dist.world_size, dist,
                                                      cfg.seed, device, cfg.channels_last, augment, index=i,
                                                      workers=cfg.workers)
