@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -267,3 +268,41 @@ def test_stylegan_progressive_resumes_exactly_mid_fade(tmp_path, capsys):
     b = load_file(str(tmp_path / "part" / "checkpoints" / "step-0000004" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert a["G_ema.synthesis.growth"].tolist() == [8.0, 0.5]  # 24 images before step 4: 8×8, α = 0.5
+
+
+def test_evaluate_samples_with_truncation_and_records_it(tmp_path, monkeypatch, capsys):
+    """``imagegen evaluate --truncation-psi/--truncation-cutoff/--noise-mode`` (the truncation sweep):
+    the options reach the sampler and are part of the recorded protocol; elsewhere they are one-line errors."""
+    import json
+
+    import imagegen.sampling as sampling
+    from _metrics_fixtures import install_tiny_classifier
+
+    monkeypatch.setenv("IMAGEGEN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("IMAGEGEN_INCEPTION_WEIGHTS", raising=False)
+    install_tiny_classifier(tmp_path / "cache")
+    run = tmp_path / "sg2"
+    assert run_cli(["train", "stylegan2", *TINY_SG2, "--steps", "1", "--out", run], capsys)[0] == 0
+    seen, generate = [], sampling.generate
+
+    def spy(model, num, **kw):
+        seen.append(kw)
+        return generate(model, num, **kw)
+
+    monkeypatch.setattr(sampling, "generate", spy)
+    code, out, err = run_cli(["evaluate", run, "--metrics", "pr", "--num-samples", "40", "--truncation-psi", "0.5",
+                              "--truncation-cutoff", "2", "--noise-mode", "const", "--json"], capsys)
+    assert code == 0, err
+    assert seen[-1]["truncation_psi"] == 0.5 and seen[-1]["truncation_cutoff"] == 2 and seen[-1]["noise_mode"] == "const"
+    fake = json.loads(out)["protocol"]["fake"]
+    assert fake["truncation_psi"] == 0.5 and fake["truncation_cutoff"] == 2 and fake["noise_mode"] == "const"
+    code, out, err = run_cli(["evaluate", run, "--metrics", "pr", "--num-samples", "40", "--json"], capsys)
+    assert code == 0 and seen[-1]["truncation_psi"] == 1.0 and seen[-1]["noise_mode"] == "random", err
+    for bad, message in ((["--truncation-psi", "1.5"], "use a value in [0, 1]"),
+                         (["--truncation-cutoff", "9"], "the model has 4 style layers")):
+        code, _, err = run_cli(["evaluate", run, "--metrics", "pr", *bad], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    npz = tmp_path / "f.npz"
+    np.savez(npz, images=np.zeros((4, 16, 16, 1), dtype=np.uint8))
+    code, _, err = run_cli(["evaluate", "--fake", npz, "--real", "digits:test", "--truncation-psi", "0.7"], capsys)
+    assert code == 2 and "not to --fake images" in err

@@ -172,6 +172,13 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--cas-per-class", type=int, default=None,
               help="metric cas: samples generated per class to train the classifier on  [default: --num-samples "
                    "/ classes]")
+@click.option("--truncation-psi", type=float, default=None,
+              help="style-based runs: sample with w truncated toward w_avg, w_avg + psi (w - w_avg), psi in [0, 1] "
+                   "(1 = off, the default; the truncation sweep of Karras et al. 2019 Table 3 / Appendix B)")
+@click.option("--truncation-cutoff", type=int, default=None,
+              help="style-based runs: truncate only the first N layers' w  [default: all]")
+@click.option("--noise-mode", type=click.Choice(["random", "const", "none"]), default=None,
+              help="style-based runs: per-pixel noise inputs  [default: random]")
 @click.option("--nll-k", type=int, default=5000, help="metric nll: importance samples per image (IWAE); "
                                                        "--num-real N limits it to the first N reference images")
 def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], data: Optional[str],
@@ -179,7 +186,8 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
              num_real: Optional[int], seed: int, batch_size: int, device: str, extractor: str,
              inception_weights: Optional[str], classifier_data: Optional[str], cache_dir: Optional[str],
              resolution: Optional[int], resize_real: bool, allow_few_samples: bool, as_json: bool,
-             ppl_space: Optional[str], ppl_sampling: str, cas_per_class: Optional[int], nll_k: int) -> None:
+             ppl_space: Optional[str], ppl_sampling: str, cas_per_class: Optional[int], truncation_psi: Optional[float],
+             truncation_cutoff: Optional[int], noise_mode: Optional[str], nll_k: int) -> None:
     """Compute FID, KID, IS, precision/recall and density/coverage of RUN_DIR's model (or of --fake
     images) against a reference set, print a table and append a JSON line to RUN_DIR/metrics.jsonl.
 
@@ -193,6 +201,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics, quantize
     from ..sampling import generate, load_run
     from ..sampling.api import run_dir_of, run_resize, run_train_config
+    from .sample import style_options
     from ..checkpoint import append_metrics
     from ..device import resolve_device
 
@@ -208,9 +217,14 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     name, split = parse_real(real, data, split)
 
     model, meta, labels, source = None, {}, None, {}
+    sample_options: dict[str, Any] = {}
+    if run_dir is None and (truncation_psi is not None or truncation_cutoff is not None or noise_mode is not None):
+        raise ConfigError("--truncation-psi, --truncation-cutoff and --noise-mode apply to a run's samples, "
+                          "not to --fake images; drop them")
     if run_dir is not None:
         model = load_run(run_dir, device=device)
         meta = model.checkpoint_meta  # type: ignore[attr-defined]
+        sample_options = style_options(model, truncation_psi, truncation_cutoff, noise_mode)
         if metrics_spec and "cas" in [m.strip().lower() for m in metrics_spec.split(",")]:
             from ..metrics.cas import check_conditional
 
@@ -274,7 +288,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     if "cas" in metrics:  # a classifier trained on the samples, tested on the reference: imagegen.metrics.cas
         cas_metrics, cas_proto = _cas(model, None if model is not None else fake_img, labels, reference, name,
                                       cas_per_class, num_samples, seed, batch_size, unpad, device, data_root,
-                                      cache_dir, fake)
+                                      cache_dir, fake, sample_options)
         metrics = [m for m in metrics if m != "cas"]
         if not metrics:
             cas_extra: dict[str, Any] = {}
@@ -323,7 +337,10 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
             labels = torch.arange(num_samples) % model.num_classes  # balanced classes 0..K-1
             source["labels"] = f"balanced over {model.num_classes} classes"
         _info(f"generating {num_samples:,} samples (seed {seed}) ...")
-        fake_img = quantize(generate(model, num_samples, seed=seed, batch_size=batch_size, labels=labels))
+        fake_img = quantize(generate(model, num_samples, seed=seed, batch_size=batch_size, labels=labels,
+                                     **sample_options))
+        if sample_options:  # style-based: truncation and noise are part of what was measured
+            source.update(sample_options)
         if unpad is not None:
             fake_img = crop_padding(fake_img, *unpad)
             source["cropped"] = f"centre {unpad[0]}x{unpad[1]}: the zero padding of the run's training data removed"
@@ -373,7 +390,8 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
 def _cas(model: Any, fake_img: Optional[torch.Tensor], labels: Optional[torch.Tensor], reference: Any,
          dataset: str, per_class: Optional[int], num_samples: int, seed: int, batch_size: int,
          unpad: Optional[tuple[int, int]], device: str, data_root: Optional[str], cache_dir: Optional[str],
-         fake: Optional[str]) -> tuple[dict[str, float], dict[str, Any]]:
+         fake: Optional[str], sample_options: Optional[dict[str, Any]] = None
+         ) -> tuple[dict[str, float], dict[str, Any]]:
     """The ``cas`` metric ({"cas": accuracy}, protocol) of a conditional run's samples (``per_class`` per
     class, default ``num_samples`` / K) or of labelled ``--fake`` images, tested on ``reference``."""
     from ..data.transforms import crop_padding
@@ -393,9 +411,9 @@ def _cas(model: Any, fake_img: Optional[torch.Tensor], labels: Optional[torch.Te
         k = model.num_classes
         n = per_class or max(1, num_samples // k)
         _info(f"cas: generating {n:,} samples per class for {k} classes (seed {seed}) ...")
-        images, lab = generate_labelled(model, n, seed=seed, batch_size=batch_size)
+        images, lab = generate_labelled(model, n, seed=seed, batch_size=batch_size, **(sample_options or {}))
         source: dict[str, Any] = {"run": str(model.checkpoint_meta.get("checkpoint")), "seed": seed,
-                                  "labels": f"{n} per class, interleaved"}
+                                  "labels": f"{n} per class, interleaved", **(sample_options or {})}
         if unpad is not None:
             images = crop_padding(images, *unpad)
             source["cropped"] = f"centre {unpad[0]}x{unpad[1]} (the run's zero padding removed)"
