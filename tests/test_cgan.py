@@ -97,14 +97,14 @@ def test_config_validation_and_defaults():
 
 
 def test_init_option_sets_the_generator_init():
-    """--init dcgan (cgan's default) draws G's conv weights from N(0, 0.02); --init pytorch keeps
+    """--init dcgan draws G's conv weights from N(0, 0.02); --init pytorch (cgan's default) keeps
     PyTorch's uniform layer init (bound 1/sqrt(fan_in))."""
     convs = lambda m: [l for l in m.G.modules() if isinstance(l, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
-    paper = tiny(resolution=32, g_width=32)
-    assert CGANConfig().init == "dcgan"
+    paper = tiny(resolution=32, g_width=32, init="dcgan")
+    assert CGANConfig().init == "pytorch"
     big = [c.weight.detach() for c in convs(paper) if c.weight.numel() > 4000]
     assert big and all(float(w.std()) == pytest.approx(0.02, rel=0.1) for w in big)
-    default = tiny(resolution=32, g_width=32, init="pytorch")
+    default = tiny(resolution=32, g_width=32)
     for c in convs(default):
         w = c.weight.detach()
         fan_in = w[0].numel()  # PyTorch reads fan_in from dim 1 of the weight, also for transposed convs
