@@ -61,7 +61,8 @@ def nll_points(run: Path, images: int) -> list[tuple[float, float, int]]:
 def sample_metric_points(run: Path, metric: str, num_fake: Optional[int]) -> list[tuple[float, float, int]]:
     """(training seconds, value, step) for every ``metric`` record of ``run`` (fid, kid, precision, ...)
     with ``num_fake`` generated samples (default: the first record's) scored against the same reference
-    images as the first record; the later of two records at one step wins."""
+    images as the first record, without truncation (style-based runs); the later of two records at one
+    step wins."""
     values: dict[int, float] = {}
     first_ref, skipped = None, 0
     for rec in read_jsonl(run / "metrics.jsonl"):
@@ -70,11 +71,12 @@ def sample_metric_points(run: Path, metric: str, num_fake: Optional[int]) -> lis
         if value is None or step is None or not isinstance(protocol, dict):
             continue
         n, ref = protocol.get("num_fake"), (protocol.get("reference") or {}).get("key")
+        psi = (protocol.get("fake") or {}).get("truncation_psi", 1.0)
         if num_fake is None:
             num_fake = n
         if first_ref is None:
             first_ref = ref
-        if n != num_fake or ref != first_ref:
+        if n != num_fake or ref != first_ref or psi != 1.0:  # truncated samples: another distribution
             skipped += 1
             continue
         values[step] = float(value)
@@ -83,15 +85,29 @@ def sample_metric_points(run: Path, metric: str, num_fake: Optional[int]) -> lis
     return at_training_seconds(run, values)
 
 
-def at_training_seconds(run: Path, values: dict[int, float]) -> list[tuple[float, float, int]]:
-    """Attach to each (step → value) the training seconds at the last logged step at or before it."""
-    secs = training_seconds(run)
+def seconds_at(secs: dict[int, float], step: int) -> float:
+    """Training seconds at ``step``: linear between the logged steps around it (a log window's steps all
+    ran at its logged images/s), at the last window's rate after the last logged step."""
     steps = sorted(secs)
-    pts = []
-    for step, value in sorted(values.items()):
-        at = max((s for s in steps if s <= step), default=0)
-        pts.append((secs[at], value, step))
-    return pts
+    after = [s for s in steps if s >= step]
+    if after and after[0] == step:
+        return secs[step]
+    before = [s for s in steps if s < step]
+    s0 = before[-1] if before else 0
+    if after:
+        s1 = after[0]
+    elif len(before) >= 2:
+        s0, s1 = before[-2], before[-1]  # extrapolate with the last window's rate
+    else:
+        return secs.get(s0, 0.0)
+    t0 = secs.get(s0, 0.0)
+    return t0 + (step - s0) * (secs[s1] - t0) / (s1 - s0)
+
+
+def at_training_seconds(run: Path, values: dict[int, float]) -> list[tuple[float, float, int]]:
+    """Attach to each (step → value) the training seconds at that step (:func:`seconds_at`)."""
+    secs = training_seconds(run)
+    return [(seconds_at(secs, step), value, step) for step, value in sorted(values.items())]
 
 
 def main() -> int:

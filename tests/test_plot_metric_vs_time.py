@@ -1,0 +1,41 @@
+"""scripts/plot_metric_vs_time.py: where on the time axis a record lands."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "plot_metric_vs_time.py"
+
+
+@pytest.fixture(scope="module")
+def plot():
+    spec = importlib.util.spec_from_file_location("plot_metric_vs_time", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_records_between_log_steps_get_interpolated_training_time(plot, tmp_path):
+    """Logs every 50 steps of batch 10 at 10 images/s (50 s per window), then 5 images/s; an evaluation at
+    step 40 (before the first log) and at 80 and 120 must not snap to the previous logged step."""
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"train_config": {"batch_size": 10}}))
+    rows = [{"step": 50, "images_per_sec": 10.0}, {"step": 100, "images_per_sec": 5.0}]
+    (run / "logs" / "scalars.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    secs = plot.training_seconds(run)
+    assert secs == {0: 0.0, 50: 50.0, 100: 150.0}
+    assert plot.seconds_at(secs, 40) == pytest.approx(40.0)
+    assert plot.seconds_at(secs, 50) == 50.0
+    assert plot.seconds_at(secs, 80) == pytest.approx(50.0 + 30 * 2.0)
+    assert plot.seconds_at(secs, 120) == pytest.approx(150.0 + 20 * 2.0)  # the last window's rate
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "fid": f, "protocol": {"num_fake": 5}}) + "\n"
+                                               for s, f in ((40, 9.0), (80, 7.0))))
+    with open(run / "metrics.jsonl", "a") as f:  # a truncation-sweep record at the same step is not the curve
+        f.write(json.dumps({"step": 80, "fid": 30.0, "protocol": {"num_fake": 5, "fake": {"truncation_psi": 0.5}}})
+                + "\n")
+    assert plot.sample_metric_points(run, "fid", None) == [(pytest.approx(40.0), 9.0, 40),
+                                                           (pytest.approx(110.0), 7.0, 80)]
