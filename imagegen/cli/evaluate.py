@@ -174,7 +174,8 @@ def _format_table(metrics: dict[str, float]) -> str:
                    "/ classes]")
 @click.option("--truncation-psi", type=float, default=None,
               help="style-based runs: sample with w truncated toward w_avg, w_avg + psi (w - w_avg), psi in [0, 1] "
-                   "(1 = off, the default; the truncation sweep of Karras et al. 2019 Table 3 / Appendix B)")
+                   "(1 = off, the default; the truncation trick of Karras et al. 2019 Appendix B); sample metrics "
+                   "and cas, not ppl")
 @click.option("--truncation-cutoff", type=int, default=None,
               help="style-based runs: truncate only the first N layers' w  [default: all]")
 @click.option("--noise-mode", type=click.Choice(["random", "const", "none"]), default=None,
