@@ -1,6 +1,7 @@
 """Autoregressive models: training throughput, and sampling time naive vs fast on the same model and seed.
 
-For each model of ``--models`` (``pixelcnn`` by default; ``pixelrnn`` is the Row LSTM):
+For each model of ``--models`` (``pixelcnn`` by default; ``pixelrnn`` is the Row LSTM,
+``pixelrnn-diagonal`` the Diagonal BiLSTM of the same size):
 
 * **training** images/s through the real training loop (``Trainer.fit`` on in-memory 28×28
   binarised-MNIST-shaped data, the trainer's own log, first window discarded), the FLOPs of one
@@ -8,7 +9,8 @@ For each model of ``--models`` (``pixelcnn`` by default; ``pixelrnn`` is the Row
   matmul peak measured at the start of the same run;
 * **sampling** seconds for a batch of ``--sample-batch`` images (64 by default) with ``method=naive``
   (the whole network once per pixel, H·W passes) and ``method=fast`` (the model's incremental cache),
-  from the same seed, and whether the two batches are identical;
+  from the same seed, and whether the two batches are identical (models without an incremental
+  sampler, the Diagonal BiLSTM, are timed naive only: pass a smaller ``--sample-batch`` for them);
 * **peak memory** of fast sampling: the increase of the process's peak resident set size while it
   runs, measured in a fresh subprocess (so earlier work does not set the peak).
 
@@ -16,6 +18,7 @@ Usage (run alone: a second busy process on 2 cores makes both several times slow
 
     python benchmarks/bench_pixelcnn.py                    # the MNIST proof configuration
     python benchmarks/bench_pixelcnn.py --models pixelcnn,pixelrnn --json docs/results/bench-pixelcnn.json
+    python benchmarks/bench_pixelcnn.py --models pixelrnn-diagonal --sample-batch 16
 """
 from __future__ import annotations
 
@@ -34,23 +37,33 @@ import numpy as np
 import torch
 
 import imagegen.data as data
+from imagegen.errors import ConfigError
 from imagegen.registry import get_model_class
 from imagegen.training import TrainConfig, Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import add_thread_and_json_options, start  # noqa: E402
 
-#: the configurations of the MNIST proofs in docs/models.md
+#: the configurations of the MNIST proofs in docs/autoregressive.md (the Diagonal BiLSTM at the Row LSTM's size)
 CONFIGS: dict[str, dict[str, Any]] = {
     "pixelcnn": dict(resolution=28, channels=1, width=32, num_layers=12),
     "pixelrnn": dict(resolution=28, channels=1, width=32, num_layers=4, layer_type="row_lstm"),
+    "pixelrnn-diagonal": dict(resolution=28, channels=1, width=32, num_layers=4, layer_type="diagonal_bilstm"),
 }
 
 
+def model_name(name: str) -> str:
+    """The registered model of a benchmark entry (``pixelrnn-diagonal`` → ``pixelrnn``)."""
+    return name.split("-")[0]
+
+
+def model_config(name: str) -> Any:
+    return get_model_class(model_name(name)).Config(**CONFIGS[name])
+
+
 def build(name: str) -> torch.nn.Module:
-    cls = get_model_class(name)
     torch.manual_seed(0)
-    return cls(cls.Config(**CONFIGS[name]))
+    return get_model_class(model_name(name))(model_config(name))
 
 
 def train_images_per_sec(name: str, batch: int, seconds: float, ds: data.ImageDataset) -> float:
@@ -59,8 +72,7 @@ def train_images_per_sec(name: str, batch: int, seconds: float, ds: data.ImageDa
         steps = max(4 * log_every, int(seconds / max(_time_one_step(build(name), batch), 1e-3)))
         cfg = TrainConfig(data="bench", steps=steps, batch_size=batch, log_every=log_every, sample_every=10**9,
                           ckpt_every=10**9, progress=False)
-        cls = get_model_class(name)
-        Trainer(name, cls.Config(**CONFIGS[name]), cfg, Path(tmp) / "run", echo=lambda s: None, dataset=ds).fit()
+        Trainer(model_name(name), model_config(name), cfg, Path(tmp) / "run", echo=lambda s: None, dataset=ds).fit()
         rows = [json.loads(line) for line in (Path(tmp) / "run" / "logs" / "scalars.jsonl").read_text().splitlines()]
     ips = [r["images_per_sec"] for r in rows[1:] if r["step"] % log_every == 0]
     return statistics.median(ips)
@@ -88,6 +100,15 @@ def sample_seconds(name: str, n: int, method: str, seed: int = 0) -> tuple[float
     t0 = time.perf_counter()
     img = m.sample(n, torch.Generator().manual_seed(seed), method=method)
     return time.perf_counter() - t0, img
+
+
+def has_fast_sampler(name: str) -> bool:
+    """Whether the model samples with an incremental cache (one fast image as the probe)."""
+    try:
+        build(name).eval().sample(1, torch.Generator().manual_seed(0), method="fast")
+    except ConfigError:
+        return False
+    return True
 
 
 def _rss_kib() -> int:
@@ -118,7 +139,8 @@ def fast_sampling_peak_mib(name: str, n: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default="pixelcnn", help="comma-separated: pixelcnn, pixelrnn (Row LSTM)")
+    ap.add_argument("--models", default="pixelcnn",
+                    help="comma-separated: pixelcnn, pixelrnn (Row LSTM), pixelrnn-diagonal (Diagonal BiLSTM)")
     ap.add_argument("--batch", type=int, default=64, help="training batch size")
     ap.add_argument("--seconds", type=float, default=30.0, help="training time budget per model")
     ap.add_argument("--sample-batch", type=int, default=64, help="images per sampling batch")
@@ -139,18 +161,23 @@ def main() -> None:
         params = sum(p.numel() for p in build(name).parameters())
         flops = train_flops_per_image(name)
         ips = train_images_per_sec(name, args.batch, args.seconds, ds)
-        t_fast, fast = sample_seconds(name, args.sample_batch, "fast")
         t_naive, naive = sample_seconds(name, args.sample_batch, "naive")
-        same = bool(torch.equal(fast, naive))
-        mem = fast_sampling_peak_mib(name, args.sample_batch)
+        has_fast = has_fast_sampler(name)
+        t_fast = same = mem = speedup = None
+        if has_fast:
+            t_fast, fast = sample_seconds(name, args.sample_batch, "fast")
+            same, speedup = bool(torch.equal(fast, naive)), t_naive / t_fast
+            mem = fast_sampling_peak_mib(name, args.sample_batch)
         gf = ips * flops / 1e9
         row = dict(model=name, config=CONFIGS[name], params=params, train_images_per_sec=ips,
                    train_mflop_per_image=flops / 1e6, gflops=gf, peak_gflops=peak, sample_batch=args.sample_batch,
-                   sample_naive_seconds=t_naive, sample_fast_seconds=t_fast, speedup=t_naive / t_fast,
+                   sample_naive_seconds=t_naive, sample_fast_seconds=t_fast, speedup=speedup,
                    identical=same, fast_peak_rss_mib=mem, threads=torch.get_num_threads())
         results.append(row)
+        fast_cells = (f"{t_fast:.2f} | {speedup:.0f}× | {same} | {mem:.0f}" if has_fast
+                      else "no fast sampler | – | – | –")
         print(f"| {name} | {params:,} | {ips:.1f} | {flops / 1e6:.0f} | {gf:.0f} ({100 * gf / peak:.0f}%) | "
-              f"{t_naive:.1f} | {t_fast:.2f} | {t_naive / t_fast:.0f}× | {same} | {mem:.0f} |", flush=True)
+              f"{t_naive:.1f} | {fast_cells} |", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
