@@ -4,7 +4,7 @@ Training time at step s is the sum, over the run's log windows up to s, of the w
 by its logged images/s (``logs/scalars.jsonl``): the time spent in training steps, without the
 evaluations and checkpoints in between. Values are the ``--metric`` records of ``metrics.jsonl``
 (``--eval-every`` during training, ``imagegen evaluate`` after it). Records of one curve must share a
-protocol: for ``nll`` the same test images (``--images``, default the first 1,000 that
+protocol: for ``nll`` (nats per image) and ``nll_bpd`` (bits/dim) the same test images (``--images``, default the first 1,000 that
 ``--eval-metrics nll`` uses during training); for the sample metrics the same number of generated
 samples (``--num-fake``, default the first record's) and the same reference images as the run's first
 record — other records are skipped and counted on stderr.
@@ -44,12 +44,17 @@ def training_seconds(run: Path) -> dict[int, float]:
     return out
 
 
-def nll_points(run: Path, images: int) -> list[tuple[float, float, int]]:
-    """(training seconds, nll in nats, step) for every NLL record of ``run`` on ``images`` test images
-    (one set of images for the whole curve: the first 1,000 of the test split during training)."""
+#: the likelihood metrics: nats per image, bits per dimension
+NLL_METRICS = ("nll", "nll_bpd")
+
+
+def nll_points(run: Path, images: int, metric: str = "nll") -> list[tuple[float, float, int]]:
+    """(training seconds, value, step) for every ``metric`` record (``nll`` in nats or ``nll_bpd`` in
+    bits/dim) of ``run`` on ``images`` test images (one set of images for the whole curve: the first
+    1,000 of the test split during training)."""
     best: dict[int, float] = {}
     for rec in read_jsonl(run / "metrics.jsonl"):
-        nll, step = rec.get("nll", rec.get("results", {}).get("nll")), rec.get("step")
+        nll, step = rec.get(metric, rec.get("results", {}).get(metric)), rec.get("step")
         if nll is None or step is None:
             continue
         count = int(str(rec.get("protocol", {}).get("images", "first 0")).split()[1].replace(",", "") or 0)
@@ -117,8 +122,8 @@ def main() -> int:
     ap.add_argument("--point", action="append", default=[],
                     help="a single result from elsewhere, 'label=seconds,value' (e.g. a documented run)")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--metric", default="nll", help="nll, or a sample metric of metrics.jsonl: fid, kid, is, "
-                                                    "precision, recall, confident, ...")
+    ap.add_argument("--metric", default="nll", help="nll (nats), nll_bpd (bits/dim), or a sample metric of "
+                                                    "metrics.jsonl: fid, kid, is, precision, recall, confident, ...")
     ap.add_argument("--title", default=None, help="default: '<metric> against training time'")
     ap.add_argument("--images", type=int, default=1000, help="nll: plot the records on this many test images")
     ap.add_argument("--num-fake", type=int, default=None,
@@ -131,7 +136,7 @@ def main() -> int:
     ax = fig.add_subplot()
     for spec in args.runs:
         path, _, label = spec.partition(":")
-        pts = (nll_points(Path(path), args.images) if args.metric == "nll"
+        pts = (nll_points(Path(path), args.images, args.metric) if args.metric in NLL_METRICS
                else sample_metric_points(Path(path), args.metric, args.num_fake))
         if not pts:
             print(f"no {args.metric} records in {path}", file=sys.stderr)
@@ -147,11 +152,12 @@ def main() -> int:
         ax.annotate(label, (0, float(value)), xycoords=("axes fraction", "data"), fontsize=7, va="bottom",
                     color="dimgrey")
     ax.set_xlabel("training time (minutes, 2-core CPU)")
-    ax.set_ylabel(f"test NLL (nats per image, first {args.images:,} test images)" if args.metric == "nll"
+    unit = "nats per image" if args.metric == "nll" else "bits/dim"
+    ax.set_ylabel(f"test NLL ({unit}, first {args.images:,} test images)" if args.metric in NLL_METRICS
                   else args.metric.upper() if args.metric in ("fid", "kid", "is") else args.metric)
     if args.log_y:
         ax.set_yscale("log")
-    ax.set_title(args.title or ("Test NLL (nats) against training time" if args.metric == "nll"
+    ax.set_title(args.title or (f"Test NLL ({unit}) against training time" if args.metric in NLL_METRICS
                                 else f"{args.metric.upper()} against training time"), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

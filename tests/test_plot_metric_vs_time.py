@@ -39,3 +39,16 @@ def test_records_between_log_steps_get_interpolated_training_time(plot, tmp_path
                 + "\n")
     assert plot.sample_metric_points(run, "fid", None) == [(pytest.approx(40.0), 9.0, 40),
                                                            (pytest.approx(110.0), 7.0, 80)]
+
+
+def test_nll_in_bits_per_dim_is_its_own_curve(plot, tmp_path):
+    """``--metric nll_bpd`` plots the bits/dim of the same records as ``nll``, on the same test images only."""
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"train_config": {"batch_size": 10}}))
+    (run / "logs" / "scalars.jsonl").write_text(json.dumps({"step": 10, "images_per_sec": 10.0}) + "\n")
+    recs = [{"step": 10, "nll": 9000.0, "nll_bpd": 4.2, "protocol": {"images": "first 1000 of x (test)"}},
+            {"step": 10, "nll": 8000.0, "nll_bpd": 3.9, "protocol": {"images": "first 10,000 of x (test)"}}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert plot.nll_points(run, 1000, "nll_bpd") == [(pytest.approx(10.0), 4.2, 10)]
+    assert plot.nll_points(run, 10000, "nll") == [(pytest.approx(10.0), 8000.0, 10)]
