@@ -4,10 +4,10 @@ Training time at step s is the sum, over the run's log windows up to s, of the w
 by its logged images/s (``logs/scalars.jsonl``): the time spent in training steps, without the
 evaluations and checkpoints in between. Values are the ``--metric`` records of ``metrics.jsonl``
 (``--eval-every`` during training, ``imagegen evaluate`` after it). Records of one curve must share a
-protocol: for ``nll`` (nats per image) and ``nll_bpd`` (bits/dim) the same test images (``--images``, default the first 1,000 that
-``--eval-metrics nll`` uses during training); for the sample metrics the same number of generated
-samples (``--num-fake``, default the first record's) and the same reference images as the run's first
-record — other records are skipped and counted on stderr.
+protocol: for ``nll`` (nats per image) and ``nll_bpd`` (bits/dim) the same number of test images
+(``--images``, default the 1,000 that ``--eval-metrics nll`` uses during training); for the sample
+metrics the same number of generated samples (``--num-fake``, default the first record's) and the same
+reference images as the run's first record — other records are skipped and counted on stderr.
 
 Usage::
 
@@ -48,6 +48,15 @@ def training_seconds(run: Path) -> dict[int, float]:
 NLL_METRICS = ("nll", "nll_bpd")
 
 
+def images_count(text: str) -> int:
+    """The number of images in a protocol's ``images`` text ("first 1000 of mnist (test)", "1000 evenly
+    spaced of ..."): its first integer, 0 if none."""
+    for word in text.replace(",", "").split():
+        if word.isdigit():
+            return int(word)
+    return 0
+
+
 def nll_points(run: Path, images: int, metric: str = "nll") -> list[tuple[float, float, int]]:
     """(training seconds, value, step) for every ``metric`` record (``nll`` in nats or ``nll_bpd`` in
     bits/dim) of ``run`` on ``images`` test images (one set of images for the whole curve: the first
@@ -57,7 +66,7 @@ def nll_points(run: Path, images: int, metric: str = "nll") -> list[tuple[float,
         nll, step = rec.get(metric, rec.get("results", {}).get(metric)), rec.get("step")
         if nll is None or step is None:
             continue
-        count = int(str(rec.get("protocol", {}).get("images", "first 0")).split()[1].replace(",", "") or 0)
+        count = images_count(str(rec.get("protocol", {}).get("images", "")))
         if count == images:
             best[step] = float(nll)
     return at_training_seconds(run, best)

@@ -193,6 +193,25 @@ def test_evaluate_nll_is_exact_and_the_same_for_any_k(tmp_path):
     assert abs(a["nll_bpd"] - a["nll"] / (R * R * math.log(2))) < 1e-12
 
 
+def test_training_nll_scores_evenly_spaced_images_of_a_class_ordered_split():
+    """A split stored in class order (black images, then white ones) is represented by both halves in the
+    training-time NLL, and the protocol says that the likelihood is exact."""
+    from imagegen.data import ImageDataset
+    from imagegen.metrics.nll import NLLEvaluator, evaluate_nll
+
+    model = pixelcnn("bernoulli", 1).float()
+    imgs = np.zeros((40, R, R, 1), np.uint8)
+    imgs[20:] = 255
+    data = ImageDataset(imgs, np.repeat([0, 1], 20), name="ordered")
+    first = evaluate_nll(model, data, num_images=10)
+    black, white = (evaluate_nll(model, ImageDataset(imgs[s], name="x"))["nll"] for s in (slice(0, 20), slice(20, 40)))
+    assert first["nll"] == pytest.approx(black)
+    ev = NLLEvaluator(data, 10, k=5)
+    res, _ = ev(model, 0)
+    assert res["nll"] == pytest.approx((black + white) / 2)
+    assert ev.protocol["k"] == "exact" and ev.protocol["images"].startswith("10 evenly spaced of ordered")
+
+
 # ---- CLI ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):

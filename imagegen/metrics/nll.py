@@ -33,16 +33,19 @@ from ..errors import ConfigError
 
 def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images: Optional[int] = None,
                  batch_size: Optional[int] = None, seed: int = 0,
-                 progress: Optional[Callable[[int, int], None]] = None) -> dict[str, Any]:
-    """NLL of ``model`` on the first ``num_images`` images of ``dataset``: exact for autoregressive
-    models (``model.exact_likelihood``), else the importance-weighted estimate and the ELBO.
+                 progress: Optional[Callable[[int, int], None]] = None, spread: bool = False) -> dict[str, Any]:
+    """NLL of ``model`` on ``num_images`` images of ``dataset`` (the first ones, or evenly spaced ones
+    with ``spread``): exact for autoregressive models (``model.exact_likelihood``), else the
+    importance-weighted estimate and the ELBO.
 
     Args:
         model: a model with a likelihood (``model.has_likelihood``), e.g. from ``load_run``.
         dataset: the evaluation images at the model's resolution and channels (labels for cvae).
         k: importance samples per image for latent-variable models (Burda et al. use 5000; exact
             models ignore it).
-        num_images: evaluate the first N images (None = all).
+        num_images: evaluate N images (None = all).
+        spread: take images i·L//N (i < N) of the L in ``dataset`` instead of the first N, so that a
+            split stored in class order (the CIFAR-10 JPEG copy) is represented by every class.
         batch_size: images per call of ``log_likelihood`` (default: 128 for exact likelihoods, 16 for
             importance-weighted estimates, whose calls hold k samples per image).
         seed: seed of the binarisation and of the importance samples.
@@ -78,8 +81,9 @@ def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images
     iwae, elbo = [], []
     if batch_size is None:
         batch_size = 128 if getattr(model, "exact_likelihood", False) else 16
+    order = torch.arange(n) * len(dataset) // n if spread else torch.arange(n)
     for start in range(0, n, batch_size):
-        idx = torch.arange(start, min(n, start + batch_size))
+        idx = order[start:start + batch_size]
         img, label = dataset.get_batch(idx)
         x = model.likelihood_targets(img, bin_gen)  # e.g. a fixed binarisation, else the image itself
         batch = {"img": x.to(model.device), "label": label.to(model.device)}
@@ -88,7 +92,7 @@ def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images
         if "elbo" in out:
             elbo.append(out["elbo"].double().cpu())
         if progress is not None:
-            progress(int(idx[-1]) + 1, n)
+            progress(min(n, start + batch_size), n)
     l_k = torch.cat(iwae)
     nll = float(-l_k.mean())
     scale = 1.0 / (dims * math.log(2.0))
@@ -161,8 +165,10 @@ def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: in
 
 class NLLEvaluator:
     """The ``nll`` metric during training (``--eval-metrics nll``): NLL of the model on a fixed set of
-    reference images (the dataset's test split where it has one, else the first training images),
-    with a fixed seed so successive values differ only because the model changed.
+    reference images, ``num_images`` evenly spaced ones (i·L//N) of the dataset's test split where it
+    has one, else of the training images, so that a split stored in class order is represented by
+    every class; a fixed seed, so successive values differ only because the model changed. The
+    protocol's ``k`` reads ``exact`` for exact-likelihood models.
 
     Args:
         dataset: the reference images at the model's resolution and channels.
@@ -176,9 +182,12 @@ class NLLEvaluator:
 
     def __init__(self, dataset: ImageDataset, num_images: int, k: int, seed: int = 0, split: str = "test") -> None:
         self.dataset, self.num_images, self.k, self.seed = dataset, min(num_images, len(dataset)), k, seed
-        self.protocol = {"metric": "nll", "images": f"first {self.num_images} of {dataset.name} ({split})",
+        self.protocol = {"metric": "nll", "images": f"{self.num_images} evenly spaced of {dataset.name} ({split}: "
+                                                    f"images i*{len(dataset)}//{self.num_images})",
                          "k": k, "seed": seed, "units": "nats per image; bits/dim = nats / (dims * ln 2)"}
 
     def __call__(self, model: Any, step: int) -> tuple[dict[str, float], list[str]]:
-        res = evaluate_nll(model, self.dataset, k=self.k, num_images=self.num_images, seed=self.seed)
+        if getattr(model, "exact_likelihood", False):
+            self.protocol["k"] = "exact"
+        res = evaluate_nll(model, self.dataset, k=self.k, num_images=self.num_images, seed=self.seed, spread=True)
         return {m: res[m] for m in ("nll", "nll_bpd", "neg_elbo") if m in res}, []

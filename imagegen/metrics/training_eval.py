@@ -190,8 +190,8 @@ def build_training_evaluator(model: Any, dataset: Any, run_dir: str | os.PathLik
                              device: str | torch.device) -> Any:
     """The evaluator the trainer calls every ``--eval-every`` steps, for ``--eval-metrics``: sample
     metrics (FID, KID, ...) through :class:`TrainingEvaluator` for models that sample, and ``nll``
-    through :class:`imagegen.metrics.nll.NLLEvaluator` for likelihood models (on the first
-    ``min(--eval-samples, 1000)`` images of the test split where the dataset has one).
+    through :class:`imagegen.metrics.nll.NLLEvaluator` for likelihood models (on
+    ``min(--eval-samples, 1000)`` evenly spaced images of the test split where the dataset has one).
 
     Raises:
         ConfigError: unknown metrics, or metrics that do not apply to the model.
@@ -235,7 +235,7 @@ def build_training_evaluator(model: Any, dataset: Any, run_dir: str | os.PathLik
                                           resolution=model.config.resolution, channels=model.config.channels,
                                           resize=getattr(cfg, "resize", "bicubic"))  # as the training data
                 split = "test"
-            except DataError:  # no test split: score the first training images, and say so
+            except DataError:  # no test split: score training images, and say so
                 pass
         parts.append(NLLEvaluator(reference, min(cfg.eval_samples, 1000), cfg.eval_nll_k, split=split))
     return _Combined(parts)
