@@ -162,7 +162,7 @@ def main() -> int:
                     color="dimgrey")
     ax.set_xlabel("training time (minutes, 2-core CPU)")
     unit = "nats per image" if args.metric == "nll" else "bits/dim"
-    ax.set_ylabel(f"test NLL ({unit}, first {args.images:,} test images)" if args.metric in NLL_METRICS
+    ax.set_ylabel(f"test NLL ({unit}, {args.images:,} test images)" if args.metric in NLL_METRICS
                   else args.metric.upper() if args.metric in ("fid", "kid", "is") else args.metric)
     if args.log_y:
         ax.set_yscale("log")
