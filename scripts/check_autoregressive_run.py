@@ -74,7 +74,7 @@ def main() -> int:
     ds = build_dataset(args.data, root=args.data_root, split=args.split, resolution=r,
                        channels=model.config.channels or 1, resize=run_resize(model))
     idx = torch.linspace(0, len(ds) - 1, args.num).round().long()
-    real = ds.images[idx].float() / 127.5 - 1  # uint8 NCHW → [-1, 1]
+    real, _ = ds.get_batch(idx)  # float32 [N, C, R, R] in [-1, 1]
     real = model.likelihood_targets(real, torch.Generator().manual_seed(args.seed))
     res = {"run": args.run, "causality": causal, "samples_bpd": bits_per_dim(model, samples),
            "test_bpd": bits_per_dim(model, real), "test_images": f"{args.num} evenly spaced of {args.data} "
