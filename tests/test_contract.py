@@ -304,7 +304,8 @@ def test_nll_during_training_for_a_likelihood_model(tmp_path, capsys):
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4]
     assert all(r["nll"] > 0 and r["nll_bpd"] == pytest.approx(r["nll"] / (64 * np.log(2))) for r in rows)
-    assert rows[0]["protocol"]["images"].startswith("first 50 of digits (test)")
+    assert rows[0]["protocol"]["images"].startswith("50 evenly spaced of digits (test")
+    assert rows[0]["protocol"]["k"] == 4  # a latent-variable model: importance samples, not "exact"
     assert rows[0]["neg_elbo"] >= rows[0]["nll"] - 1e-6
     code, _, err = run_cli(["train", "dcgan", "--data", "digits", "--resolution", "8", "--steps", "2",
                             "--eval-every", "1", "--eval-metrics", "nll", "--no-progress", "--out", tmp_path / "d"],
