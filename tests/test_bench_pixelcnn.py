@@ -2,22 +2,15 @@
 models have an incremental (fast) sampler, so the Diagonal BiLSTM is timed naive only instead of failing."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from _scripts import load_script
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("_bench_pixelcnn", REPO / "benchmarks" / "bench_pixelcnn.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/bench_pixelcnn.py")
 
 
 def test_entries_build_their_models(bench):

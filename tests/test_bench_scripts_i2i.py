@@ -4,23 +4,17 @@ photos from ../shared/data are used where present, random input otherwise; the f
 replaced by a constant so that each run takes seconds."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from _scripts import load_script
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", REPO / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(f"benchmarks/{name}.py", f"_bench_{name}")
 
 
 @pytest.fixture

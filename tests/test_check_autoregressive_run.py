@@ -1,25 +1,18 @@
 """scripts/check_autoregressive_run.py: the causality check passes for a real model and catches a leak."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
+from _scripts import load_script
 
 from imagegen.registry import get_model_class
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "check_autoregressive_run.py"
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def check():
-    spec = importlib.util.spec_from_file_location("check_autoregressive_run", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/check_autoregressive_run.py")
 
 
 def _tiny(distribution: str = "logistic_mixture"):

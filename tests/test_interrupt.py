@@ -9,7 +9,6 @@ resumes run in-process (same numerics with ``--threads 1``, without a process st
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
 import re
@@ -22,14 +21,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from _scripts import load_script
 from conftest import REPO, TINY_DCGAN
 
 import imagegen
 from imagegen import checkpoint as ckpt
 
-_spec = importlib.util.spec_from_file_location("kill_resume_soak", REPO / "scripts" / "kill_resume_soak.py")
-soak_script = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(soak_script)
+soak_script = load_script("scripts/kill_resume_soak.py", "kill_resume_soak")
 
 STEPS, SEED = 100, 3
 #: the uninterrupted run every exact-resume check compares with (no checkpoints before the end)

@@ -1,21 +1,15 @@
 """scripts/plot_metric_vs_time.py: where on the time axis a record lands."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "plot_metric_vs_time.py"
+from _scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def plot():
-    spec = importlib.util.spec_from_file_location("plot_metric_vs_time", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/plot_metric_vs_time.py")
 
 
 def test_records_between_log_steps_get_interpolated_training_time(plot, tmp_path):
