@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 import torch
 
 from imagegen.data import build_dataset
+from imagegen.nn import likelihoods
 from imagegen.sampling import load_run
 from imagegen.sampling.api import run_resize
 
@@ -47,10 +47,10 @@ def future_dependencies(model, positions: list[tuple[int, int]], seed: int = 0) 
 
 
 def bits_per_dim(model, x: torch.Tensor) -> list[float]:
-    """Exact bits/dim of each image of targets x [N, C, R, R] (unconditional models)."""
+    """Exact bits/dim of each image of likelihood targets x [N, C, R, R] float32 (``model.likelihood_targets``;
+    unconditional models): −log p(x) in nats / (C·R·R · ln 2)."""
     with torch.no_grad():
-        lp = model.log_prob(x)
-    return (-lp / (x[0].numel() * math.log(2))).tolist()
+        return likelihoods.bits_per_dim(-model.log_prob(x), x[0].numel()).tolist()
 
 
 def main() -> int:
