@@ -1,0 +1,59 @@
+"""scripts/translation_eval.py: held-out scores of a translator beside the identity and real-image rows."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from _scripts import load_script
+
+from imagegen import checkpoint as ckpt
+from imagegen.models.cyclegan import CycleGAN, CycleGANConfig
+
+evaluation = load_script("scripts/translation_eval.py")
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def write_domain(folder, n: int, level: int, seed: int) -> None:
+    """``n`` 12×12 RGB images around grey ``level`` (domains differ in brightness)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        img = np.clip(level + rng.integers(-30, 30, (12, 12, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"{seed}_{i}.png")
+
+
+def test_scores_rows_grids_and_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IMAGEGEN_CACHE", str(tmp_path / "cache"))
+    for part, n in (("train", 30), ("test", 6)):
+        write_domain(tmp_path / part / "dark", n, 60, seed=1 if part == "train" else 2)
+        write_domain(tmp_path / part / "light", n, 190, seed=3 if part == "train" else 4)
+    torch.manual_seed(0)
+    model = CycleGAN(CycleGANConfig(resolution=16, channels=3, g_width=4, g_blocks=1, d_width=4, d_layers=2))
+    run = tmp_path / "run"
+    ckpt.save_checkpoint(run, "step-0000003", model, ckpt.checkpoint_meta("cyclegan", model.config, step=3), {})
+    out = tmp_path / "scores.json"
+    args = ["--runs", str(run), "--held-out", str(tmp_path / "test"), "--classifier-data", str(tmp_path / "train"),
+            "--domains", "dark,light", "--resolution", "12", "--classifier-size", "12", "--classifier-steps", "30",
+            "--out-json", str(out), "--grid-dir", str(tmp_path / "grids"), "--grid-num", "3"]
+    assert evaluation.main(args) == 0
+    result = json.loads(out.read_text())
+    rows = {(r["direction"], r["method"]): r for r in result["rows"]}
+    assert len(rows) == 6 and result["protocol"]["num_held_out"] == {"dark": 6, "light": 6}
+    identity, floor = rows[("dark→light", "identity (untranslated)")], rows[("dark→light", "real training images (floor)")]
+    # the classifier separates the domains: real target images are the target, untranslated sources are not
+    assert floor["target_rate"] > 0.8 and identity["target_rate"] < 0.2
+    assert floor["fid"] < identity["fid"] and floor["kid"] < identity["kid"]
+    translated = rows[("light→dark", str(run))]
+    assert translated["num"] == 6 and translated["step"] == 3 and 0 <= translated["target_rate"] <= 1
+    assert translated["translated_at"] == 16  # the run's size, resized to --resolution 12 for scoring
+    grid = np.asarray(Image.open(translated["grid"]))
+    assert grid.shape[:2] == (2 + 2 * (12 + 2), 2 + 4 * (12 + 2))  # 3 pairs = 6 tiles, 4 per row
+    assert "| dark→light | identity (untranslated) |" in capsys.readouterr().out
+    # bad domains: one line, exit 2
+    assert evaluation.main([*args[:7], "dark,zebra", *args[8:]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "zebra" in err
