@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,5 +14,6 @@ def load_script(relpath: str, name: str | None = None) -> ModuleType:
     path = REPO / relpath
     spec = importlib.util.spec_from_file_location(name or f"_script_{path.stem}", path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses (and pickling) look their module up there
     spec.loader.exec_module(mod)
     return mod
