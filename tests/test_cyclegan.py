@@ -283,3 +283,18 @@ def test_cli_trains_unpaired_folders_and_the_run_translates(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli([*args[:5], tmp_path / "empty", *args[6:-1], tmp_path / "run2"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "empty" in err, err
+
+
+def test_cli_trains_one_image_per_step_by_default_as_the_reference(tmp_path, capsys):
+    a = write_pngs(tmp_path / "a", 3, (16, 16), "RGB", 0)
+    b = write_pngs(tmp_path / "b", 3, (16, 16), "RGB", 1)
+    run = tmp_path / "run"
+    code, out, err = run_cli(["train", "cyclegan", "--data-a", a, "--data-b", b, "--resolution", "16",
+                              "--g-width", "4", "--g-blocks", "1", "--d-width", "4", "--d-layers", "2",
+                              "--steps", "1", "--threads", "1", "--no-progress", "--out", run], capsys)
+    assert code == 0, err
+    assert json.loads((run / "config.json").read_text())["train_config"]["batch_size"] == 1
+    code, out, _ = run_cli(["train", "cyclegan", "--help"], capsys)
+    assert code == 0 and "[default: 1]" in " ".join(out.split("--batch-size")[1].split()[:12])
+    code, out, _ = run_cli(["train", "dcgan", "--help"], capsys)  # other models keep the trainer's 64
+    assert code == 0 and "[default: 64]" in " ".join(out.split("--batch-size")[1].split()[:12])

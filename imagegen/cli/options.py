@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Callable, Literal, get_args, get_origin
+from typing import Any, Callable, Literal, Optional, get_args, get_origin
 
 import click
 
@@ -22,11 +22,15 @@ def _click_type(tp: Any) -> Any:
     return {int: int, float: float, str: str}.get(tp, str)  # lists: "512,256,128", parsed by from_dict
 
 
-def dataclass_options(cls: type, *, skip: frozenset[str] = frozenset()) -> Callable[[Callable], Callable]:
+def dataclass_options(cls: type, *, skip: frozenset[str] = frozenset(),
+                      defaults: Optional[dict[str, Any]] = None) -> Callable[[Callable], Callable]:
     """Decorator adding one ``--field-name`` option per dataclass field (bools as ``--x/--no-x``).
 
-    Defaults shown in ``--help`` are the dataclass defaults; an option the user does not give keeps it.
+    Defaults shown in ``--help`` are the dataclass defaults, or ``defaults[field]`` where given (e.g. a
+    model's :attr:`~imagegen.models.base.GenerativeModel.train_defaults`); an option the user does not
+    give keeps it.
     """
+    defaults = defaults or {}
     hints = typing.get_type_hints(cls)
 
     def deco(fn: Callable) -> Callable:
@@ -35,7 +39,7 @@ def dataclass_options(cls: type, *, skip: frozenset[str] = frozenset()) -> Calla
                 continue
             tp = hints[f.name]
             flag = "--" + f.name.replace("_", "-")
-            default = f.default if f.default is not dataclasses.MISSING else None
+            default = defaults.get(f.name, f.default if f.default is not dataclasses.MISSING else None)
             if get_origin(tp) in (list, tuple) and default is not None:
                 default = ",".join(str(v) for v in default)
             help_text = f.metadata.get("help", "")

@@ -29,7 +29,7 @@ def _make_command(name: str) -> click.Command:
     @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), default=None,
                   help="continue the run in this directory exactly where it stopped")
     @click.option("--force", is_flag=True, help="overwrite an existing run directory")
-    @dataclass_options(TrainConfig, skip=main_data_skip)
+    @dataclass_options(TrainConfig, skip=main_data_skip, defaults=model_cls.train_defaults)
     @source_options(named)
     @dataclass_options(model_cls.Config)
     @click.pass_context

@@ -173,6 +173,10 @@ class GenerativeModel(nn.Module):
     Config: ClassVar[type]
     model_name: ClassVar[str] = ""
     evaluation: ClassVar[tuple[str, ...]] = ("distribution",)
+    #: trainer options whose CLI default differs for this model (``imagegen train MODEL`` shows and uses
+    #: them unless the user gives the option), e.g. ``{"batch_size": 1}`` for the papers that train
+    #: with one image per step; code that builds a :class:`~imagegen.training.TrainConfig` itself sets them
+    train_defaults: ClassVar[dict[str, Any]] = {}
     #: whether :meth:`log_likelihood` is exact (autoregressive models) rather than an estimate
     #: (importance-weighted bounds of latent-variable models)
     exact_likelihood: ClassVar[bool] = False

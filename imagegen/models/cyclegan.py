@@ -132,6 +132,7 @@ class CycleGAN(GenerativeModel):
     Config = CycleGANConfig
     evaluation = ()  # FID of translations: imagegen translate, then imagegen evaluate --fake
     directions = ("AB", "BA")
+    train_defaults = {"batch_size": 1}  # one image per step, as the reference implementation (--batch_size 1)
 
     def __init__(self, config: CycleGANConfig) -> None:
         super().__init__(config)

@@ -125,6 +125,7 @@ class Pix2Pix(GenerativeModel):
     Config = Pix2PixConfig
     evaluation = ("paired",)
     directions = ("AB",)
+    train_defaults = {"batch_size": 1}  # one image per step, as the reference implementation (--batch_size 1)
 
     def __init__(self, config: Pix2PixConfig) -> None:
         super().__init__(config)
