@@ -11,7 +11,9 @@ Variants registered here:
   ``--resize auto``, which zero-pads MNIST 28→32 (until issue 13: resized 28→32 bicubic, now the variant
   ``default-resize``), PyTorch's default init (``--init pytorch``; until issue 13 the default was
   N(0, 0.02), now the variant ``default-dcgan-init``), fresh z for the G step, epoch permutations, batch
-  64, Adam(2e-4, β1 0.5)); sampled with ``imagegen.sampling.generate`` (eval mode, as ``imagegen sample``).
+  64, Adam(2e-4, β1 0.5), samples from the EMA generator ``G_ema`` with decay 0.999 since 2026-12-01
+  (before: from ``G``, now the variant ``default-no-ema``)); sampled with
+  ``imagegen.sampling.generate`` (eval mode, as ``imagegen sample``).
 * ``plain`` — the issue's plain reference, a ~40-line loop in this file (``train_plain``): the
   architecture of ``bench_dcgan.plain_models(32, nc=1)`` (identical layers and widths to the
   toolkit's) with PyTorch's default weight initialisation, D's final ``Sigmoid`` dropped in favour of
@@ -27,7 +29,9 @@ Variants registered here:
   permutations without replacement instead of draws with replacement); and one change each from
   ``default``: ``default-dcgan-init`` (N(0, 0.02), the paper's and the old default), ``default-pad``
   (``--resize pad``: the same as ``default`` since ``--resize auto``), ``default-resize`` (``--resize
-  bicubic``), ``default-batch-stats`` (sampled with each batch's statistics, as ``plain``).
+  bicubic``), ``default-batch-stats`` (sampled with each batch's statistics, as ``plain``),
+  ``default-no-ema`` (``--ema-decay 0``: samples from ``G``, the default until 2026-12-01) and
+  ``default-ema`` (``--ema-decay 0.999`` given explicitly: the same as ``default`` since then).
 * floors, not models: ``real-pad`` and ``real-resize`` score 10,000 real MNIST training digits framed to
   32×32 each way and re-framed to 28×28 like samples (``real_digits``): what a perfect model of each
   framing's training data would get, so the 28→32→28 round trip's own cost can be read off.
@@ -208,7 +212,8 @@ variant("default-dcgan-init", model={"init": "dcgan"})(train_default)  # the def
 variant("default-pad", train={"resize": "pad"})(train_default)  # = default since --resize auto
 variant("default-resize", train={"resize": "bicubic"})(train_default)  # the framing before --resize auto
 variant("default-batch-stats", sample_mode="train")(train_default)
-variant("default-ema", model={"ema_decay": 0.999})(train_default)  # samples from G_ema (ProGAN §A.1)
+variant("default-ema", model={"ema_decay": 0.999})(train_default)  # = default since 2026-12-01
+variant("default-no-ema", model={"ema_decay": 0.0})(train_default)  # samples from G: the default before
 
 
 # ------------------------------------------------------------------ the plain reference (pytorch/examples style)
