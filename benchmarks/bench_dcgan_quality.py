@@ -380,6 +380,12 @@ def combine(paths: list[Path], out: Optional[Path]) -> int:
         except (OSError, ValueError, KeyError) as e:
             print(f"error: cannot read runs from {path} ({e}); pass JSON files written by --json", file=sys.stderr)
             return 2
+    weights = {r["protocol"]["extractor"]["weights_sha256"][:12] for r in runs}
+    if len(weights) > 1:  # FID, KID, precision/recall live in the classifier's feature space
+        print(f"error: the runs were scored under different classifier weights ({', '.join(sorted(weights))}), so "
+              "their numbers are not comparable; run them again on one machine (its cached MNIST classifier)",
+              file=sys.stderr)
+        return 2
     seen = set()
     for r in runs:
         if (r["model"], r["seed"]) in seen:
