@@ -219,7 +219,7 @@ def test_cli_evaluate_nll(tmp_path, capsys):
     main(["evaluate", str(run), "--metrics", "nll", "--nll-k", "5", "--num-real", "8", "--json"])
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["neg_elbo"] >= record["nll"] > 0 and record["step"] == 2
-    assert record["protocol"]["images"] == "first 8 of digits" and record["protocol"]["dims"] == 64
+    assert record["protocol"]["images"] == "8 evenly spaced of digits" and record["protocol"]["dims"] == 64
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["nll"] == record["nll"]
     with pytest.raises(SystemExit) as e:
         main(["evaluate", "--fake", "digits:test", "--real", "digits:test", "--metrics", "nll"])

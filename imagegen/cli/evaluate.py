@@ -181,7 +181,7 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--noise-mode", type=click.Choice(["random", "const", "none"]), default=None,
               help="style-based runs: per-pixel noise inputs  [default: random]")
 @click.option("--nll-k", type=int, default=5000, help="metric nll: importance samples per image (IWAE); "
-                                                       "--num-real N limits it to the first N reference images")
+                                                       "--num-real N limits it to N evenly spaced reference images (i·L//N)")
 def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], data: Optional[str],
              split: Optional[str], data_root: Optional[str], metrics_spec: Optional[str], num_samples: int,
              num_real: Optional[int], seed: int, batch_size: int, device: str, extractor: str,

@@ -139,13 +139,17 @@ def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: in
             last[0] = time.perf_counter()
             info(f"  {done:,}/{total:,} images, {last[0] - t0:.0f} s")
 
-    res = evaluate_nll(model, reference, k=k, num_images=num_images, seed=seed, progress=progress)
+    # evenly spaced images (i·L//N), as during training: class-ordered test splits (the CIFAR-10 JPEG copy)
+    # would otherwise be scored on one class
+    res = evaluate_nll(model, reference, k=k, num_images=num_images, seed=seed, progress=progress, spread=True)
     meta = getattr(model, "checkpoint_meta", {})
     record = {"step": meta.get("step"), **{m: res[m] for m in ("nll", "neg_elbo", "nll_bpd", "neg_elbo_bpd", "nll_sem")
                                           if m in res},
               "protocol": {"metric": "nll", "estimator": (f"IWAE k={k} (Burda et al. 2016) and ELBO from the same samples"
                                                          if "neg_elbo" in res else "exact log-likelihood"),
-                           "images": f"first {res['num_images']} of {reference.name}", "dims": res["dims"],
+                           "images": (f"all {res['num_images']} of {reference.name}" if res["num_images"] == len(reference)
+                                      else f"{res['num_images']} evenly spaced of {reference.name}"),
+                           "dims": res["dims"],
                            "likelihood": res["likelihood"], "binarisation_seed": seed + 1 if res["likelihood"] == "bernoulli" else None,
                            "units": "nats per image; bits/dim = nats / (dims * ln 2)", "seconds": round(time.perf_counter() - t0, 1)},
               "source": "evaluate"}
