@@ -77,6 +77,11 @@ def test_existing_outputs_need_force_and_bad_input_exits_2(cgan_run, tmp_path, c
     (folder / "x.txt").write_text("keep")
     code, _, err = run_cli(["sample", cgan_run, "--num-per-class", "1", "--out", folder], capsys)
     assert code == 2 and "exists and is not empty; pass --force" in err
+    code, out_text, err = run_cli(["sample", cgan_run, "--num-per-class", "2", "--out", folder, "--force"], capsys)
+    assert code == 0 and "note:" not in out_text, err
+    code, out_text, err = run_cli(["sample", cgan_run, "--num-per-class", "1", "--out", folder, "--force"], capsys)
+    assert code == 0 and "note: 10 images of an earlier run (000001.png and above) remain" in out_text, err
+    assert (folder / "x.txt").read_text() == "keep"  # other files are left alone
     for args, message in ((["--out", tmp_path / "s.npz"], "writes an image folder or a .zip"),
                           (["--out", tmp_path / "n.zip", "--class", "3"], "drop --class"),
                           (["--out", tmp_path / "missing" / "n.zip"], "does not exist")):

@@ -139,5 +139,12 @@ def save_labelled_samples(model: Any, out: str | os.PathLike, num_per_class: int
             archive.close()
             tmp.unlink(missing_ok=True)
     h, w, ch = arr.shape[1:]
-    return (f"wrote {k * num_per_class} images ({num_per_class} per class, {k} classes, {ch}x{h}x{w}) to {out} "
+    text = (f"wrote {k * num_per_class} images ({num_per_class} per class, {k} classes, {ch}x{h}x{w}) to {out} "
             f"as class folders {folders[0]}/ … {folders[-1]}/")
+    if kind == "folder":  # --force into an earlier, larger sample set: its extra images would join the data set
+        stale = sum(1 for folder in folders for p in (out / folder).glob("*.png")
+                    if p.stem.isdigit() and len(p.stem) == 6 and int(p.stem) >= num_per_class)
+        if stale:
+            text += (f"; note: {stale} images of an earlier run ({num_per_class:06d}.png and above) remain in the "
+                     "class folders and would be read with the new ones; delete them or write to an empty folder")
+    return text
