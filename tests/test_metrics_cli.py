@@ -78,6 +78,24 @@ def test_evaluate_run_appends_a_json_line(run, capsys):
     assert len((run / "metrics.jsonl").read_text().splitlines()) == lines + 1
 
 
+def test_raw_generator_scores_g_instead_of_g_ema(run, tmp_path, capsys):
+    args = ["evaluate", run, "--num-samples", "300", "--metrics", "fid", "--json"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    ema = json.loads(out)
+    code, out, err = run_cli([*args, "--raw-generator"], capsys)
+    assert code == 0, err
+    raw = json.loads(out)
+    assert ema["protocol"]["fake"]["generator"] == "G_ema" and raw["protocol"]["fake"]["generator"].startswith("G (raw")
+    assert raw["fid"] != ema["fid"]  # the same run and seed, other weights
+    plain = tmp_path / "no-ema"
+    code, _, err = run_cli(["train", "dcgan", *TINY_DCGAN, "--steps", "1", "--ema-decay", "0", "--out", plain], capsys)
+    assert code == 0, err
+    for bad, message in (([plain], "keeps no EMA generator"), (["--fake", "digits:test"], "not to --fake images")):
+        code, _, err = run_cli(["evaluate", *bad, "--raw-generator", "--num-samples", "300"], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_conditional_run_gets_the_acc_metric(tmp_path, cache, capsys):
     run = tmp_path / "cgan"
     code, _, err = run_cli(["train", "cgan", "--data", "digits", "--resolution", "8", "--g-width", "8", "--d-width", "8",

@@ -180,6 +180,9 @@ def _format_table(metrics: dict[str, float]) -> str:
               help="style-based runs: truncate only the first N layers' w  [default: all]")
 @click.option("--noise-mode", type=click.Choice(["random", "const", "none"]), default=None,
               help="style-based runs: per-pixel noise inputs  [default: random]")
+@click.option("--raw-generator", is_flag=True,
+              help="a run that keeps an EMA generator G_ema: score samples of the raw generator G instead "
+                   "(same run, same seed: what averaging the weights changed)")
 @click.option("--nll-k", type=int, default=5000, help="metric nll: importance samples per image (IWAE); "
                                                        "--num-real N limits it to N evenly spaced reference images (i·L//N)")
 def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], data: Optional[str],
@@ -188,7 +191,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
              inception_weights: Optional[str], classifier_data: Optional[str], cache_dir: Optional[str],
              resolution: Optional[int], resize_real: bool, allow_few_samples: bool, as_json: bool,
              ppl_space: Optional[str], ppl_sampling: str, cas_per_class: Optional[int], truncation_psi: Optional[float],
-             truncation_cutoff: Optional[int], noise_mode: Optional[str], nll_k: int) -> None:
+             truncation_cutoff: Optional[int], noise_mode: Optional[str], raw_generator: bool, nll_k: int) -> None:
     """Compute FID, KID, IS, precision/recall and density/coverage of RUN_DIR's model (or of --fake
     images) against a reference set, print a table and append a JSON line to RUN_DIR/metrics.jsonl.
 
@@ -240,6 +243,16 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
         resize = run_resize(model)
         source = {"run": str(run_dir), "checkpoint": meta.get("checkpoint"), "step": meta.get("step"),
                   "model": meta.get("model")}
+        if getattr(model, "G_ema", None) is not None:
+            source["generator"] = "G_ema"
+        if raw_generator:
+            if getattr(model, "G_ema", None) is None:
+                raise ConfigError(f"--raw-generator: {run_dir} keeps no EMA generator (G_ema), so its samples "
+                                  "already come from G; drop --raw-generator")
+            model.G_ema = model.G  # every sampling path reads G_ema: point it at the raw generator
+            source["generator"] = "G (raw weights; --raw-generator)"
+    elif raw_generator:
+        raise ConfigError("--raw-generator applies to a run's samples, not to --fake images; drop it")
     else:
         fake_img, labels = load_fake_images(fake, data_root, resolution)
         fake_img = fake_img[:num_samples]
