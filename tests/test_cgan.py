@@ -75,7 +75,7 @@ def test_conditional_batch_norm_starts_as_batch_norm_and_uses_the_label():
 
 
 def test_generator_output_depends_on_label_for_fixed_z():
-    model = tiny()
+    model = tiny(ema_decay=0.0)  # samples from G, whose label embeddings are edited below
     with torch.no_grad():
         for norm in model.G.norms:
             norm.gamma.weight.normal_(1.0, 0.3)
@@ -86,6 +86,11 @@ def test_generator_output_depends_on_label_for_fixed_z():
     assert (a - b).flatten(1).abs().amax(1).min() > 1e-3
     with pytest.raises(ConfigError):
         model.generate(z)  # conditional: labels are required
+
+
+def test_samples_come_from_g_ema_by_default():
+    assert tiny().G_ema is not None and tiny().config.ema_decay == 0.999  # docs/dcgan_ablation.md step 5
+    assert tiny(ema_decay=0.0).G_ema is None
 
 
 def test_config_validation_and_defaults():
