@@ -38,6 +38,7 @@ from imagegen.errors import ImagegenError
 
 
 def parse_domain(spec: str) -> tuple[str, str]:
+    """``LABEL=PATH`` → (label, path). Raises ValueError (one line) for a malformed spec."""
     label, sep, path = spec.partition("=")
     if not sep or not label or not path or "/" in label or label in (".", ".."):
         raise ValueError(f"--domain {spec!r}: use LABEL=PATH, e.g. horse=trainA.zip")

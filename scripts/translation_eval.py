@@ -71,6 +71,7 @@ def as_float(ds) -> torch.Tensor:
 
 
 def resize(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """float32 [N, C, H, W] in [-1, 1] → [N, C, *size], bicubic with antialiasing, clamped to [-1, 1]."""
     if tuple(img.shape[-2:]) == size:
         return img
     return F.interpolate(img, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
@@ -149,6 +150,8 @@ def dataset_domains(args, gen: torch.Generator) -> tuple[list[Domain], str]:
 
 @torch.no_grad()
 def translate_all(model, img: torch.Tensor, direction: str, batch_size: int) -> torch.Tensor:
+    """``model.translate`` over float32 [N, C, H, W] in [-1, 1] (H, W multiples of its ``size_multiple``) in
+    batches of ``batch_size``: float32 [N, C', H, W] in [-1, 1] on the CPU. Raises ConfigError for a bad direction."""
     return torch.cat([model.translate(b.to(model.device), direction).float().cpu()
                       for b in img.split(batch_size)])
 
@@ -225,9 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                              "translate_s": round(seconds, 2), **scores(dst, fake, src.labels, args.seed)})
                 if args.grid_dir is not None:
                     k = min(args.grid_num, len(fake))
-                    shown = resize(src.load(h, "bicubic", fake.shape[1])[:k], (h, w))
-                    path = args.grid_dir / f"{Path(run).name}-{src.name}2{dst.name}.png"
-                    save_grid(torch.stack([shown, fake[:k]], 1).flatten(0, 1), path, nrow=4)
+                    path = args.grid_dir / f"{Path(run).name}-{src.name}2{dst.name}.png"  # inputs as scored: identity
+                    save_grid(torch.stack([identity[:k], fake[:k]], 1).flatten(0, 1), path, nrow=4)
                     rows[-1]["grid"] = str(path)
     except ImagegenError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -225,6 +225,8 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     if run_dir is None and (truncation_psi is not None or truncation_cutoff is not None or noise_mode is not None):
         raise ConfigError("--truncation-psi, --truncation-cutoff and --noise-mode apply to a run's samples, "
                           "not to --fake images; drop them")
+    if run_dir is None and raw_generator:
+        raise ConfigError("--raw-generator applies to a run's samples, not to --fake images; drop it")
     if run_dir is not None:
         model = load_run(run_dir, device=device)
         meta = model.checkpoint_meta  # type: ignore[attr-defined]
@@ -243,16 +245,15 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
         resize = run_resize(model)
         source = {"run": str(run_dir), "checkpoint": meta.get("checkpoint"), "step": meta.get("step"),
                   "model": meta.get("model")}
-        if getattr(model, "G_ema", None) is not None:
-            source["generator"] = "G_ema"
+        has_ema = getattr(model, "G_ema", None) is not None
+        if raw_generator and not has_ema:
+            raise ConfigError(f"--raw-generator: {run_dir} keeps no EMA generator (G_ema), so its samples "
+                              "already come from G; drop --raw-generator")
         if raw_generator:
-            if getattr(model, "G_ema", None) is None:
-                raise ConfigError(f"--raw-generator: {run_dir} keeps no EMA generator (G_ema), so its samples "
-                                  "already come from G; drop --raw-generator")
             model.G_ema = model.G  # every sampling path reads G_ema: point it at the raw generator
             source["generator"] = "G (raw weights; --raw-generator)"
-    elif raw_generator:
-        raise ConfigError("--raw-generator applies to a run's samples, not to --fake images; drop it")
+        elif has_ema:
+            source["generator"] = "G_ema"
     else:
         fake_img, labels = load_fake_images(fake, data_root, resolution)
         fake_img = fake_img[:num_samples]
