@@ -298,3 +298,73 @@ def test_cli_trains_one_image_per_step_by_default_as_the_reference(tmp_path, cap
     assert code == 0 and "[default: 1]" in " ".join(out.split("--batch-size")[1].split()[:12])
     code, out, _ = run_cli(["train", "dcgan", "--help"], capsys)  # other models keep the trainer's 64
     assert code == 0 and "[default: 64]" in " ".join(out.split("--batch-size")[1].split()[:12])
+
+
+# ---- semantic consistency (CyCADA) ---------------------------------------------------------------------
+def saved_classifier(directory, seed: int = 0):
+    from imagegen.metrics.classifier import ClassifierConfig, DatasetClassifier
+
+    torch.manual_seed(seed)
+    f = DatasetClassifier(ClassifierConfig(channels=3, num_classes=4, widths=(4, 4, 4, 8), input_size=16))
+    f.save(directory)
+    return f.eval()
+
+
+def test_semantic_loss_is_cycadas_cross_entropy_to_the_fixed_classifiers_labels(tmp_path):
+    f = saved_classifier(tmp_path / "f_S")
+    cfg = CycleGANConfig(**TINY, semantic_weight=2.0, semantic_classifier=str(tmp_path / "f_S"))
+    assert cfg.semantic_classifier_sha256 == f.weights_hash
+    assert cfg.semantic_classifier == str((tmp_path / "f_S").resolve())
+    torch.manual_seed(1)
+    a, b = torch.rand(3, 3, 16, 16) * 2 - 1, torch.rand(3, 3, 16, 16) * 2 - 1
+    plain = constructed_model().training_step("G", {"A": a, "B": b})
+    model = constructed_model(semantic_weight=2.0, semantic_classifier=str(tmp_path / "f_S"))
+    out = model.training_step("G", {"A": a, "B": b})
+    with torch.no_grad():
+        sem_AB = torch.nn.functional.cross_entropy(f(0.5 * a)[1], f(a)[1].argmax(1))  # G_AB = 0.5·x
+        sem_BA = torch.nn.functional.cross_entropy(f(b + 0.25)[1], f(b)[1].argmax(1))  # G_BA = x + 0.25
+    assert out["sem_AB"].item() == pytest.approx(sem_AB.item(), rel=1e-5)
+    assert out["sem_BA"].item() == pytest.approx(sem_BA.item(), rel=1e-5)
+    assert out["loss"].item() == pytest.approx(plain["loss"].item() + 2.0 * (sem_AB + sem_BA).item(), rel=1e-5)
+    # f_S is fixed and not a weight of the run; its gradient reaches the generators
+    real = tiny(jitter=False, semantic_weight=1.0, semantic_classifier=str(tmp_path / "f_S"))
+    real.semantic_losses(a, b, real.G_BA(b), real.G_AB(a))["sem_AB"].backward()
+    assert all(p.grad is None for p in real.semantic_classifier().parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in real.G_AB.parameters())
+    assert not any(k.startswith("_f_S") or "trunk" in k for k in real.state_dict())
+
+
+def test_semantic_options_errors(tmp_path):
+    with pytest.raises(ConfigError, match="--semantic-classifier"):
+        CycleGANConfig(**TINY, semantic_weight=1.0)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no dataset classifier"):
+        CycleGANConfig(**TINY, semantic_weight=1.0, semantic_classifier=str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match="≥ 0"):
+        CycleGANConfig(**TINY, semantic_weight=-1.0)
+    saved_classifier(tmp_path / "f_S")
+    model = tiny(semantic_weight=1.0, semantic_classifier=str(tmp_path / "f_S"))
+    saved_classifier(tmp_path / "f_S", seed=1)  # replaced after the run started: refused
+    x = torch.zeros(1, 3, 16, 16)
+    with pytest.raises(ConfigError, match="this run trained with"):
+        model.training_step("G", {"A": x, "B": x})
+
+
+def test_cli_semantic_run_records_the_classifier_and_translates_without_it(tmp_path, capsys):
+    a = write_pngs(tmp_path / "a", 3, (16, 16), "RGB", 0)
+    b = write_pngs(tmp_path / "b", 3, (16, 16), "RGB", 1)
+    f = saved_classifier(tmp_path / "f_S")
+    run = tmp_path / "run"
+    code, _, err = run_cli(["train", "cyclegan", "--data-a", a, "--data-b", b, "--resolution", "16", "--g-width", "4",
+                            "--g-blocks", "1", "--d-width", "4", "--d-layers", "2", "--steps", "2", "--log-every", "1",
+                            "--semantic-weight", "1", "--semantic-classifier", tmp_path / "f_S", "--threads", "1",
+                            "--no-progress", "--out", run], capsys)
+    assert code == 0, err
+    mc = json.loads((run / "config.json").read_text())["model_config"]
+    assert mc["semantic_classifier_sha256"] == f.weights_hash and mc["semantic_weight"] == 1.0
+    rows = [json.loads(line) for line in (run / "logs" / "scalars.jsonl").read_text().splitlines()]
+    assert {"G/sem_AB", "G/sem_BA"} <= set(rows[-1])
+    (tmp_path / "f_S").rename(tmp_path / "gone")
+    assert load_run(run).translate(torch.zeros(1, 3, 16, 16), "AB").shape == (1, 3, 16, 16)
+    code, _, err = run_cli(["train", "cyclegan", "--resume", run, "--steps", "3", "--no-progress"], capsys)
+    assert code == 2 and "semantic classifier" in err and len(err.strip().splitlines()) == 1, err

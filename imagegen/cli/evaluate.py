@@ -559,7 +559,7 @@ def train_classifier_cmd(data: str, data_root: Optional[str], epochs: int, min_s
                                      config=config, device=device, log=_info)
     acc = model.test_accuracy
     click.echo(f"{data} classifier: test accuracy {100 * (acc or 0):.2f}% | features {model.feature_dim}-d | "
-               f"weights sha256 {model.weights_hash[:16]}")
+               f"weights sha256 {model.weights_hash[:16]} | {model.directory}")
 
 
 # ---- report ---------------------------------------------------------------------------------------------

@@ -109,6 +109,7 @@ class DatasetClassifier(FeatureExtractor):
         self.test_accuracy = test_accuracy
         self.feature_dim = w4
         self.num_logits = config.num_classes
+        self.directory: Optional[Path] = None  # where it was saved or loaded from
         self.trunk = nn.Sequential(
             *_block(config.channels, w1), nn.MaxPool2d(2),  # [N, w1, 16, 16]
             *_block(w1, w2), nn.MaxPool2d(2),  # [N, w2, 8, 8]
@@ -169,6 +170,7 @@ class DatasetClassifier(FeatureExtractor):
         (d / "config.json.tmp").write_text(json.dumps(meta, indent=2))
         tmp.replace(d / "model.safetensors")
         (d / "config.json.tmp").replace(d / "config.json")
+        self.directory = d
 
     @classmethod
     def load(cls, directory: str | Path) -> "DatasetClassifier":
@@ -187,6 +189,7 @@ class DatasetClassifier(FeatureExtractor):
             model = cls(config, dataset=meta.get("dataset", ""), data_sha256=meta.get("data_sha256", ""),
                         test_accuracy=meta.get("test_accuracy"))
             model.load_state_dict(load_file(str(d / "model.safetensors")))
+            model.directory = d
         except Exception as e:  # json, safetensors and torch raise many types for corrupt files
             raise CheckpointError(f"cannot load the dataset classifier in {d} ({type(e).__name__}: "
                                   f"{str(e).splitlines()[0] if str(e) else ''}); delete the directory "

@@ -42,15 +42,28 @@ are multiples of 4 (fully convolutional). There is no metric computed during tra
 with ``imagegen translate RUN --input FOLDER --direction AB --out OUT`` followed by
 ``imagegen evaluate --fake OUT`` against the target domain's real images.
 
+**Semantic consistency** (optional, ``--semantic-weight``; CyCADA, Hoffman et al. 2018, Eq. 4 as
+secondary summaries of the paper give it): the cycle loss lets the generators change what an image
+shows (a digit's class) as long as the other generator changes it back. A classifier f_S trained on
+domain A (the source) and kept fixed gives each real image a hard label p(f_S, x) = argmax f_S(x),
+and the loss adds ``semantic_weight`` × (CE(f_S(G_AB(a)), p(f_S, a)) + CE(f_S(G_BA(b)), p(f_S, b))).
+f_S is the toolkit's dataset classifier (:mod:`imagegen.metrics.classifier`) from
+``imagegen train-classifier --data DOMAIN_A``; its directory and weights hash are recorded in the
+run's config, and it is not a weight of the run. CyCADA also adapts features and trains a task
+network; only the pixel-level semantic term is here.
+
 Logged per step: ``G/adv_AB``, ``G/adv_BA`` (LSGAN G terms), ``G/cycle_A``, ``G/cycle_B`` (L1 of the
-reconstructions), ``G/idt_A``, ``G/idt_B`` (L1 of the identity maps), ``G/loss``; ``D/loss_A``,
-``D/loss_B``, ``D/loss`` and the mean patch outputs ``D/d_real_A``, ``D/d_fake_A``, ``D/d_real_B``,
-``D/d_fake_B`` (LSGAN targets: 1 real, 0 fake; fakes as drawn from the pool).
+reconstructions), ``G/idt_A``, ``G/idt_B`` (L1 of the identity maps), ``G/sem_AB``, ``G/sem_BA``
+(cross-entropies in nats, with ``semantic_weight``), ``G/loss``; ``D/loss_A``, ``D/loss_B``, ``D/loss``
+and the mean patch outputs ``D/d_real_A``, ``D/d_fake_A``, ``D/d_real_B``, ``D/d_fake_B`` (LSGAN
+targets: 1 real, 0 fake; fakes as drawn from the pool).
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+from pathlib import Path
 from typing import Any, Optional
 
 import torch
@@ -93,8 +106,17 @@ class CycleGANConfig:
     jitter: bool = help_field(True, "random resize-crop and mirroring of the training batches (the paper's)")
     jitter_scale: float = help_field(286 / 256, "jitter: enlarge to this × resolution before the random crop "
                                                 "(286/256 as the paper; 1 = mirroring only)")
+    semantic_weight: float = help_field(
+        0.0, "weight of CyCADA's semantic-consistency loss (Hoffman et al. 2018): translations must keep the class "
+             "that a fixed classifier of domain A (--semantic-classifier) gives the input; 0 = off (CycleGAN)")
+    semantic_classifier: Optional[str] = help_field(
+        None, "directory of the fixed source-domain classifier for --semantic-weight, as `imagegen train-classifier "
+              "--data DOMAIN_A` writes it (model.safetensors + config.json)")
+    semantic_classifier_sha256: Optional[str] = help_field(
+        None, "weights hash of --semantic-classifier, recorded when the run starts (resume checks it)", cli=False)
 
     def __post_init__(self) -> None:
+        self._check_semantic()
         if self.resolution < 8 or self.resolution % 4:
             raise ConfigError(f"resolution={self.resolution}: cyclegan needs a multiple of 4, at least 8 "
                               "(e.g. 128 or 256)")
@@ -121,6 +143,26 @@ class CycleGANConfig:
         if self.jitter_scale < 1.0:
             raise ConfigError(f"jitter_scale={self.jitter_scale}: must be ≥ 1 (the image is enlarged, then cropped)")
 
+    def _check_semantic(self) -> None:
+        """Validate the semantic-consistency options; for a new run, make the classifier path absolute and
+        record its weights hash from its ``config.json`` (a saved run's config keeps both, untouched)."""
+        if self.semantic_weight < 0:
+            raise ConfigError(f"semantic_weight={self.semantic_weight}: must be ≥ 0 (0 = off)")
+        if self.semantic_weight == 0 or self.semantic_classifier_sha256 is not None:
+            return
+        if not self.semantic_classifier:
+            raise ConfigError("--semantic-weight needs --semantic-classifier DIR: train one on domain A with "
+                              "`imagegen train-classifier --data DOMAIN_A` and pass the directory it prints")
+        d = Path(self.semantic_classifier).expanduser().resolve()
+        try:
+            meta = json.loads((d / "config.json").read_text())
+            sha = str(meta["weights_sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ConfigError(f"--semantic-classifier {self.semantic_classifier}: no dataset classifier there "
+                              "(config.json with weights_sha256); pass the directory `imagegen train-classifier` "
+                              "prints") from None
+        self.semantic_classifier, self.semantic_classifier_sha256 = str(d), sha
+
 
 @register_model("cyclegan")
 class CycleGAN(GenerativeModel):
@@ -146,6 +188,45 @@ class CycleGAN(GenerativeModel):
         self.pool_B = ImagePool(config.pool_size)  # fakes of domain B, G_AB(A), for D_B
         self.d_loss_fn, self.g_loss_fn = translation_gan_losses("lsgan")
         self._step_cache: Optional[dict[str, torch.Tensor]] = None
+        # the fixed f_S of the semantic loss: loaded when training needs it, not a weight of the run (kept
+        # out of state_dict and of DDP in a list; translating with a run never needs it)
+        self._f_S: list[Any] = []
+
+    def semantic_classifier(self) -> Any:
+        """The fixed source classifier f_S (a :class:`~imagegen.metrics.classifier.DatasetClassifier`,
+        eval mode, no parameter gradients), loaded on first use (on the CPU; :meth:`semantic_losses`
+        moves it to the images' device).
+
+        Raises:
+            ConfigError: the directory is gone, or its weights differ from those the run started with.
+            CheckpointError: its files are corrupt.
+        """
+        if not self._f_S:
+            from ..metrics.classifier import DatasetClassifier
+
+            c = self.config
+            if not (Path(c.semantic_classifier) / "config.json").exists():
+                raise ConfigError(f"the semantic classifier {c.semantic_classifier} of this run is missing; "
+                                  "restore that directory (training needs the same f_S) or start a new run")
+            f = DatasetClassifier.load(c.semantic_classifier)
+            if f.weights_hash != c.semantic_classifier_sha256:
+                raise ConfigError(f"the semantic classifier in {c.semantic_classifier} has weights "
+                                  f"{f.weights_hash[:12]}, this run trained with {c.semantic_classifier_sha256[:12]}; "
+                                  "restore the original directory or start a new run")
+            self._f_S.append(f.requires_grad_(False).eval())
+        return self._f_S[0]
+
+    def semantic_losses(self, real_A: torch.Tensor, real_B: torch.Tensor, fake_A: torch.Tensor,
+                        fake_B: torch.Tensor) -> dict[str, torch.Tensor]:
+        """CyCADA's semantic-consistency terms (Hoffman et al. 2018, Eq. 4, as read in secondary summaries
+        of the paper): with the fixed source classifier f_S and its hard labels p(f_S, x) = argmax f_S(x),
+        ``sem_AB`` = CE(f_S(G_AB(a)), p(f_S, a)) and ``sem_BA`` = CE(f_S(G_BA(b)), p(f_S, b)), means over
+        the batch (nats). Domain A is the source. Inputs float32 [N, C, H, W] in [-1, 1]; the fakes carry
+        grad, which flows through f_S into the generators."""
+        f = self.semantic_classifier().to(real_A.device)
+        with torch.no_grad():
+            label_A, label_B = f(real_A)[1].argmax(1), f(real_B)[1].argmax(1)
+        return {"sem_AB": F.cross_entropy(f(fake_B)[1], label_A), "sem_BA": F.cross_entropy(f(fake_A)[1], label_B)}
 
     @classmethod
     def data_sources(cls) -> list[DataSource]:
@@ -172,7 +253,8 @@ class CycleGAN(GenerativeModel):
         Returns:
             ``loss`` (Eq. 3 plus the identity term, scalar with grad), the unweighted terms ``adv_AB``,
             ``adv_BA`` (LSGAN), ``cycle_A``, ``cycle_B`` (Eq. 2, mean absolute error), ``idt_A``,
-            ``idt_B`` (§5.2; zero when ``lambda_identity`` = 0), and the fakes ``fake_A`` = G_BA(B),
+            ``idt_B`` (§5.2; zero when ``lambda_identity`` = 0), with ``semantic_weight`` > 0 also
+            ``sem_AB``, ``sem_BA`` (:meth:`semantic_losses`), and the fakes ``fake_A`` = G_BA(B),
             ``fake_B`` = G_AB(A) (with grad).
         """
         c = self.config
@@ -187,6 +269,9 @@ class CycleGAN(GenerativeModel):
             out["idt_A"] = out["idt_B"] = real_A.new_zeros(())
         out["loss"] = (out["adv_AB"] + out["adv_BA"] + c.lambda_cycle * (out["cycle_A"] + out["cycle_B"])
                        + c.lambda_cycle * c.lambda_identity * (out["idt_A"] + out["idt_B"]))
+        if c.semantic_weight > 0:
+            out.update(self.semantic_losses(real_A, real_B, fake_A, fake_B))
+            out["loss"] = out["loss"] + c.semantic_weight * (out["sem_AB"] + out["sem_BA"])
         return out
 
     def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
