@@ -20,6 +20,10 @@ Two kinds of domains:
   evaluate`` uses). ``rate`` is the classification accuracy of the translated images against their
   source labels — the pixel-level adaptation measure of CyCADA (Hoffman et al. 2018, Table 1).
 
+``--feature-data NAME`` (e.g. ``cifar10-jpg``) also reports ``fid_x``/``kid_x`` in the feature space
+of that dataset's classifier: a network of many natural-image classes, which a 2-class domain
+classifier is not (its features mostly say *which domain*, and a colour cast can satisfy them).
+
 Per direction: ``fid`` (:func:`imagegen.metrics.fid.fid_from_features`; with a hundred-odd images it
 is strongly biased upward, Bińkowski et al. 2018 §3, so compare rows of one table only), ``kid``
 (:func:`imagegen.metrics.kid.kernel_inception_distance`, unbiased, subsets of min(N_fake, N_real)
@@ -90,6 +94,8 @@ class Domain:
     feats: Any = None
     floor: Optional[torch.Tensor] = None  # real training images, as many as held
     target_label: Optional[int] = None  # index of this domain under clf (folder mode)
+    extra_clf: Any = None  # a second feature network (--feature-data), or None
+    extra_feats: Any = None  # its features of held
 
     def to_score(self, fake: torch.Tensor, run_size: int, resize_method: str) -> torch.Tensor:
         """Translations into this domain at a run's size → this domain's scoring size and channels."""
@@ -167,8 +173,24 @@ def scores(target: Domain, fake: torch.Tensor, labels: Optional[torch.Tensor], s
         rate = float((pred == target.target_label).float().mean())
     else:  # real target images of a labelled dataset: their accuracy is the classifier's own
         rate = None
-    return {"fid": float(fid_from_features(target.feats.features.numpy(), f.features.numpy())),
-            "kid": float(kid), "kid_std": float(kid_std), "kid_subset": int(m), "rate": rate, "num": int(len(fake))}
+    out = {"fid": float(fid_from_features(target.feats.features.numpy(), f.features.numpy())),
+           "kid": float(kid), "kid_std": float(kid_std), "kid_subset": int(m), "rate": rate, "num": int(len(fake))}
+    if target.extra_clf is not None:  # the same statistics in the second feature space
+        g = compute_features(target.extra_clf, fake).features
+        kid, kid_std, _ = kernel_inception_distance(target.extra_feats.features, g, subset_size=1000, seed=seed)
+        out.update({"fid_x": float(fid_from_features(target.extra_feats.features.numpy(), g.numpy())),
+                    "kid_x": float(kid), "kid_x_std": float(kid_std)})
+    return out
+
+
+def add_feature_space(domains: list[Domain], name: str, root: Optional[str]) -> str:
+    """Give every domain a second feature network: the dataset classifier of ``name`` (trained and
+    cached if needed); returns its description for the protocol."""
+    clf = load_or_train_classifier(name, data_root=root, log=lambda s: print(s, file=sys.stderr))
+    for d in domains:
+        d.extra_clf, d.extra_feats = clf, compute_features(clf, d.held)
+    return (f"{name}: its dataset classifier ({clf.num_logits} classes, input {clf.config.input_size}x"
+            f"{clf.config.input_size}, weights {clf.weights_hash[:12]}, test accuracy {clf.test_accuracy:.4f})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classifier-size", type=int, default=64, help="folders: the domain classifier's input size")
     ap.add_argument("--classifier-steps", type=int, default=TrainRecipe.min_steps,
                     help="folders: minimum training steps of the domain classifier (batch 128)")
+    ap.add_argument("--feature-data", default=None,
+                    help="also report FID/KID (fid_x, kid_x) in the feature space of this dataset's classifier, "
+                         "e.g. cifar10-jpg: features of many classes instead of only the two domains'")
+    ap.add_argument("--feature-root", default=None, help="directory holding --feature-data's files")
     ap.add_argument("--data-a", default=None, help="labelled dataset of domain A (e.g. usps), instead of folders")
     ap.add_argument("--data-b", default=None, help="labelled dataset of domain B (e.g. mnist)")
     ap.add_argument("--data-root-a", default=None)
@@ -207,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             domains, extractor = folder_domains(args, names, gen)
         else:
             domains, extractor = dataset_domains(args, gen)
+        extra = None if args.feature_data is None else add_feature_space(domains, args.feature_data, args.feature_root)
         if args.grid_dir is not None:
             args.grid_dir.mkdir(parents=True, exist_ok=True)
         rows: list[dict] = []
@@ -235,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     mode = "folders" if args.data_a is None else "datasets"
-    protocol = {"mode": mode, "feature_extractor": extractor, "seed": args.seed,
+    protocol = {"mode": mode, "feature_extractor": extractor, "second_feature_extractor": extra, "seed": args.seed,
                 "scoring_size": {d.name: list(d.held.shape[-2:]) for d in domains},
                 "num_held_out": {d.name: len(d.held) for d in domains},
                 "rate": ("share classified as the target domain" if mode == "folders"
@@ -244,14 +271,16 @@ def main(argv: list[str] | None = None) -> int:
                 "held_out": str(args.held_out) if mode == "folders" else f"{args.data_a}, {args.data_b}: {args.split}"}
     args.out_json.parent.mkdir(parents=True, exist_ok=True)
     args.out_json.write_text(json.dumps({"protocol": protocol, "rows": rows}, indent=1))
-    print(f"feature extractor: {extractor}")
+    print(f"feature extractor: {extractor}" + (f"; second (FID_x, KID_x): {extra}" if extra else ""))
     rate = "classified as target" if mode == "folders" else "accuracy"
-    print(f"| direction | method | FID ↓ | KID ×10³ ↓ | {rate} |")
-    print("|---|---|---|---|---|")
+    x_head = " FID_x ↓ | KID_x ×10³ ↓ |" if extra else ""
+    print(f"| direction | method | FID ↓ | KID ×10³ ↓ | {rate} |{x_head}")
+    print("|---|---|---|---|---|" + ("---|---|" if extra else ""))
     for row in rows:
         shown = "—" if row["rate"] is None else f"{100 * row['rate']:.1f} %"
+        x_cols = f" {row['fid_x']:.2f} | {1e3 * row['kid_x']:.1f} ± {1e3 * row['kid_x_std']:.1f} |" if extra else ""
         print(f"| {row['direction']} | {row['method']} | {row['fid']:.2f} | {1e3 * row['kid']:.1f} ± "
-              f"{1e3 * row['kid_std']:.1f} | {shown} |")
+              f"{1e3 * row['kid_std']:.1f} | {shown} |{x_cols}")
     return 0
 
 

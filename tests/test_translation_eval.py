@@ -55,6 +55,18 @@ def test_scores_rows_grids_and_errors(tmp_path, monkeypatch, capsys):
     grid = np.asarray(Image.open(translated["grid"]))
     assert grid.shape[:2] == (2 + 2 * (12 + 2), 2 + 4 * (12 + 2))  # 3 pairs = 6 tiles, 4 per row
     assert "| dark→light | identity (untranslated) |" in capsys.readouterr().out
+    # a second feature space: a named dataset's classifier scores the same rows
+    install_tiny_classifier(tmp_path / "cache")  # what load_or_train_classifier("digits") finds
+    assert evaluation.main([*args, "--feature-data", "digits"]) == 0
+    result = json.loads(out.read_text())
+    assert "digits: its dataset classifier" in result["protocol"]["second_feature_extractor"]
+    again = {(r["direction"], r["method"]): r for r in result["rows"]}
+    for key, row in again.items():
+        assert row["fid"] == pytest.approx(rows[key]["fid"])  # the first feature space is unchanged
+        assert np.isfinite(row["fid_x"]) and row["kid_x_std"] >= 0
+    floor_x = again[("dark→light", "real training images (floor)")]["fid_x"]
+    assert floor_x < again[("dark→light", "identity (untranslated)")]["fid_x"]
+    assert "FID_x ↓" in capsys.readouterr().out
     # bad domains: one line, exit 2
     assert evaluation.main([*args[:7], "dark,zebra", *args[8:]]) == 2
     err = capsys.readouterr().err
