@@ -1,6 +1,7 @@
 """Build a paired A → B dataset for ``imagegen train pix2pix`` from unpaired images: colourisation.
 
-For each colour image among the first ``--num`` of ``--data``'s ``--split`` (a named dataset such as
+For each colour image among ``--num`` evenly spaced images of ``--data``'s ``--split`` (all by default;
+evenly spaced because dataset files are often ordered by class) (a named dataset such as
 ``cifar10-jpg``, or a folder/zip of images), writes
 
     OUT/B/NNNNNN.png   the image as stored (RGB, 8 bits): the target
@@ -64,12 +65,18 @@ def is_grey(rgb: np.ndarray, tolerance: int = GREY_TOLERANCE) -> np.ndarray:
     return (x.max(-1) - x.min(-1)).reshape(len(x), -1).max(1) <= tolerance
 
 
-def write_pairs(dataset, num: int, out: Path, batch: int = 1000) -> dict[str, float]:
-    """Write OUT/A and OUT/B for the colour images among the first ``num`` (grey ones skipped, see
-    :func:`is_grey`); return the grey input's mean PSNR/SSIM (and sems) and the counts."""
+def evenly_spaced(n_total: int, num: int) -> torch.Tensor:
+    """int64 [min(num, n_total)]: indices spread evenly over ``range(n_total)`` (all when num ≥ n_total)."""
+    if num >= n_total:
+        return torch.arange(n_total)
+    return torch.from_numpy(np.linspace(0, n_total - 1, num).round().astype(np.int64))
+
+
+def write_pairs(dataset, indices: torch.Tensor, out: Path, batch: int = 1000) -> dict[str, float]:
+    """Write OUT/A and OUT/B for the colour images among ``indices`` (int64 [N]; grey ones skipped, see
+    :func:`is_grey`), named by their index; return the grey input's mean PSNR/SSIM (and sems) and the counts."""
     psnr, ssim, skipped = [], [], 0
-    for start in range(0, num, batch):
-        idx = torch.arange(start, min(num, start + batch))
+    for idx in indices.split(batch):
         img, _ = dataset.get_batch_uint8(idx)  # uint8 [B, 3, H, W]
         keep = torch.from_numpy(~is_grey(img.permute(0, 2, 3, 1).numpy()))
         skipped += int((~keep).sum())
@@ -87,7 +94,7 @@ def write_pairs(dataset, num: int, out: Path, batch: int = 1000) -> dict[str, fl
         psnr.append(s["psnr"].double())
         ssim.append(s["ssim"].double())
     if not psnr:
-        raise ValueError(f"all {num} images are grey; colourisation needs colour images")
+        raise ValueError(f"all {len(indices)} images are grey; colourisation needs colour images")
     p, q = torch.cat(psnr), torch.cat(ssim)
     n = len(p)
     sem = (lambda v: float(v.std() / n ** 0.5)) if n > 1 else (lambda v: float("nan"))
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", default=None, help="directory holding a named dataset's files")
     ap.add_argument("--split", default="train")
     ap.add_argument("--resolution", type=int, default=None, help="square size in pixels (default: as stored)")
-    ap.add_argument("--num", type=int, default=None, help="first N images (default: all)")
+    ap.add_argument("--num", type=int, default=None, help="N evenly spaced images (default: all)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--force", action="store_true", help="replace OUT/A, OUT/B and OUT/pairs.json")
     args = ap.parse_args(argv)
@@ -120,10 +127,12 @@ def main(argv: list[str] | None = None) -> int:
                            download=False)
         if ds.channels != 3:
             raise ValueError(f"{args.data} has {ds.channels}-channel images; colourisation needs colour (RGB) images")
-        num = len(ds) if args.num is None else min(args.num, len(ds))
-        grey = write_pairs(ds, num, args.out)
+        indices = evenly_spaced(len(ds), len(ds) if args.num is None else args.num)
+        num = len(indices)
+        grey = write_pairs(ds, indices, args.out)
         pairs = grey.pop("pairs")
-        record = {"task": "colourisation", "data": f"{args.data}:{args.split}", "first": num, "pairs": pairs,
+        record = {"task": "colourisation", "data": f"{args.data}:{args.split}", "images": num,
+                  "chosen": "all" if num == len(ds) else f"{num} evenly spaced of {len(ds)}", "pairs": pairs,
                   "skipped_grey": grey.pop("skipped_grey"),
                   "grey_rule": f"channels nowhere differ by more than {GREY_TOLERANCE} levels",
                   "resolution": ds.resolution, "files": "NNNNNN.png = index in the source",

@@ -30,7 +30,7 @@ def test_pairs_are_luma_and_colour_skip_grey_and_score_the_input(tmp_path, capsy
     out = tmp_path / "pairs"
     assert pairs.main(["--data", str(src), "--out", str(out)]) == 0
     record = json.loads((out / "pairs.json").read_text())
-    assert record["pairs"] == 5 and record["skipped_grey"] == 2 and record["first"] == 7
+    assert record["pairs"] == 5 and record["skipped_grey"] == 2 and record["images"] == 7
     a_names = sorted(p.name for p in (out / "A").iterdir())
     assert a_names == sorted(p.name for p in (out / "B").iterdir()) and len(a_names) == 5
     # A is the BT.709 luma of B, repeated in three channels
@@ -56,6 +56,9 @@ def test_bad_input_exit_2(tmp_path, capsys):
     assert pairs.main(["--data", str(src), "--out", str(out)]) == 2  # never overwrites without --force
     assert "--force" in capsys.readouterr().err
     assert pairs.main(["--data", str(src), "--out", str(out), "--force"]) == 0
+    assert pairs.main(["--data", str(src), "--out", str(tmp_path / "one"), "--num", "1"]) == 0
+    assert json.loads((tmp_path / "one" / "pairs.json").read_text())["chosen"] == "1 evenly spaced of 2"
+    assert pairs.evenly_spaced(10, 3).tolist() == [0, 4, 9] and pairs.evenly_spaced(3, 5).tolist() == [0, 1, 2]
     grey = make_images(tmp_path / "grey", 0, 2)
     assert pairs.main(["--data", str(grey), "--out", str(tmp_path / "g")]) == 2
     assert "all 2 images are grey" in capsys.readouterr().err
