@@ -58,7 +58,7 @@ def grid(model, baseline: str, dataset, degradation: Degradation, seed: int, n: 
     save_grid(rows, path, nrow=4)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", required=True, help="comma-separated run directories of restoration models")
     ap.add_argument("--data", default="cifar10-jpg")
@@ -71,7 +71,7 @@ def main() -> int:
     ap.add_argument("--out-json", type=Path, required=True)
     ap.add_argument("--grid-dir", type=Path, default=None)
     ap.add_argument("--grid-num", type=int, default=8)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     sigmas = [float(s) for s in args.sigmas.split(",")]
     results = []
     for run in args.runs.split(","):
@@ -112,6 +112,7 @@ def main() -> int:
                        if deg.task == "super-resolution" else f"{deg.mask}{deg.mask_fraction:g}")
                 tag = f"{Path(run).name}-{tag}"
                 path = args.grid_dir / f"restore-{tag}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
                 grid(model, best if best != "bm3d" else "nl-means", ds, deg, args.seed, args.grid_num, path)
                 results[-1]["grid"] = {"path": str(path), "columns": ["degraded", best, model.model_name, "clean"]}
     args.out_json.parent.mkdir(parents=True, exist_ok=True)
