@@ -1,7 +1,8 @@
 """PSNR/SSIM of trained restoration runs beside the classic library baselines, on held-out images.
 
-For each run (``dncnn``, ``srresnet``, ``context-encoder``) the run's degradation is applied to the
-first ``--num`` images of ``--data``'s ``--split`` (image i with a generator seeded
+For each run (``dncnn``, ``srresnet``, ``context-encoder``) the run's degradation is applied to
+``--num`` evenly spaced images of ``--data``'s ``--split`` (indices i·L//N, so that a class-ordered
+split is represented by every class; the image at index i with a generator seeded
 ``item_seed(--seed, i)``, exactly as ``imagegen evaluate RUN`` and ``imagegen degrade --seed`` do), the
 model and every baseline of the task (:data:`imagegen.metrics.baselines.BASELINES`) restore them, and
 PSNR/SSIM are computed by :func:`imagegen.metrics.paired.paired_scores` (torchmetrics, 8-bit [0, 1]).

@@ -255,5 +255,5 @@ def test_train_and_evaluate_through_the_cli(model, options, tmp_path, capsys):
     assert code == 0, err
     record = json.loads(out)
     assert np.isfinite(record["psnr"]) and 0 < record["ssim"] <= 1
-    assert record["protocol"]["paired"]["pairs"] == "first 20 of digits:test"
+    assert record["protocol"]["paired"]["pairs"] == "20 evenly spaced of digits:test"
     assert record["protocol"]["paired"]["degradation"]["task"] == deg.task

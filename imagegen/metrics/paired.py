@@ -77,16 +77,28 @@ def restoration_degradation(model: Any) -> Optional[Degradation]:
     return d if isinstance(d, Degradation) else None
 
 
+def spread_indices(length: int, n: int) -> torch.Tensor:
+    """int64 [n]: the indices i·L//n (i < n) of ``n`` ≤ L evenly spaced items among ``length`` = L (all of
+    them when n = L), so that a split stored in class order (the CIFAR-10 JPEG copy) is represented by
+    every class; as :func:`imagegen.metrics.nll.evaluate_nll` with ``spread``."""
+    return torch.arange(n) * length // n
+
+
+def pairs_description(n: int, length: int, name: str) -> str:
+    """The protocol's words for the images :func:`spread_indices` picks."""
+    return f"all {n} of {name}" if n == length else f"{n} evenly spaced of {name}"
+
+
 def degraded_batches(dataset: Any, degradation: Degradation, num_images: int, batch_size: int,
                      seed: int) -> Iterator[tuple[torch.Tensor, Degraded]]:
-    """``(clean, degraded)`` batches of the first ``num_images`` images of ``dataset``, image i
-    degraded with a generator seeded :func:`~imagegen.data.degradations.item_seed` (seed, i).
+    """``(clean, degraded)`` batches of ``num_images`` evenly spaced images of ``dataset``
+    (:func:`spread_indices`), the image at index i degraded with a generator seeded
+    :func:`~imagegen.data.degradations.item_seed` (seed, i).
 
     Yields:
         clean float32 [B, C, H, W] in [-1, 1] and its :class:`~imagegen.data.degradations.Degraded` (CPU).
     """
-    for start in range(0, num_images, batch_size):
-        idx = torch.arange(start, min(num_images, start + batch_size))
+    for idx in spread_indices(len(dataset), num_images).split(batch_size):
         clean, _ = dataset.get_batch(idx)
         yield clean, degradation.apply_seeded(clean, [item_seed(seed, int(i)) for i in idx])
 
@@ -117,7 +129,7 @@ def _score(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int, keep_outp
 def evaluate_restorer(restore: Callable[[Degraded], torch.Tensor], dataset: Any, degradation: Degradation, *,
                       num_images: Optional[int] = None, batch_size: int = 64, seed: int = 0,
                       keep_outputs: bool = False) -> dict[str, Any]:
-    """Mean PSNR and SSIM of ``restore`` on the degraded first ``num_images`` images of ``dataset``.
+    """Mean PSNR and SSIM of ``restore`` on ``num_images`` degraded, evenly spaced images of ``dataset``.
 
     Args:
         restore: maps a :class:`~imagegen.data.degradations.Degraded` batch (CPU) to restorations float
@@ -125,7 +137,7 @@ def evaluate_restorer(restore: Callable[[Degraded], torch.Tensor], dataset: Any,
         dataset: an image dataset (``get_batch`` → (images, labels)) of clean images; for
             super-resolution its size must be a multiple of the scale.
         degradation: applied to image i with a generator seeded ``item_seed(seed, i)``.
-        num_images: the first N images (None = all).
+        num_images: N evenly spaced images (:func:`spread_indices`; None = all).
         batch_size: images per ``restore`` call (does not change the results).
         seed: the degradation seed.
         keep_outputs: also return ``outputs`` and ``targets``: uint8 [N, C, H, W] (for FID/KID).
@@ -152,14 +164,14 @@ def evaluate_restorer(restore: Callable[[Degraded], torch.Tensor], dataset: Any,
 @torch.no_grad()
 def evaluate_paired(model: Any, dataset: Any, *, num_images: Optional[int] = None, batch_size: int = 64,
                     seed: int = 0, keep_outputs: bool = False) -> dict[str, Any]:
-    """Mean PSNR and SSIM of ``model.predict`` on the first ``num_images`` pairs of ``dataset``.
+    """Mean PSNR and SSIM of ``model.predict`` on ``num_images`` evenly spaced pairs of ``dataset``.
 
     Args:
         model: a model with ``"paired"`` in ``model.evaluation``: one with a paired data source, or a
             restoration model (a ``degradation`` in its config; see :func:`evaluate_restorer`).
         dataset: a paired dataset (``get_batch`` → (input, target, label)) at the model's size; for
             a restoration model, an image dataset of clean images (``get_batch`` → (images, labels)).
-        num_images: evaluate the first N pairs (None = all).
+        num_images: evaluate N evenly spaced pairs (:func:`spread_indices`; None = all).
         batch_size: pairs per ``predict`` call.
         seed: seed of the generator passed to ``predict`` (stochastic models); for a restoration
             model, the seed of the degradations (image i: ``item_seed(seed, i)``).
@@ -189,16 +201,16 @@ def evaluate_paired(model: Any, dataset: Any, *, num_images: Optional[int] = Non
     gen = torch.Generator(device=model.device).manual_seed(seed)
 
     def pairs() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for start in range(0, n, batch_size):
-            a, b, _ = dataset.get_batch(torch.arange(start, min(n, start + batch_size)))
+        for idx in spread_indices(len(dataset), n).split(batch_size):
+            a, b, _ = dataset.get_batch(idx)
             yield model.predict({src.image_key: a.to(model.device)}, generator=gen).cpu(), b
 
     return _score(pairs(), n, keep_outputs)
 
 
 class PairedEvaluator:
-    """``--eval-metrics psnr,ssim`` during training: :func:`evaluate_paired` on the first
-    ``num_images`` pairs of the training data, or for restoration models of the held-out images that
+    """``--eval-metrics psnr,ssim`` during training: :func:`evaluate_paired` on ``num_images`` evenly
+    spaced pairs of the training data, or for restoration models of the held-out images that
     :func:`held_out_images` picks (higher is better, so no ``best`` checkpoint is kept by them).
 
     Args:
@@ -214,7 +226,8 @@ class PairedEvaluator:
     def __init__(self, dataset: Any, num_images: int, metrics: list[str], split: str = "training",
                  degradation: Optional[Degradation] = None) -> None:
         self.dataset, self.num_images, self.metrics = dataset, num_images, metrics
-        self.protocol = {**PROTOCOL, "pairs": f"first {min(num_images, len(dataset))} of {dataset.name} ({split})"}
+        self.protocol = {**PROTOCOL, "pairs": pairs_description(min(num_images, len(dataset)), len(dataset),
+                                                                 f"{dataset.name} ({split})")}
         if degradation is not None:
             self.protocol["degradation"] = degradation.describe()
             self.protocol["inputs"] = "image i degraded with a CPU generator seeded (0 << 32) + i"
