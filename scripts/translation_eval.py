@@ -29,7 +29,10 @@ is strongly biased upward, Bińkowski et al. 2018 §3, so compare rows of one ta
 (:func:`imagegen.metrics.kid.kernel_inception_distance`, unbiased, subsets of min(N_fake, N_real)
 up to 1,000), ``rate``; and two reference rows that give the numbers a scale: ``identity`` (the
 untranslated source images, resized bicubic to the scoring size: the domain gap a translator has to
-close) and ``real`` (as many real *training* images of the target domain: the floor of the statistics).
+close) and ``real`` (as many real *training* images of the target domain: the floor of the statistics);
+and, for labelled datasets, per run the untranslated inputs as that run loads them (e.g. with
+``--resize pad``: USPS digits zero-padded instead of enlarged), brought to the target's size the same
+way as its translations: the gap that run's translator actually has to close.
 
 Writes ``--out-json`` (numbers and protocol), prints a markdown table, and with ``--grid-dir`` one grid
 per run and direction: ``--grid-num`` held-out inputs beside their translations (4 pairs per row).
@@ -247,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
                 model = load_run(run, device="cpu")
                 size, method = model.config.resolution, run_resize(model)
                 inputs = src.load(size, method, model.config.channels or src.held.shape[1])
+                if src.labels is not None:  # digits: untranslated, framed as the run sees them
+                    as_run = dst.to_score(inputs, size, method)
+                    rows.append({**base, "method": f"{run} (untranslated, loaded as the run loads it)",
+                                 **scores(dst, as_run, src.labels, args.seed)})
                 t0 = time.perf_counter()
                 fake = translate_all(model, inputs, direction, args.batch_size)
                 seconds = time.perf_counter() - t0

@@ -92,6 +92,9 @@ def test_labelled_datasets_are_scored_by_accuracy_under_the_target_classifier(tm
         pred = clf(test.get_batch(torch.arange(len(test)))[0])[1].argmax(1)
     assert identity["rate"] == pytest.approx(float((pred == torch.as_tensor(test.labels)).float().mean()))
     assert identity["fid"] < 1e-3 and rows[("digits→digits", "real training images (floor)")]["rate"] is None
+    # the untranslated inputs as the run loads them (8 → 16 → 8 bicubic): close to the identity row
+    as_run = rows[("digits→digits", f"{run} (untranslated, loaded as the run loads it)")]
+    assert as_run["num"] == len(test) and abs(as_run["rate"] - identity["rate"]) < 0.2
     translated = rows[("digits→digits", str(run))]
     assert translated["translated_at"] == 16 and translated["num"] == len(test) and 0 <= translated["rate"] <= 1
     assert "| accuracy |" in capsys.readouterr().out
