@@ -165,10 +165,17 @@ def translate_all(model, img: torch.Tensor, direction: str, batch_size: int) -> 
                       for b in img.split(batch_size)])
 
 
+def distances(real: torch.Tensor, fake: torch.Tensor, seed: int, suffix: str = "") -> dict[str, float]:
+    """FID and KID (with its std and subset size) between features float32 [N, D] of real and fake images,
+    keys suffixed by ``suffix`` (``_x`` for the second feature space)."""
+    kid, kid_std, m = kernel_inception_distance(real, fake, subset_size=1000, seed=seed)
+    return {f"fid{suffix}": float(fid_from_features(real.numpy(), fake.numpy())), f"kid{suffix}": float(kid),
+            f"kid{suffix}_std": float(kid_std), f"kid{suffix}_subset": int(m)}
+
+
 def scores(target: Domain, fake: torch.Tensor, labels: Optional[torch.Tensor], seed: int) -> dict[str, float]:
     """FID, KID and rate of ``fake`` (at ``target``'s scoring size) against ``target``'s held-out images."""
     f = compute_features(target.clf, fake)
-    kid, kid_std, m = kernel_inception_distance(target.feats.features, f.features, subset_size=1000, seed=seed)
     pred = f.logits.argmax(1)
     if labels is not None:  # accuracy against the source labels
         rate: Optional[float] = float((pred == labels).float().mean())
@@ -176,13 +183,10 @@ def scores(target: Domain, fake: torch.Tensor, labels: Optional[torch.Tensor], s
         rate = float((pred == target.target_label).float().mean())
     else:  # real target images of a labelled dataset: their accuracy is the classifier's own
         rate = None
-    out = {"fid": float(fid_from_features(target.feats.features.numpy(), f.features.numpy())),
-           "kid": float(kid), "kid_std": float(kid_std), "kid_subset": int(m), "rate": rate, "num": int(len(fake))}
+    out = {**distances(target.feats.features, f.features, seed), "rate": rate, "num": int(len(fake))}
     if target.extra_clf is not None:  # the same statistics in the second feature space
-        g = compute_features(target.extra_clf, fake).features
-        kid, kid_std, _ = kernel_inception_distance(target.extra_feats.features, g, subset_size=1000, seed=seed)
-        out.update({"fid_x": float(fid_from_features(target.extra_feats.features.numpy(), g.numpy())),
-                    "kid_x": float(kid), "kid_x_std": float(kid_std)})
+        out.update(distances(target.extra_feats.features, compute_features(target.extra_clf, fake).features, seed,
+                             "_x"))
     return out
 
 

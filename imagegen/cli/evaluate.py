@@ -473,11 +473,11 @@ def _evaluate_paired_run(model: Any, meta: dict[str, Any], data: str, metrics_sp
     targets, with inputs degraded as in training (:func:`imagegen.metrics.paired.evaluate_restorer`,
     degradation seed ``--seed``)."""
     from ..checkpoint import append_metrics
-    from ..data import ImageDataset, build_dataset, dataset_loaders
+    from ..data import ImageDataset, build_dataset, dataset_loaders, spread_description
     from ..data.paired import load_paired
     from ..device import resolve_device
     from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics
-    from ..metrics.paired import evaluate_paired, pairs_description, restoration_degradation
+    from ..metrics.paired import evaluate_paired, restoration_degradation
     from ..sampling.api import run_dir_of, run_resize, run_train_config
 
     metrics = parse_metrics(metrics_spec or "psnr,ssim")
@@ -500,7 +500,7 @@ def _evaluate_paired_run(model: Any, meta: dict[str, Any], data: str, metrics_sp
     res = evaluate_paired(model, pairs, num_images=num_real, batch_size=batch_size, seed=seed, keep_outputs=True)
     n = res["num_images"]
     values = {m: res[m] for k in ("psnr", "ssim") if k in metrics for m in (k, f"{k}_std")}
-    protocol: dict[str, Any] = {"paired": {**res["protocol"], "pairs": pairs_description(n, len(pairs), pairs.name)}}
+    protocol: dict[str, Any] = {"paired": {**res["protocol"], "pairs": spread_description(n, len(pairs), pairs.name)}}
     dist_metrics = [m for m in metrics if m not in ("psnr", "ssim")]
     if dist_metrics:
         targets = ImageDataset(res["targets"].permute(0, 2, 3, 1).numpy(), name=f"{pairs.name} (targets)")

@@ -16,7 +16,7 @@ from typing import Optional, Union
 from ..errors import DataError
 from . import digits  # noqa: F401  (registers the dataset)
 from .base import (BatchDataset, ImageDataset, RawData, dataset_loaders, float_to_uint8, register_dataset,
-                   uint8_to_float)
+                   spread_description, spread_indices, uint8_to_float)
 from .streaming import StreamingImageDataset, iterate_batches
 from .transforms import convert_channels, resize_array
 
@@ -151,5 +151,6 @@ def decoded_size(path: "str | os.PathLike | ImageSource", names: list[str], reso
 
 
 __all__ = ["BatchDataset", "ImageDataset", "StreamingImageDataset", "RawData", "build_dataset",
+           "spread_description", "spread_indices",
            "iterate_batches", "register_dataset", "dataset_loaders", "decoded_size", "uint8_to_float",
            "float_to_uint8", "DATA_ROOT_ENV", "STREAM_THRESHOLD_BYTES", "STORAGE_MODES"]

@@ -171,6 +171,18 @@ class ImageDataset(BatchDataset):
         return self.images[indices], self._labels_of(indices)
 
 
+def spread_indices(length: int, n: int) -> torch.Tensor:
+    """int64 [n]: the indices i·L//n (i < n) of ``n`` ≤ L evenly spaced items among ``length`` = L (all of
+    them, in order, when n = L), so that a split stored in class order (the CIFAR-10 JPEG copy, whose
+    first 1,000 test images are all aeroplanes) is represented by every class."""
+    return torch.arange(n) * length // n
+
+
+def spread_description(n: int, length: int, name: str) -> str:
+    """The protocol's words for the ``n`` of ``length`` items of ``name`` that :func:`spread_indices` picks."""
+    return f"all {n} of {name}" if n == length else f"{n} evenly spaced of {name}"
+
+
 def uint8_to_float(x: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] → float32 [-1, 1] (same shape)."""
     return x.to(torch.float32).mul_(2.0 / 255.0).sub_(1.0)

@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from ..data import ImageDataset
+from ..data.base import spread_description, spread_indices
 from ..errors import ConfigError
 
 
@@ -81,7 +82,7 @@ def evaluate_nll(model: Any, dataset: ImageDataset, *, k: int = 5000, num_images
     iwae, elbo = [], []
     if batch_size is None:
         batch_size = 128 if getattr(model, "exact_likelihood", False) else 16
-    order = torch.arange(n) * len(dataset) // n if spread else torch.arange(n)
+    order = spread_indices(len(dataset), n) if spread else torch.arange(n)
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
         img, label = dataset.get_batch(idx)
@@ -147,8 +148,7 @@ def nll_command(model: Any, reference: ImageDataset, metrics_spec: str, *, k: in
                                           if m in res},
               "protocol": {"metric": "nll", "estimator": (f"IWAE k={k} (Burda et al. 2016) and ELBO from the same samples"
                                                          if "neg_elbo" in res else "exact log-likelihood"),
-                           "images": (f"all {res['num_images']} of {reference.name}" if res["num_images"] == len(reference)
-                                      else f"{res['num_images']} evenly spaced of {reference.name}"),
+                           "images": spread_description(res["num_images"], len(reference), reference.name),
                            "dims": res["dims"],
                            "likelihood": res["likelihood"], "binarisation_seed": seed + 1 if res["likelihood"] == "bernoulli" else None,
                            "units": "nats per image; bits/dim = nats / (dims * ln 2)", "seconds": round(time.perf_counter() - t0, 1)},

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import torch
 
-from ..data.base import float_to_uint8
+from ..data.base import float_to_uint8, spread_description, spread_indices
 from ..data.degradations import Degradation, Degraded, item_seed
 from ..errors import ConfigError, DataError
 
@@ -77,22 +77,10 @@ def restoration_degradation(model: Any) -> Optional[Degradation]:
     return d if isinstance(d, Degradation) else None
 
 
-def spread_indices(length: int, n: int) -> torch.Tensor:
-    """int64 [n]: the indices i·L//n (i < n) of ``n`` ≤ L evenly spaced items among ``length`` = L (all of
-    them when n = L), so that a split stored in class order (the CIFAR-10 JPEG copy) is represented by
-    every class; as :func:`imagegen.metrics.nll.evaluate_nll` with ``spread``."""
-    return torch.arange(n) * length // n
-
-
-def pairs_description(n: int, length: int, name: str) -> str:
-    """The protocol's words for the images :func:`spread_indices` picks."""
-    return f"all {n} of {name}" if n == length else f"{n} evenly spaced of {name}"
-
-
 def degraded_batches(dataset: Any, degradation: Degradation, num_images: int, batch_size: int,
                      seed: int) -> Iterator[tuple[torch.Tensor, Degraded]]:
     """``(clean, degraded)`` batches of ``num_images`` evenly spaced images of ``dataset``
-    (:func:`spread_indices`), the image at index i degraded with a generator seeded
+    (:func:`~imagegen.data.base.spread_indices`), the image at index i degraded with a generator seeded
     :func:`~imagegen.data.degradations.item_seed` (seed, i).
 
     Yields:
@@ -137,7 +125,7 @@ def evaluate_restorer(restore: Callable[[Degraded], torch.Tensor], dataset: Any,
         dataset: an image dataset (``get_batch`` → (images, labels)) of clean images; for
             super-resolution its size must be a multiple of the scale.
         degradation: applied to image i with a generator seeded ``item_seed(seed, i)``.
-        num_images: N evenly spaced images (:func:`spread_indices`; None = all).
+        num_images: N evenly spaced images (:func:`~imagegen.data.base.spread_indices`; None = all).
         batch_size: images per ``restore`` call (does not change the results).
         seed: the degradation seed.
         keep_outputs: also return ``outputs`` and ``targets``: uint8 [N, C, H, W] (for FID/KID).
@@ -171,7 +159,7 @@ def evaluate_paired(model: Any, dataset: Any, *, num_images: Optional[int] = Non
             restoration model (a ``degradation`` in its config; see :func:`evaluate_restorer`).
         dataset: a paired dataset (``get_batch`` → (input, target, label)) at the model's size; for
             a restoration model, an image dataset of clean images (``get_batch`` → (images, labels)).
-        num_images: evaluate N evenly spaced pairs (:func:`spread_indices`; None = all).
+        num_images: evaluate N evenly spaced pairs (:func:`~imagegen.data.base.spread_indices`; None = all).
         batch_size: pairs per ``predict`` call.
         seed: seed of the generator passed to ``predict`` (stochastic models); for a restoration
             model, the seed of the degradations (image i: ``item_seed(seed, i)``).
@@ -226,7 +214,7 @@ class PairedEvaluator:
     def __init__(self, dataset: Any, num_images: int, metrics: list[str], split: str = "training",
                  degradation: Optional[Degradation] = None) -> None:
         self.dataset, self.num_images, self.metrics = dataset, num_images, metrics
-        self.protocol = {**PROTOCOL, "pairs": pairs_description(min(num_images, len(dataset)), len(dataset),
+        self.protocol = {**PROTOCOL, "pairs": spread_description(min(num_images, len(dataset)), len(dataset),
                                                                  f"{dataset.name} ({split})")}
         if degradation is not None:
             self.protocol["degradation"] = degradation.describe()
