@@ -104,6 +104,13 @@ def load_image(path: Optional[str], size: int, seed: int) -> tuple[torch.Tensor,
     return x, {"kind": "image", "path": str(path), "size_wh": [w, h], "mode": mode}
 
 
+def encoder_spec(spec: str) -> tuple[str, Optional[tuple[int, ...]]]:
+    """``random`` | ``random:W1,...,W5`` | ``imagenet`` | a weights file → (weights, widths or None)."""
+    if spec.startswith("random:"):
+        return "random", tuple(int(w) for w in spec.split(":", 1)[1].split(","))
+    return spec, None
+
+
 def _threads(threads: int) -> None:
     if threads:
         torch.set_num_threads(threads)
@@ -111,7 +118,7 @@ def _threads(threads: int) -> None:
 
 # ---------------------------------------------------------------------------------------------- tasks
 def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], style: Optional[str],
-               style_size: Optional[int], run: Optional[str], threads: int) -> dict[str, Any]:
+               style_size: Optional[int], run: Optional[str], threads: int, encoder: str = "random") -> dict[str, Any]:
     """Stylise the content photo at long side ``size``: median seconds over ``repeats`` after ``warmup``."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -120,7 +127,11 @@ def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], sty
 
     _threads(threads)
     torch.manual_seed(0)
-    model = (load_adain(run) if run else AdaIN(AdaINConfig(encoder="random"))).eval()
+    if run:
+        model = load_adain(run).eval()
+    else:
+        weights, widths = encoder_spec(encoder)
+        model = AdaIN(AdaINConfig(encoder=weights, **({"encoder_widths": widths} if widths else {}))).eval()
     c_img, c_info = load_image(content, size, 1)
     s_img, s_info = load_image(style, size, 2)
     rss_before = rss_mib()
@@ -152,7 +163,7 @@ def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], sty
 
 
 def gatys_task(optimizer: str, size: int, steps: int, warmup: int, content: Optional[str], style: Optional[str],
-               threads: int) -> dict[str, Any]:
+               threads: int, encoder: str = "random") -> dict[str, Any]:
     """``warmup + steps`` iterations of ``stylize_gatys``; seconds of each of the last ``steps``."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -160,7 +171,8 @@ def gatys_task(optimizer: str, size: int, steps: int, warmup: int, content: Opti
     from imagegen.style.gatys import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS, gram_matrix, stylize_gatys
 
     _threads(threads)
-    encoder = load_vgg19("random")
+    weights, widths = encoder_spec(encoder)
+    encoder = load_vgg19(weights, widths=widths)
     c_img, c_info = load_image(content, size, 1)
     s_img, s_info = load_image(style, size, 2)
     stamps: list[float] = []
@@ -184,7 +196,7 @@ def gatys_task(optimizer: str, size: int, steps: int, warmup: int, content: Opti
     flops = fc.get_total_flops()
     med = statistics.median(per_iter)
     return {"task": "gatys", "optimizer": optimizer, "size": size, "output_hw": [h, w], "content": c_info,
-            "style": s_info, "encoder": encoder.source, "pooling": "avg", "scales": 1, "init": "content",
+            "style": s_info, "encoder": encoder.source, "encoder_widths": list(encoder.widths), "pooling": "avg", "scales": 1, "init": "content",
             "warmup_iterations": warmup, "timed_iterations": steps, "seconds_per_iteration_median": med,
             "seconds_per_iteration_mean": statistics.fmean(per_iter), "seconds_per_iteration": per_iter,
             "seconds_setup_and_first_iteration": stamps[0] - t0, "seconds_total": total,
@@ -195,9 +207,9 @@ def gatys_task(optimizer: str, size: int, steps: int, warmup: int, content: Opti
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     if task["task"] == "adain":
         return adain_task(task["size"], task["repeats"], task["warmup"], task["content"], task["style"],
-                          task["style_size"], task["run"], task["threads"])
+                          task["style_size"], task["run"], task["threads"], task.get("encoder", "random"))
     return gatys_task(task["optimizer"], task["size"], task["steps"], task["warmup"], task["content"], task["style"],
-                      task["threads"])
+                      task["threads"], task.get("encoder", "random"))
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -217,6 +229,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--content", default="auto", help="content photo: auto (from DATA_DIR), random, or a path")
     ap.add_argument("--style", default="auto", help="style image: auto (from DATA_DIR), random, or a path")
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the shared data folder")
+    ap.add_argument("--encoders", default="random",
+                    help="encoders separated by ';': each random (the full VGG-19, Kaiming-normal), "
+                         "random:W1,W2,W3,W4,W5 (narrower), imagenet, or a weights file (e.g. from imagegen "
+                         "train-encoder); every task runs once per encoder (AdaIN with an untrained decoder "
+                         "mirroring it, unless --adain-run)")
     ap.add_argument("--skip-adain", action="store_true")
     ap.add_argument("--skip-gatys", action="store_true")
     ap.add_argument("--same-process", action="store_true",
@@ -244,15 +261,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     peak = start(args)
     threads = args.threads or torch.get_num_threads()
     tasks: list[dict[str, Any]] = []
-    if not args.skip_adain:
-        tasks += [{"task": "adain", "size": int(s), "repeats": args.repeats, "warmup": args.warmup, "content": content,
-                   "style": style, "style_size": args.style_size, "run": args.adain_run, "threads": threads}
-                  for s in args.adain_sizes.split(",") if s.strip()]
-    if not args.skip_gatys:
-        tasks += [{"task": "gatys", "optimizer": o, "size": args.size, "steps": args.gatys_steps,
-                   "warmup": args.gatys_warmup, "content": content, "style": style, "threads": threads}
-                  for o in optimizers]
-    print(f"# stylize: content {content or 'random'}, style {style or 'random'}; encoder: random VGG-19 (offline)")
+    encoders = [e.strip() for e in args.encoders.split(";") if e.strip()]
+    for enc in encoders:
+        if not args.skip_adain:
+            tasks += [{"task": "adain", "size": int(s), "repeats": args.repeats, "warmup": args.warmup,
+                       "content": content, "style": style, "style_size": args.style_size, "run": args.adain_run,
+                       "threads": threads, "encoder": enc}
+                      for s in args.adain_sizes.split(",") if s.strip()]
+            if args.adain_run:  # the run fixes its encoder: time it once
+                break
+    for enc in encoders:
+        if not args.skip_gatys:
+            tasks += [{"task": "gatys", "optimizer": o, "size": args.size, "steps": args.gatys_steps,
+                       "warmup": args.gatys_warmup, "content": content, "style": style, "threads": threads,
+                       "encoder": enc} for o in optimizers]
+    print(f"# stylize: content {content or 'random'}, style {style or 'random'}; encoders: {'; '.join(encoders)}")
     rows: list[dict[str, Any]] = []
     for task in tasks:
         if args.same_process:
@@ -272,19 +295,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     adain_rows = [r for r in rows if r["task"] == "adain"]
     gatys_rows = [r for r in rows if r["task"] == "gatys"]
     if adain_rows:
-        print("\n| AdaIN | output (H×W) | s/image (median) | GFLOP/image | GFLOP/s (% of peak) "
+        print("\n| AdaIN | encoder widths | output (H×W) | s/image (median) | GFLOP/image | GFLOP/s (% of peak) "
               "| peak RSS MiB (before) |")
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|")
         for r in adain_rows:
-            print(f"| long side {r['size']} | {r['output_hw'][0]}×{r['output_hw'][1]} | {r['seconds_median']:.3f} | "
+            print(f"| long side {r['size']} | {','.join(map(str, r['encoder_widths']))} | "
+                  f"{r['output_hw'][0]}×{r['output_hw'][1]} | {r['seconds_median']:.3f} | "
                   f"{r['gflop_per_image']:.0f} | {r['gflop_per_s']:.0f} ({r['pct_of_peak']:.0f}%) | "
                   f"{r['peak_rss_mib']:.0f} ({r['rss_before_mib']:.0f}) |")
     if gatys_rows:
-        print("\n| Gatys | output (H×W) | s/iteration (median) | GFLOP/iteration | GFLOP/s (% of peak) "
-              "| peak RSS MiB (before) |")
-        print("|---|---|---|---|---|---|")
+        print("\n| Gatys | encoder widths | output (H×W) | s/iteration (median) | GFLOP/iteration "
+              "| GFLOP/s (% of peak) | peak RSS MiB (before) |")
+        print("|---|---|---|---|---|---|---|")
         for r in gatys_rows:
-            print(f"| {r['optimizer']} | {r['output_hw'][0]}×{r['output_hw'][1]} | "
+            print(f"| {r['optimizer']} | {','.join(map(str, r['encoder_widths']))} | "
+                  f"{r['output_hw'][0]}×{r['output_hw'][1]} | "
                   f"{r['seconds_per_iteration_median']:.3f} | {r['gflop_per_iteration']:.0f} | {r['gflop_per_s']:.0f} "
                   f"({r['pct_of_peak']:.0f}%) | {r['peak_rss_mib']:.0f} ({r['rss_before_mib']:.0f}) |")
     ref_rows = [r for r in adain_rows if "reference" in r]

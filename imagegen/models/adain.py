@@ -41,7 +41,7 @@ from torch import nn
 
 from ..config import help_field
 from ..errors import ConfigError
-from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, load_vgg19
+from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, load_vgg19, vgg19_file_widths
 from ..registry import register_model
 from .base import Batch, DataSource, GenerativeModel, Phase
 
@@ -83,11 +83,11 @@ class AdaINConfig:
         "auto", "VGG-19 encoder (fixed, not trained): imagenet (vgg19-dcbb9e9d.pth via $IMAGEGEN_VGG19_WEIGHTS "
                 "or the cache), random (Kaiming-normal from --encoder-seed, works offline), auto (imagenet if "
                 "the file is found locally, else random; resolved when the run starts), or the path of a "
-                "torchvision-layout file")
+                "torchvision-layout file (the ImageNet one, or one written by imagegen train-encoder)")
     encoder_seed: int = help_field(0, "seed of the random encoder's weights")
     encoder_widths: tuple[int, ...] = help_field(
-        VGG19_WIDTHS, "conv widths of VGG-19's five blocks (the standard ones for a weights file; narrower "
-                      "for a random encoder); the decoder mirrors the first four")
+        VGG19_WIDTHS, "conv widths of VGG-19's five blocks (standard for imagenet; a weights file's own are "
+                      "read from it; narrower ones for a random encoder); the decoder mirrors the first four")
     style_weight: float = help_field(10.0, "λ, weight of the style loss (Eq. 11)")
     lr: float = help_field(1e-4, "Adam learning rate of the decoder")
     beta1: float = help_field(0.9, "Adam β1")
@@ -102,15 +102,18 @@ class AdaINConfig:
         self.encoder_widths = tuple(int(w) for w in self.encoder_widths)
         if len(self.encoder_widths) != 5 or min(self.encoder_widths) < 1:
             raise ConfigError(f"encoder_widths={self.encoder_widths}: give 5 positive widths, e.g. {VGG19_WIDTHS}")
-        if self.encoder not in ENCODERS and self.encoder_widths != VGG19_WIDTHS:
-            raise ConfigError(f"encoder={self.encoder!r} with encoder_widths={self.encoder_widths}: a weights "
-                              f"file needs the standard widths {VGG19_WIDTHS}")
         if self.encoder == "imagenet" and self.encoder_widths != VGG19_WIDTHS:
             raise ConfigError(f"encoder=imagenet needs the standard encoder_widths {VGG19_WIDTHS}")
         if self.encoder not in ENCODERS:  # a weights file: absolute, so a run loads from any directory
             import os
 
             self.encoder = os.path.abspath(os.path.expanduser(self.encoder))
+            if os.path.isfile(self.encoder):  # the widths are the file's (a missing file fails when built)
+                file_widths = vgg19_file_widths(self.encoder)
+                if self.encoder_widths not in (VGG19_WIDTHS, file_widths):
+                    raise ConfigError(f"encoder_widths={self.encoder_widths}: the encoder file {self.encoder} has "
+                                      f"widths {file_widths}; leave --encoder-widths unset")
+                self.encoder_widths = file_widths
         if self.encoder == "auto":  # resolve now, so that config.json names the encoder the decoder learns
             from ..weights import VGG19, locate_weights
 
@@ -145,7 +148,7 @@ def build_encoder(config: AdaINConfig) -> VGG19Encoder:
     """The config's frozen VGG-19 encoder (max pooling), built the same way every time."""
     if config.encoder == "random":
         return load_vgg19("random", seed=config.encoder_seed, widths=config.encoder_widths, pooling="max")
-    return load_vgg19(config.encoder, pooling="max")
+    return load_vgg19(config.encoder, pooling="max", widths=config.encoder_widths)
 
 
 @register_model("adain")

@@ -12,7 +12,9 @@ Three sources of weights (:func:`load_vgg19`):
 * ``imagenet``: the model-zoo file, found by :func:`imagegen.weights.find_weights` (explicit path,
   ``$IMAGEGEN_VGG19_WEIGHTS``, the cache, then a checksum-verified download) and read with
   ``torch.load(weights_only=True)``, so loading never runs pickled code;
-* a path: the same, from that file;
+* a path: the same, from that file, with the widths it has (:func:`vgg19_file_widths`): the model-zoo
+  file, or a narrower encoder the toolkit trained itself (``imagegen train-encoder``,
+  :mod:`imagegen.style.encoder_training`);
 * ``random``: Kaiming-normal weights (He et al. 2015, fan-in, ReLU gain: std = sqrt(2 / (9 C_in))) and
   zero biases, drawn from a fixed seed; He et al. 2016 ("A Powerful Generative Model Using Random Weights
   for the Deep Image Representation") and Ustyuzhaninov et al. 2017 ("What does it take to generate
@@ -190,13 +192,11 @@ def _short(keys: Sequence[str], n: int = 3) -> str:
     return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
 
 
-def load_vgg19_state_dict(encoder: VGG19Encoder, path: Union[str, os.PathLike]) -> VGG19Encoder:
-    """Load a torchvision-layout VGG-19 state dict (``features.*``; ``classifier.*`` ignored) from
-    ``path`` into ``encoder`` (strictly), reading it with ``torch.load(weights_only=True)``.
+def read_vgg19_file(path: Union[str, os.PathLike]) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``, read with ``torch.load(weights_only=True)`` (never runs pickled code).
 
     Raises:
-        ConfigError: the file cannot be read as a weights-only state dict, or has the wrong layout
-            (one line naming missing, unexpected or mis-shaped keys).
+        ConfigError: the file cannot be read, or is not a dict of tensors (one line naming the file).
     """
     path = Path(path)
     try:
@@ -209,6 +209,54 @@ def load_vgg19_state_dict(encoder: VGG19Encoder, path: Union[str, os.PathLike]) 
                                                for k, v in state.items()):
         raise ConfigError(f"VGG-19 weights {path}: not a state dict of tensors (expected torchvision's vgg19 "
                           f"layout, as in {VGG19.filename})")
+    return state
+
+
+#: index in ``features`` of the first conv of each of the five blocks (0, 5, 10, 19, 28)
+BLOCK_FIRST_CONV = tuple(layer_index(f"conv{b}_1") for b in range(1, 6))
+
+
+def state_widths(state: dict[str, torch.Tensor]) -> Optional[tuple[int, ...]]:
+    """The five block widths of a torchvision-layout VGG-19 state dict (output channels of
+    ``features.{0,5,10,19,28}.weight``), or None if one of those 4-D weights is missing."""
+    widths = []
+    for i in BLOCK_FIRST_CONV:
+        w = state.get(f"features.{i}.weight")
+        if not isinstance(w, torch.Tensor) or w.ndim != 4:
+            return None
+        widths.append(int(w.shape[0]))
+    return tuple(widths)
+
+
+def vgg19_file_widths(path: Union[str, os.PathLike]) -> tuple[int, ...]:
+    """The five block widths of the torchvision-layout VGG-19 file ``path``: (64, 128, 256, 512, 512) for
+    the model-zoo file, others for an encoder written by ``imagegen train-encoder``
+    (:mod:`imagegen.style.encoder_training`).
+
+    Raises:
+        ConfigError: unreadable file, or one without those conv weights.
+    """
+    widths = state_widths(read_vgg19_file(path))
+    if widths is None:
+        raise ConfigError(f"VGG-19 weights {path} do not have torchvision's vgg19 layout: missing keys among "
+                          f"features.{{{','.join(map(str, BLOCK_FIRST_CONV))}}}.weight (expected features.0 ... "
+                          f"features.34 conv weights/biases, as in {VGG19.filename})")
+    return widths
+
+
+def load_vgg19_state_dict(encoder: VGG19Encoder, path: Union[str, os.PathLike]) -> VGG19Encoder:
+    """Load a torchvision-layout VGG-19 state dict (``features.*``; ``classifier.*`` ignored) from
+    ``path`` into ``encoder`` (strictly), reading it with ``torch.load(weights_only=True)``.
+
+    Raises:
+        ConfigError: the file cannot be read as a weights-only state dict, or has the wrong layout
+            (one line naming missing, unexpected or mis-shaped keys).
+    """
+    path = Path(path)
+    return _load_state(encoder, read_vgg19_file(path), path)
+
+
+def _load_state(encoder: VGG19Encoder, state: dict[str, torch.Tensor], path: Path) -> VGG19Encoder:
     expected = encoder.features.state_dict()
     feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     missing = [f"features.{k}" for k in expected if k not in feats]
@@ -241,15 +289,16 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
             found locally, without downloading, else ``random``), or the path of a torchvision-layout file.
         seed: seed of the random weights (``random``, or ``auto`` without the file).
         pooling: the encoder's default pooling, ``max`` or ``avg`` (see :class:`VGG19Encoder`).
-        widths: conv widths of the five blocks (random weights only; default the standard ones).
+        widths: conv widths of the five blocks: for ``random`` (default the standard ones); for a file,
+            None reads them from the file (:func:`vgg19_file_widths`), otherwise they must match it.
         cache_dir: cache root for the ImageNet file (default ``$IMAGEGEN_CACHE`` or ``~/.cache/imagegen``).
         download: with ``imagenet``, download the file (checksum-verified) if it is nowhere local.
 
     Raises:
         WeightsError: ``imagenet`` and no file found (and not downloaded): one line naming the file, its
             URL and checksum-named file name, and where to put it.
-        ConfigError: a file of the wrong layout or that cannot be read; non-standard ``widths`` with a
-            weights file; an unknown pooling.
+        ConfigError: a file of the wrong layout or that cannot be read; ``widths`` other than the file's;
+            an unknown pooling.
     """
     name = os.fspath(weights)
     if name == "auto":
@@ -259,19 +308,26 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
         encoder = random_init_(VGG19Encoder(widths or VGG19_WIDTHS, pooling, device="meta"), seed)
         encoder.source = f"random (Kaiming-normal, seed {seed})"
         return encoder.freeze()
-    if widths is not None and tuple(widths) != VGG19_WIDTHS:
-        raise ConfigError(f"VGG-19 widths {tuple(widths)}: a weights file needs the standard {VGG19_WIDTHS}")
     if name == "imagenet":
+        if widths is not None and tuple(widths) != VGG19_WIDTHS:
+            raise ConfigError(f"VGG-19 widths {tuple(widths)}: the ImageNet file has the standard {VGG19_WIDTHS}")
         path = find_weights(VGG19, cache_dir=cache_dir, download=download)
     else:
         path = Path(name).expanduser()
         if not path.is_file():
             raise ConfigError(f"VGG-19 weights {name}: no such file; use imagenet, random, auto or the path of a "
                               f"torchvision-layout file such as {VGG19.filename}")
-    encoder = load_vgg19_state_dict(VGG19Encoder(VGG19_WIDTHS, pooling, device="meta"), path)
+    state = read_vgg19_file(path)
+    # the file's widths; without its block-first convs the layout check below names the missing keys
+    file_widths = VGG19_WIDTHS if name == "imagenet" else (state_widths(state) or VGG19_WIDTHS)
+    if name != "imagenet" and widths is not None and tuple(widths) != file_widths:
+        raise ConfigError(f"VGG-19 widths {tuple(widths)}: the file {path} has widths {file_widths}; "
+                          "leave the widths unset to use the file's")
+    encoder = _load_state(VGG19Encoder(file_widths, pooling, device="meta"), state, Path(path))
     encoder.source = f"{'imagenet' if name == 'imagenet' else 'file'} ({path})"
     return encoder.freeze()
 
 
-__all__ = ["VGG19Encoder", "load_vgg19", "load_vgg19_state_dict", "random_init_", "layer_index", "pools_before",
+__all__ = ["VGG19Encoder", "load_vgg19", "load_vgg19_state_dict", "read_vgg19_file", "vgg19_file_widths",
+           "state_widths", "random_init_", "layer_index", "pools_before",
            "LAYERS", "VGG19_WIDTHS", "POOLINGS"]

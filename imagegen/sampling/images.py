@@ -4,11 +4,11 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from ..checkpoint import write_npz_atomic
 from ..data.base import float_to_uint8
@@ -44,6 +44,41 @@ def make_grid(img: torch.Tensor, nrow: Optional[int] = None, padding: int = 2, p
         y, x = padding + r * (h + padding), padding + q * (w + padding)
         grid[y:y + h, x:x + w] = arr[i]
     return grid
+
+
+def mosaic(rows: Sequence[Sequence[Optional[np.ndarray]]], cell: int, padding: int = 4,
+           header: Optional[Sequence[str]] = None) -> Image.Image:
+    """Images of different sizes in a table on white: each is fitted into a ``cell`` × ``cell`` square
+    (aspect ratio kept, Lanczos, centred); ``None`` leaves a cell blank; ``header`` puts a line of text
+    (column titles, Pillow's default font) above the columns.
+
+    Args:
+        rows: rows of uint8 [H, W, C] arrays (C = 1 or 3) or None.
+        cell: cell side in pixels.
+        padding: pixels between cells.
+        header: one title per column, or None.
+
+    Returns:
+        an RGB PIL image.
+    """
+    n_rows, n_cols = len(rows), max((len(r) for r in rows), default=0)
+    top = 18 if header else 0
+    out = Image.new("RGB", (n_cols * (cell + padding) + padding, top + n_rows * (cell + padding) + padding), "white")
+    if header:
+        draw = ImageDraw.Draw(out)
+        for j, text in enumerate(header):
+            draw.text((padding + j * (cell + padding) + 2, 3), text[: max(1, cell // 6)], fill="black")
+    for i, row in enumerate(rows):
+        for j, arr in enumerate(row):
+            if arr is None:
+                continue
+            im = to_pil(arr).convert("RGB")
+            scale = cell / max(im.size)
+            im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                           Image.Resampling.LANCZOS)
+            out.paste(im, (padding + j * (cell + padding) + (cell - im.width) // 2,
+                           top + padding + i * (cell + padding) + (cell - im.height) // 2))
+    return out
 
 
 def to_pil(arr_hwc: np.ndarray) -> Image.Image:

@@ -1,0 +1,142 @@
+"""Style-transfer galleries and encoder comparisons: every (content, style) pair stylised with Gatys
+optimisation under one or more encoders, or with a trained AdaIN run, timed, and laid out as grids.
+
+Outputs under ``--out-dir``:
+
+* ``<tag>/<content>--<style>.png``: every stylised image (``tag``: the encoder's label, or ``adain``);
+* ``gallery-<tag>.jpg``: a content × style grid per encoder / run (first row the styles, first column the
+  contents; each cell letterboxed into a ``--cell`` square on white);
+* ``compare.jpg`` (with several encoders): one row per pair, columns content, style, then one per encoder;
+* ``timings.json``: seconds per image, the encoders' sources and every option.
+
+Encoders (``--encoder``, repeatable, Gatys only): ``random`` (the full VGG-19 with Kaiming-normal weights),
+``random:W1,W2,W3,W4,W5`` (a narrower random VGG-19), ``imagenet``, or the path of a torchvision-layout file
+(e.g. one written by ``imagegen train-encoder``); ``LABEL=SPEC`` names the column.
+
+Usage::
+
+    python scripts/style_gallery.py gatys --content a.jpg b.jpg --style s.jpg t.jpg \\
+        --encoder random --encoder trained=encoders/vgg19-half-cifar10.pth --size 256 --steps 100 --out-dir out
+    python scripts/style_gallery.py adain --run runs/adain --content a.jpg --style s.jpg --size 512 --out-dir out
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from imagegen.cli.stylize import load_image
+from imagegen.errors import ImagegenError
+from imagegen.nn.vgg import load_vgg19
+from imagegen.sampling.images import mosaic, save_png_atomic, to_uint8_nhwc
+
+
+def parse_encoder(spec: str) -> tuple[str, str]:
+    """``LABEL=SPEC`` or ``SPEC`` → (label, spec); the label defaults to the spec (a file: its stem)."""
+    if "=" in spec:
+        label, spec = spec.split("=", 1)
+        return label, spec
+    return (Path(spec).stem if Path(spec).suffix else spec.replace(":", "-").replace(",", "-")), spec
+
+
+def build_encoder(spec: str):  # noqa: ANN201 - VGG19Encoder
+    if spec.startswith("random:"):
+        widths = tuple(int(w) for w in spec.split(":", 1)[1].split(","))
+        return load_vgg19("random", widths=widths)
+    return load_vgg19(spec)
+
+
+def to_hwc(img: torch.Tensor) -> np.ndarray:
+    return to_uint8_nhwc(img.detach().cpu())[0]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("method", choices=["gatys", "adain"])
+    ap.add_argument("--content", nargs="+", required=True, type=Path, help="content photos")
+    ap.add_argument("--style", nargs="+", required=True, type=Path, help="style images")
+    ap.add_argument("--encoder", action="append", default=[], help="gatys: [LABEL=]SPEC, repeatable (default random)")
+    ap.add_argument("--run", default=None, help="adain: the trained run directory")
+    ap.add_argument("--size", type=int, default=256, help="long side of the outputs in pixels")
+    ap.add_argument("--steps", type=int, default=100, help="gatys: L-BFGS iterations")
+    ap.add_argument("--style-weight", type=float, default=10.0, help="gatys: β (α = 1)")
+    ap.add_argument("--alpha", type=float, default=1.0, help="adain: content-style trade-off")
+    ap.add_argument("--cell", type=int, default=192, help="grid cell size in pixels")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out-dir", type=Path, required=True)
+    args = ap.parse_args(argv)
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        contents = [(p.stem, load_image(p, "--content")) for p in args.content]
+        styles = [(p.stem, load_image(p, "--style")) for p in args.style]
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        record: dict = {"method": args.method, "size": args.size, "contents": [str(p) for p in args.content],
+                        "styles": [str(p) for p in args.style], "torch_threads": torch.get_num_threads(),
+                        "results": {}}
+        outputs: dict[str, dict[tuple[str, str], np.ndarray]] = {}
+        if args.method == "gatys":
+            from imagegen.style.gatys import stylize_gatys
+
+            record.update(steps=args.steps, optimizer="lbfgs", content_weight=1.0, style_weight=args.style_weight,
+                          init="content", pooling="avg", normalize_features=True, encoders={})
+            for label, spec in [parse_encoder(e) for e in (args.encoder or ["random"])]:
+                enc = build_encoder(spec)
+                record["encoders"][label] = {"spec": spec, "source": enc.source, "widths": list(enc.widths)}
+                outputs[label] = {}
+                for cname, c in contents:
+                    for sname, s in styles:
+                        t0 = time.perf_counter()
+                        out = stylize_gatys(c, s, steps=args.steps, size=args.size, encoder=enc,
+                                            style_weight=args.style_weight)
+                        seconds = time.perf_counter() - t0
+                        outputs[label][(cname, sname)] = to_hwc(out)
+                        record["results"].setdefault(label, {})[f"{cname}--{sname}"] = round(seconds, 2)
+                        print(f"{label}: {cname} x {sname}: {seconds:.1f} s", flush=True)
+        else:
+            from imagegen.models.adain import load_adain
+            from imagegen.style.adain import stylize_adain
+
+            if args.run is None:
+                raise SystemExit("error: adain needs --run RUN")
+            model = load_adain(args.run)
+            record.update(run=args.run, alpha=args.alpha, encoder=model.encoder.source)
+            outputs["adain"] = {}
+            for cname, c in contents:
+                for sname, s in styles:
+                    t0 = time.perf_counter()
+                    out = stylize_adain(model, c, s, alpha=args.alpha, size=args.size)
+                    seconds = time.perf_counter() - t0
+                    outputs["adain"][(cname, sname)] = to_hwc(out)
+                    record["results"].setdefault("adain", {})[f"{cname}--{sname}"] = round(seconds, 3)
+                    print(f"adain: {cname} x {sname}: {seconds:.2f} s", flush=True)
+        c_imgs = {n: to_hwc(c) for n, c in contents}
+        s_imgs = {n: to_hwc(s) for n, s in styles}
+        for tag, outs in outputs.items():
+            (args.out_dir / tag).mkdir(exist_ok=True)
+            for (cname, sname), img in outs.items():
+                save_png_atomic(img, args.out_dir / tag / f"{cname}--{sname}.png")
+            rows = [[None] + [s_imgs[n] for n, _ in styles]]
+            rows += [[c_imgs[cn]] + [outs[(cn, sn)] for sn, _ in styles] for cn, _ in contents]
+            mosaic(rows, args.cell).save(args.out_dir / f"gallery-{tag}.jpg", quality=90)
+        if len(outputs) > 1:
+            tags = list(outputs)
+            rows = [[c_imgs[cn], s_imgs[sn]] + [outputs[t][(cn, sn)] for t in tags]
+                    for cn, _ in contents for sn, _ in styles]
+            mosaic(rows, args.cell, header=["content", "style"] + tags).save(args.out_dir / "compare.jpg", quality=90)
+        (args.out_dir / "timings.json").write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.out_dir}")
+        return 0
+    except (ValueError, ImagegenError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

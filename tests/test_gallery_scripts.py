@@ -1,0 +1,70 @@
+"""scripts/style_gallery.py and scripts/blend_gallery.py: the pictures and timing records of the style
+transfer and blending docs, on tiny inputs (narrow random encoders, 8×8 digits, a 1-step VAE)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from _scripts import load_script
+from imagegen.sampling.images import mosaic
+
+gallery = load_script("scripts/style_gallery.py")
+blends = load_script("scripts/blend_gallery.py")
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _photo(path, h, w, seed):
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (max(2, h // 4), max(2, w // 4), 3), dtype=np.uint8)
+    Image.fromarray(small).resize((w, h), Image.Resampling.BILINEAR).save(path)
+    return path
+
+
+def test_mosaic_letterboxes_cells_of_any_size():
+    tall, wide = np.full((40, 10, 3), 255, np.uint8), np.zeros((5, 30, 1), np.uint8)
+    im = mosaic([[tall, None], [wide, tall]], cell=20, padding=2, header=["a", "b"])
+    assert im.size == (2 * 22 + 2, 18 + 2 * 22 + 2) and im.mode == "RGB"
+    arr = np.asarray(im)
+    assert arr[18 + 2 + 10, 2 + 10].tolist() == [255, 255, 255]  # the tall white image, centred
+    assert arr[18 + 24 + 10, 2 + 10].tolist() == [0, 0, 0]  # the wide black one, fitted to the width
+
+
+def test_style_gallery_gatys_two_encoders(tmp_path, capsys):
+    c = _photo(tmp_path / "c.png", 24, 32, 0)
+    s1, s2 = _photo(tmp_path / "s1.png", 32, 32, 1), _photo(tmp_path / "s2.png", 20, 36, 2)
+    out = tmp_path / "out"
+    assert gallery.main(["gatys", "--content", str(c), "--style", str(s1), str(s2), "--encoder", "random:4,8,8,8,8",
+                         "--encoder", "b=random:8,8,8,8,8", "--size", "32", "--steps", "2", "--cell", "32",
+                         "--out-dir", str(out)]) == 0
+    rec = json.loads((out / "timings.json").read_text())
+    assert set(rec["results"]) == {"random-4-8-8-8-8", "b"} and len(rec["results"]["b"]) == 2
+    assert rec["encoders"]["b"]["widths"] == [8] * 5
+    assert (out / "b" / "c--s2.png").is_file() and (out / "gallery-b.jpg").is_file()
+    assert Image.open(out / "compare.jpg").size[1] == 18 + 2 * 36 + 4  # two (content, style) rows + header
+    assert gallery.main(["gatys", "--content", str(tmp_path / "nope.png"), "--style", str(s1),
+                         "--out-dir", str(out)]) == 2
+    assert "nope.png" in capsys.readouterr().err
+
+
+def test_blend_gallery_digits_with_a_vae(tmp_path, capsys):
+    from imagegen.cli import main
+
+    main(["train", "vae", "--data", "digits", "--resolution", "8", "--z-dim", "4", "--width", "8", "--hidden", "16",
+          "--steps", "1", "--batch-size", "8", "--no-progress", "--out", str(tmp_path / "vae")])
+    out, rec = tmp_path / "b" / "digits.png", tmp_path / "b.json"
+    assert blends.main(["--digits", "digits:test:0,1,2,3", "--run", str(tmp_path / "vae"), "--cell", "16",
+                        "--out", str(out), "--json", str(rec)]) == 0
+    record = json.loads(rec.read_text())
+    assert len(record["rows"]) == 2 and set(record["rows"][0]["seconds"]) == {"laplacian", "poisson", "latent"}
+    assert "vae" in record["rows"][0]["latent"]
+    assert Image.open(out).size == (8 * 20 + 4, 18 + 2 * 20 + 4)  # A, B, mask, 3 methods, 2 reconstructions
+    mask = np.asarray(Image.open(tmp_path / "b" / "blend-inputs" / "mask-top-8x8.png"))
+    assert mask[:4].min() == 255 and mask[4:].max() == 0
+    assert blends.main(["--digits", "digits:test:0", "--out", str(out)]) == 2  # an unpaired index
+    assert blends.main(["--digits", "digits:test:0,1", "--methods", "latent", "--out", str(out)]) == 2  # no run
+    err = capsys.readouterr().err
+    assert "in pairs" in err and "needs --run" in err
