@@ -18,6 +18,12 @@ Usage::
     python scripts/style_gallery.py gatys --content a.jpg b.jpg --style s.jpg t.jpg \\
         --encoder random --encoder trained=encoders/vgg19-half-cifar10.pth --size 256 --steps 100 --out-dir out
     python scripts/style_gallery.py adain --run runs/adain --content a.jpg --style s.jpg --size 512 --out-dir out
+    python scripts/style_gallery.py controls --run runs/adain --content a.jpg --style s.jpg t.jpg --out-dir out
+
+``controls`` (AdaIN, one content and two styles S, T) writes ``controls.jpg``, four rows: the content–style
+trade-off α = 0, 0.25, 0.5, 0.75, 1 with S (Huang & Belongie 2017, Eq. 14); interpolation from S to T with
+weights 1, 0.75, 0.5, 0.25, 0 (Eq. 15); colour preservation none / luminance / histogram with S (Gatys et al.
+2017); and S on the left half, T on the right half (``masked_adain``), beside the content, S and T.
 """
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ import numpy as np
 import torch
 
 from imagegen.cli.stylize import load_image
-from imagegen.errors import ImagegenError
+from imagegen.errors import ConfigError, ImagegenError
 from imagegen.nn.vgg import load_vgg19
 from imagegen.sampling.images import mosaic, save_png_atomic, to_uint8_nhwc
 
@@ -56,9 +62,43 @@ def to_hwc(img: torch.Tensor) -> np.ndarray:
     return to_uint8_nhwc(img.detach().cpu())[0]
 
 
+def controls(args: argparse.Namespace, contents: list, styles: list) -> int:
+    """The ``controls`` picture (see the module docstring) and its timings."""
+    from imagegen.models.adain import load_adain
+    from imagegen.style.adain import stylize_adain
+
+    if args.run is None or len(contents) != 1 or len(styles) != 2:
+        raise ConfigError("controls needs --run RUN, one --content and two --style images")
+    model = load_adain(args.run)
+    (cname, c), ((sname, s), (tname, t)) = contents[0], styles
+    h, w = c.shape[-2:]  # masks are given at the content's own size
+    mask = torch.zeros(2, h, w)
+    mask[0, :, : w // 2], mask[1, :, w // 2:] = 1, 1
+    record: dict = {"method": "controls", "run": args.run, "encoder": model.encoder.source, "size": args.size,
+                    "content": cname, "styles": [sname, tname], "seconds": {}}
+
+    def run(label: str, **kw) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = stylize_adain(model, c, kw.pop("styles", s), size=args.size, **kw)
+        record["seconds"][label] = round(time.perf_counter() - t0, 3)
+        return to_hwc(out)
+
+    blank = None
+    rows = [[run(f"alpha {a}", alpha=a) for a in (0.0, 0.25, 0.5, 0.75, 1.0)],
+            [run(f"interpolation {u}", styles=[s, t], style_weights=[u, 1 - u]) for u in (1.0, 0.75, 0.5, 0.25, 0.0)],
+            [run(f"colour {m}", preserve_color=None if m == "none" else m) for m in ("none", "luminance", "histogram")]
+            + [blank, blank],
+            [run("mask", styles=[s, t], mask=mask), to_hwc(c), to_hwc(s), to_hwc(t), blank]]
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    mosaic(rows, args.cell).save(args.out_dir / "controls.jpg", quality=90)
+    (args.out_dir / "controls.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {args.out_dir / 'controls.jpg'}")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("method", choices=["gatys", "adain"])
+    ap.add_argument("method", choices=["gatys", "adain", "controls"])
     ap.add_argument("--content", nargs="+", required=True, type=Path, help="content photos")
     ap.add_argument("--style", nargs="+", required=True, type=Path, help="style images")
     ap.add_argument("--encoder", action="append", default=[], help="gatys: [LABEL=]SPEC, repeatable (default random)")
@@ -99,12 +139,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         outputs[label][(cname, sname)] = to_hwc(out)
                         record["results"].setdefault(label, {})[f"{cname}--{sname}"] = round(seconds, 2)
                         print(f"{label}: {cname} x {sname}: {seconds:.1f} s", flush=True)
+        elif args.method == "controls":
+            return controls(args, contents, styles)
         else:
             from imagegen.models.adain import load_adain
             from imagegen.style.adain import stylize_adain
 
             if args.run is None:
-                raise SystemExit("error: adain needs --run RUN")
+                raise ConfigError("adain needs --run RUN (a trained adain run)")
             model = load_adain(args.run)
             record.update(run=args.run, alpha=args.alpha, encoder=model.encoder.source)
             outputs["adain"] = {}

@@ -68,3 +68,30 @@ def test_blend_gallery_digits_with_a_vae(tmp_path, capsys):
     assert blends.main(["--digits", "digits:test:0,1", "--methods", "latent", "--out", str(out)]) == 2  # no run
     err = capsys.readouterr().err
     assert "in pairs" in err and "needs --run" in err
+
+
+def test_style_gallery_adain_and_controls(tmp_path):
+    from imagegen.cli import main
+
+    for name, seed in (("content", 0), ("style", 1)):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            _photo(tmp_path / name / f"{i}.png", 16, 16, seed + 10 * i)
+    run = tmp_path / "run"
+    try:
+        main(["train", "adain", "--data-content", str(tmp_path / "content"), "--data-style", str(tmp_path / "style"),
+              "--resolution", "16", "--encoder", "random", "--encoder-widths", "4,8,8,8,8", "--steps", "1",
+              "--batch-size", "2", "--out", str(run), "--no-progress"])
+    except SystemExit as e:
+        assert not e.code
+    c, s, t = (_photo(tmp_path / f"{n}.png", 24, 32, k) for k, n in enumerate("cst"))
+    out = tmp_path / "out"
+    assert gallery.main(["adain", "--run", str(run), "--content", str(c), "--style", str(s), str(t), "--size", "24",
+                         "--cell", "16", "--out-dir", str(out)]) == 0
+    assert len(json.loads((out / "timings.json").read_text())["results"]["adain"]) == 2
+    assert gallery.main(["controls", "--run", str(run), "--content", str(c), "--style", str(s), str(t),
+                         "--size", "24", "--cell", "16", "--out-dir", str(out)]) == 0
+    rec = json.loads((out / "controls.json").read_text())
+    assert len(rec["seconds"]) == 5 + 5 + 3 + 1 and Image.open(out / "controls.jpg").size == (5 * 20 + 4, 4 * 20 + 4)
+    assert gallery.main(["controls", "--run", str(run), "--content", str(c), "--style", str(s),
+                         "--out-dir", str(out)]) == 2  # needs two styles
