@@ -20,6 +20,12 @@ Usage::
     python scripts/style_gallery.py adain --run runs/adain --content a.jpg --style s.jpg --size 512 --out-dir out
     python scripts/style_gallery.py controls --run runs/adain --content a.jpg --style s.jpg t.jpg --out-dir out
 
+``score`` re-reads a ``gatys`` output directory and scores every stylised image under every encoder of the
+comparison (``--encoder``, the same specs): the content loss at relu4_2 and the style loss (Eq. 4-5 over
+relu1_1 ... relu5_1), with each layer's activations divided by their mean over the content and style images
+(as the optimisation does), the style loss given as a fraction of the unstylised photo's. Each encoder
+thus also judges the images the others made; ``score.json`` and a markdown table.
+
 ``controls`` (AdaIN, one content and two styles S, T) writes ``controls.jpg``, four rows: the content–style
 trade-off α = 0, 0.25, 0.5, 0.75, 1 with S (Huang & Belongie 2017, Eq. 14); interpolation from S to T with
 weights 1, 0.75, 0.5, 0.25, 0 (Eq. 15); colour preservation none / luminance / histogram with S (Gatys et al.
@@ -62,6 +68,65 @@ def to_hwc(img: torch.Tensor) -> np.ndarray:
     return to_uint8_nhwc(img.detach().cpu())[0]
 
 
+@torch.no_grad()
+def style_content_losses(encoder, out: torch.Tensor, content: torch.Tensor, style: torch.Tensor
+                         ) -> tuple[float, float]:
+    """(content loss, style loss) of ``out`` [1, 3, H, W] against the content photo (resized to H×W) and
+    the style image (long side max(H, W)) under ``encoder``, features normalised as in stylize_gatys."""
+    from imagegen.style.gatys import (DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS, _fit_long_side, _resize,
+                                      content_loss, gram_matrix, style_layer_loss)
+
+    layers = (DEFAULT_CONTENT_LAYER, *DEFAULT_STYLE_LAYERS)
+    hw = tuple(out.shape[-2:])
+    c = _resize(content, hw)
+    st = _resize(style, _fit_long_side(tuple(style.shape[-2:]), max(hw)))
+    fc, fs, fo = (encoder(x, layers, "avg") for x in (c, st, out))
+    scale = {n: 2.0 / max(float(fc[n].mean()) + float(fs[n].mean()), 1e-12) for n in layers}
+    lc = float(content_loss(fo[DEFAULT_CONTENT_LAYER] * scale[DEFAULT_CONTENT_LAYER],
+                            fc[DEFAULT_CONTENT_LAYER] * scale[DEFAULT_CONTENT_LAYER]))
+    ls = sum(float(style_layer_loss(gram_matrix(fo[n] * scale[n]), gram_matrix(fs[n] * scale[n])))
+             for n in DEFAULT_STYLE_LAYERS) / len(DEFAULT_STYLE_LAYERS)
+    return lc, ls
+
+
+def score(args: argparse.Namespace, contents: list, styles: list) -> int:
+    """The ``score`` table (see the module docstring)."""
+    record = json.loads((args.out_dir / "timings.json").read_text())
+    tags = list(record["results"])
+    scorers = [parse_encoder(e) for e in (args.encoder or [f"{t}={record['encoders'][t]['spec']}" for t in tags])]
+    table: dict = {}
+    for s_label, spec in scorers:
+        enc = build_encoder(spec)
+        for cname, c in contents:
+            for sname, st in styles:
+                out = c
+                for tag in tags:
+                    out = load_image(args.out_dir / tag / f"{cname}--{sname}.png", "stylised image")
+                    lc, ls = style_content_losses(enc, out, c, st)
+                    table.setdefault(tag, {}).setdefault(s_label, []).append((lc, ls))
+                _, ls0 = style_content_losses(enc, _content_at(c, out), c, st)  # the photo itself, at that size
+                for tag in tags:
+                    lc, ls = table[tag][s_label][-1]
+                    table[tag][s_label][-1] = (lc, ls / ls0 if ls0 > 0 else float("nan"))
+    summary = {tag: {sc: {"content_loss": float(np.mean([v[0] for v in vals])),
+                          "style_loss_vs_photo": float(np.mean([v[1] for v in vals])), "n": len(vals)}
+                     for sc, vals in by.items()} for tag, by in table.items()}
+    (args.out_dir / "score.json").write_text(json.dumps({"scorers": dict(scorers), "summary": summary}, indent=2))
+    print("| made with \\ scored by | " + " | ".join(lbl for lbl, _ in scorers) + " |")
+    print("|---|" + "---|" * len(scorers))
+    for tag in tags:
+        print(f"| {tag} | " + " | ".join(f"{summary[tag][lbl]['content_loss']:.3f} / "
+                                          f"{summary[tag][lbl]['style_loss_vs_photo']:.3f}" for lbl, _ in scorers) + " |")
+    print("(content loss / style loss as a fraction of the unstylised photo's; means over the pairs)")
+    return 0
+
+
+def _content_at(content: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    from imagegen.style.gatys import _resize
+
+    return _resize(content, tuple(like.shape[-2:]))
+
+
 def controls(args: argparse.Namespace, contents: list, styles: list) -> int:
     """The ``controls`` picture (see the module docstring) and its timings."""
     from imagegen.models.adain import load_adain
@@ -98,7 +163,7 @@ def controls(args: argparse.Namespace, contents: list, styles: list) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("method", choices=["gatys", "adain", "controls"])
+    ap.add_argument("method", choices=["gatys", "adain", "controls", "score"])
     ap.add_argument("--content", nargs="+", required=True, type=Path, help="content photos")
     ap.add_argument("--style", nargs="+", required=True, type=Path, help="style images")
     ap.add_argument("--encoder", action="append", default=[], help="gatys: [LABEL=]SPEC, repeatable (default random)")
@@ -139,6 +204,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         outputs[label][(cname, sname)] = to_hwc(out)
                         record["results"].setdefault(label, {})[f"{cname}--{sname}"] = round(seconds, 2)
                         print(f"{label}: {cname} x {sname}: {seconds:.1f} s", flush=True)
+        elif args.method == "score":
+            return score(args, contents, styles)
         elif args.method == "controls":
             return controls(args, contents, styles)
         else:

@@ -95,3 +95,24 @@ def test_cli_writes_the_file_and_never_overwrites(tmp_path, capsys):
     assert code == 2 and "exists" in err and out.read_bytes() == before
     code, _, err = run_cli(args[:-2] + ["--widths", "4,8", "--out", tmp_path / "x.pth"], capsys)
     assert code == 2 and "five positive integers" in err
+
+
+def test_auto_uses_the_self_trained_encoder_of_the_cache_and_adain_pins_its_hash(tmp_path, monkeypatch, capsys):
+    from imagegen.nn.vgg import resolve_auto, self_trained_path
+    from imagegen.weights import VGG19
+
+    monkeypatch.delenv(VGG19.env_var, raising=False)
+    monkeypatch.setenv("IMAGEGEN_CACHE", str(tmp_path / "cache"))
+    assert resolve_auto() == "random" and "random" in load_vgg19("auto").source
+    data = _two_classes(16)
+    encoder, info = train_vgg_encoder(data, widths=TINY, epochs=1, batch_size=8)
+    path = save_vgg_encoder(encoder, self_trained_path(), info)
+    assert resolve_auto() == str(path) and load_vgg19("auto").widths == TINY
+    config = AdaINConfig(resolution=16)  # auto, standard widths → the cached file, its widths and hash
+    assert config.encoder == str(path) and config.encoder_widths == TINY and len(config.encoder_sha256) == 64
+    assert AdaINConfig(resolution=16, encoder_widths=(4, 4, 4, 4, 4)).encoder == "random"
+    recorded = dict(encoder=config.encoder, encoder_sha256=config.encoder_sha256)
+    other, _ = train_vgg_encoder(data, widths=TINY, epochs=1, batch_size=8, seed=1)
+    save_vgg_encoder(other, path, force=True)  # the file changes under a trained run
+    with pytest.raises(ConfigError, match="has changed since"):
+        AdaINConfig(resolution=16, **recorded)

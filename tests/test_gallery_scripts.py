@@ -95,3 +95,18 @@ def test_style_gallery_adain_and_controls(tmp_path):
     assert len(rec["seconds"]) == 5 + 5 + 3 + 1 and Image.open(out / "controls.jpg").size == (5 * 20 + 4, 4 * 20 + 4)
     assert gallery.main(["controls", "--run", str(run), "--content", str(c), "--style", str(s),
                          "--out-dir", str(out)]) == 2  # needs two styles
+
+
+def test_style_gallery_score_judges_every_output_with_every_encoder(tmp_path, capsys):
+    c = _photo(tmp_path / "c.png", 32, 32, 0)
+    s1 = _photo(tmp_path / "s1.png", 32, 32, 1)
+    out = tmp_path / "out"
+    args = ["--content", str(c), "--style", str(s1), "--encoder", "a=random:4,8,8,8,8", "--encoder",
+            "b=random:8,8,8,8,8", "--size", "32", "--out-dir", str(out)]
+    assert gallery.main(["gatys", *args, "--steps", "5"]) == 0
+    assert gallery.main(["score", *args]) == 0
+    summary = json.loads((out / "score.json").read_text())["summary"]
+    assert set(summary) == {"a", "b"} and set(summary["a"]) == {"a", "b"}
+    # each optimisation lowers its own encoder's style loss below the unstylised photo's
+    assert summary["a"]["a"]["style_loss_vs_photo"] < 1 and summary["b"]["b"]["style_loss_vs_photo"] < 1
+    assert "| made with" in capsys.readouterr().out

@@ -22,9 +22,12 @@ A fixed VGG-19 encoder ``f`` (up to ``relu4_1``), an AdaIN layer and a trained d
 **The encoder is not a weight of the run.** It is rebuilt from the config when the model is built
 (including by :func:`imagegen.sampling.load_run`) and kept out of ``state_dict``: ``random`` from
 ``encoder_seed`` and ``encoder_widths`` (bit-identical on every machine, :func:`imagegen.nn.vgg.random_init_`),
-``imagenet`` from the model-zoo file found by :func:`imagegen.weights.find_weights`, or a path. ``auto``
-is resolved when the config is made (``imagenet`` if the file is found locally, else ``random``), so
-that ``config.json`` records the encoder the decoder was trained against.
+``imagenet`` from the model-zoo file found by :func:`imagegen.weights.find_weights`, or a path (its
+widths are read from the file, and its SHA-256 is recorded in ``encoder_sha256`` and checked whenever the
+run is loaded, so a decoder is never paired with another encoder). ``auto`` is resolved when the config
+is made (:func:`imagegen.nn.vgg.resolve_auto`: ``imagenet`` if the file is found locally, else the
+self-trained encoder that ``imagegen train-encoder`` writes to the cache, else ``random``), so that
+``config.json`` records the encoder the decoder was trained against.
 
 Training: ``imagegen train adain --data-content PHOTOS --data-style PAINTINGS`` (two unpaired sources;
 batch fields ``content`` and ``style``; item i of one batch is paired with item i of the other). Use
@@ -41,7 +44,7 @@ from torch import nn
 
 from ..config import help_field
 from ..errors import ConfigError
-from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, load_vgg19, vgg19_file_widths
+from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, load_vgg19, resolve_auto, vgg19_file_widths
 from ..registry import register_model
 from .base import Batch, DataSource, GenerativeModel, Phase
 
@@ -82,9 +85,11 @@ class AdaINConfig:
     encoder: str = help_field(
         "auto", "VGG-19 encoder (fixed, not trained): imagenet (vgg19-dcbb9e9d.pth via $IMAGEGEN_VGG19_WEIGHTS "
                 "or the cache), random (Kaiming-normal from --encoder-seed, works offline), auto (imagenet if "
-                "the file is found locally, else random; resolved when the run starts), or the path of a "
-                "torchvision-layout file (the ImageNet one, or one written by imagegen train-encoder)")
+                "the file is found locally, else the self-trained encoder of imagegen train-encoder in the "
+                "cache, else random; resolved when the run starts), or the path of a torchvision-layout file")
     encoder_seed: int = help_field(0, "seed of the random encoder's weights")
+    encoder_sha256: Optional[str] = help_field(
+        None, "SHA-256 of the encoder weights file (set when the run starts, checked when it is loaded)")
     encoder_widths: tuple[int, ...] = help_field(
         VGG19_WIDTHS, "conv widths of VGG-19's five blocks (standard for imagenet; a weights file's own are "
                       "read from it; narrower ones for a random encoder); the decoder mirrors the first four")
@@ -102,6 +107,9 @@ class AdaINConfig:
         self.encoder_widths = tuple(int(w) for w in self.encoder_widths)
         if len(self.encoder_widths) != 5 or min(self.encoder_widths) < 1:
             raise ConfigError(f"encoder_widths={self.encoder_widths}: give 5 positive widths, e.g. {VGG19_WIDTHS}")
+        if self.encoder == "auto":  # resolve now, so that config.json names the encoder the decoder learns
+            # (non-standard widths mean a random encoder was asked for: never the ImageNet or a trained file)
+            self.encoder = resolve_auto() if self.encoder_widths == VGG19_WIDTHS else "random"
         if self.encoder == "imagenet" and self.encoder_widths != VGG19_WIDTHS:
             raise ConfigError(f"encoder=imagenet needs the standard encoder_widths {VGG19_WIDTHS}")
         if self.encoder not in ENCODERS:  # a weights file: absolute, so a run loads from any directory
@@ -114,11 +122,15 @@ class AdaINConfig:
                     raise ConfigError(f"encoder_widths={self.encoder_widths}: the encoder file {self.encoder} has "
                                       f"widths {file_widths}; leave --encoder-widths unset")
                 self.encoder_widths = file_widths
-        if self.encoder == "auto":  # resolve now, so that config.json names the encoder the decoder learns
-            from ..weights import VGG19, locate_weights
+                from ..weights import weights_sha256
 
-            found = self.encoder_widths == VGG19_WIDTHS and locate_weights(VGG19) is not None
-            self.encoder = "imagenet" if found else "random"
+                digest = weights_sha256(self.encoder)
+                if self.encoder_sha256 is None:
+                    self.encoder_sha256 = digest
+                elif digest != self.encoder_sha256:
+                    raise ConfigError(f"encoder file {self.encoder} has changed since this adain run was trained "
+                                      f"(SHA-256 {digest[:12]}, the run expects {self.encoder_sha256[:12]}): "
+                                      "restore that file, or train a new decoder against this one")
         if self.style_weight < 0 or self.lr <= 0:
             raise ConfigError(f"style_weight={self.style_weight}, lr={self.lr}: need style_weight ≥ 0 and lr > 0")
 

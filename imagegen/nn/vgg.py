@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..weights import VGG19, find_weights, locate_weights
+from ..weights import VGG19, find_weights, locate_weights, weights_dir
 
 #: torchvision's VGG-19 (configuration "E"): conv widths per block; each block ends with a 2×2 pool.
 VGG19_BLOCKS = (2, 2, 4, 4, 4)
@@ -46,6 +46,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 POOLINGS = ("max", "avg")
+#: file name of the self-trained encoder (``imagegen train-encoder``'s default output) in the weights cache,
+#: which ``auto`` uses when the ImageNet file is not found
+SELF_TRAINED_FILENAME = "vgg19-selftrained.pth"
 WEIGHT_SOURCES = ("imagenet", "random", "auto")
 
 
@@ -79,6 +82,21 @@ def pools_before(name: str) -> int:
     """How many 2×2 poolings the input goes through before layer ``name`` (relu5_1 → 4): an image
     needs at least ``2 ** pools_before(name)`` pixels per side to reach it."""
     return sum(1 for n in LAYERS[:layer_index(name)] if n.startswith("pool"))
+
+
+def self_trained_path(cache_dir: Optional[Union[str, os.PathLike]] = None) -> Path:
+    """Where ``imagegen train-encoder`` writes by default and ``auto`` looks: ``<weights cache>/``
+    :data:`SELF_TRAINED_FILENAME` (the cache: ``$IMAGEGEN_CACHE`` or ``~/.cache/imagegen``)."""
+    return weights_dir(cache_dir) / SELF_TRAINED_FILENAME
+
+
+def resolve_auto(cache_dir: Optional[Union[str, os.PathLike]] = None) -> str:
+    """What ``auto`` means on this machine: ``imagenet`` if the model-zoo file is found locally (never
+    downloaded), else the self-trained encoder's path if :func:`self_trained_path` exists, else ``random``."""
+    if locate_weights(VGG19, cache_dir=cache_dir) is not None:
+        return "imagenet"
+    own = self_trained_path(cache_dir)
+    return str(own) if own.is_file() else "random"
 
 
 class VGG19Encoder(nn.Module):
@@ -285,8 +303,9 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
 
     Args:
         weights: ``imagenet`` (the model-zoo file through :func:`imagegen.weights.find_weights`),
-            ``random`` (Kaiming-normal, see :func:`random_init_`), ``auto`` (``imagenet`` if the file is
-            found locally, without downloading, else ``random``), or the path of a torchvision-layout file.
+            ``random`` (Kaiming-normal, see :func:`random_init_`), ``auto`` (:func:`resolve_auto`: ``imagenet``
+            if the file is found locally, without downloading, else the self-trained encoder of the cache
+            if there is one, else ``random``), or the path of a torchvision-layout file.
         seed: seed of the random weights (``random``, or ``auto`` without the file).
         pooling: the encoder's default pooling, ``max`` or ``avg`` (see :class:`VGG19Encoder`).
         widths: conv widths of the five blocks: for ``random`` (default the standard ones); for a file,
@@ -302,8 +321,7 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
     """
     name = os.fspath(weights)
     if name == "auto":
-        found = locate_weights(VGG19, cache_dir=cache_dir)
-        name = "imagenet" if found is not None else "random"
+        name = resolve_auto(cache_dir)
     if name == "random":
         encoder = random_init_(VGG19Encoder(widths or VGG19_WIDTHS, pooling, device="meta"), seed)
         encoder.source = f"random (Kaiming-normal, seed {seed})"
@@ -328,6 +346,6 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
     return encoder.freeze()
 
 
-__all__ = ["VGG19Encoder", "load_vgg19", "load_vgg19_state_dict", "read_vgg19_file", "vgg19_file_widths",
+__all__ = ["VGG19Encoder", "load_vgg19", "resolve_auto", "self_trained_path", "SELF_TRAINED_FILENAME", "load_vgg19_state_dict", "read_vgg19_file", "vgg19_file_widths",
            "state_widths", "random_init_", "layer_index", "pools_before",
            "LAYERS", "VGG19_WIDTHS", "POOLINGS"]
