@@ -24,7 +24,9 @@ Usage::
 comparison (``--encoder``, the same specs): the content loss at relu4_2 and the style loss (Eq. 4-5 over
 relu1_1 ... relu5_1), with each layer's activations divided by their mean over the content and style images
 (as the optimisation does), the style loss given as a fraction of the unstylised photo's. Each encoder
-thus also judges the images the others made; ``score.json`` and a markdown table.
+thus also judges the images the others made; ``score.json`` and a markdown table. ``layout`` redraws the
+gallery and comparison pictures of an output directory (e.g. with another ``--cell`` or ``--quality``)
+from its saved images, without stylising again.
 
 ``controls`` (AdaIN, one content and two styles S, T) writes ``controls.jpg``, four rows: the content–style
 trade-off α = 0, 0.25, 0.5, 0.75, 1 with S (Huang & Belongie 2017, Eq. 14); interpolation from S to T with
@@ -155,7 +157,7 @@ def controls(args: argparse.Namespace, contents: list, styles: list) -> int:
             + [blank, blank],
             [run("mask", styles=[s, t], mask=mask), to_hwc(c), to_hwc(s), to_hwc(t), blank]]
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    mosaic(rows, args.cell).save(args.out_dir / "controls.jpg", quality=90)
+    mosaic(rows, args.cell).save(args.out_dir / "controls.jpg", quality=args.quality)
     (args.out_dir / "controls.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {args.out_dir / 'controls.jpg'}")
     return 0
@@ -163,7 +165,7 @@ def controls(args: argparse.Namespace, contents: list, styles: list) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("method", choices=["gatys", "adain", "controls", "score"])
+    ap.add_argument("method", choices=["gatys", "adain", "controls", "score", "layout"])
     ap.add_argument("--content", nargs="+", required=True, type=Path, help="content photos")
     ap.add_argument("--style", nargs="+", required=True, type=Path, help="style images")
     ap.add_argument("--encoder", action="append", default=[], help="gatys: [LABEL=]SPEC, repeatable (default random)")
@@ -173,6 +175,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--style-weight", type=float, default=10.0, help="gatys: β (α = 1)")
     ap.add_argument("--alpha", type=float, default=1.0, help="adain: content-style trade-off")
     ap.add_argument("--cell", type=int, default=192, help="grid cell size in pixels")
+    ap.add_argument("--quality", type=int, default=90, help="JPEG quality of the pictures")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args(argv)
@@ -204,6 +207,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         outputs[label][(cname, sname)] = to_hwc(out)
                         record["results"].setdefault(label, {})[f"{cname}--{sname}"] = round(seconds, 2)
                         print(f"{label}: {cname} x {sname}: {seconds:.1f} s", flush=True)
+        elif args.method == "layout":
+            from PIL import Image
+
+            record = json.loads((args.out_dir / "timings.json").read_text())
+            for tag in record["results"]:
+                outputs[tag] = {(cn, sn): np.asarray(Image.open(args.out_dir / tag / f"{cn}--{sn}.png").convert("RGB"))
+                                for cn, _ in contents for sn, _ in styles}
         elif args.method == "score":
             return score(args, contents, styles)
         elif args.method == "controls":
@@ -228,18 +238,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         c_imgs = {n: to_hwc(c) for n, c in contents}
         s_imgs = {n: to_hwc(s) for n, s in styles}
         for tag, outs in outputs.items():
-            (args.out_dir / tag).mkdir(exist_ok=True)
-            for (cname, sname), img in outs.items():
-                save_png_atomic(img, args.out_dir / tag / f"{cname}--{sname}.png")
+            if args.method != "layout":
+                (args.out_dir / tag).mkdir(exist_ok=True)
+                for (cname, sname), img in outs.items():
+                    save_png_atomic(img, args.out_dir / tag / f"{cname}--{sname}.png")
             rows = [[None] + [s_imgs[n] for n, _ in styles]]
             rows += [[c_imgs[cn]] + [outs[(cn, sn)] for sn, _ in styles] for cn, _ in contents]
-            mosaic(rows, args.cell).save(args.out_dir / f"gallery-{tag}.jpg", quality=90)
+            mosaic(rows, args.cell).save(args.out_dir / f"gallery-{tag}.jpg", quality=args.quality)
         if len(outputs) > 1:
             tags = list(outputs)
             rows = [[c_imgs[cn], s_imgs[sn]] + [outputs[t][(cn, sn)] for t in tags]
                     for cn, _ in contents for sn, _ in styles]
-            mosaic(rows, args.cell, header=["content", "style"] + tags).save(args.out_dir / "compare.jpg", quality=90)
-        (args.out_dir / "timings.json").write_text(json.dumps(record, indent=2) + "\n")
+            mosaic(rows, args.cell, header=["content", "style"] + tags).save(args.out_dir / "compare.jpg",
+                                                                           quality=args.quality)
+        if args.method != "layout":
+            (args.out_dir / "timings.json").write_text(json.dumps(record, indent=2) + "\n")
         print(f"wrote {args.out_dir}")
         return 0
     except (ValueError, ImagegenError, OSError) as e:
