@@ -1,7 +1,7 @@
 """Image fusion side by side: Laplacian-pyramid, Poisson and latent blending of the same (A, B, mask)
 triples, one row per triple, timed.
 
-Each row: A, B, the mask, then the output of each method (``--methods``). ``latent`` needs ``--run`` (a
+Each row: A, B, the mask (framed in grey), then the output of each method (``--methods``). ``latent`` needs ``--run`` (a
 run that can encode or be projected, see ``imagegen blend``) and adds two cells: A's and B's
 reconstructions by the model (how faithful the blend can be is bounded by them). Latent blending works
 at the model's resolution, so every cell is shown at one size (``--cell``, letterboxed).
@@ -13,7 +13,8 @@ own domain.
 
 Usage::
 
-    python scripts/blend_gallery.py --triple a.jpg b.jpg m.png --methods laplacian,poisson --out blend.jpg
+    python scripts/blend_gallery.py --triple a.jpg b.jpg m.png --triple c.jpg d.jpg left \\
+        --methods laplacian,poisson --out blend.jpg
     python scripts/blend_gallery.py --digits mnist:test:3,7,10,11 --data-root DIR --mask-kind top \\
         --run runs/mnist-vae --methods laplacian,poisson,latent --out digits.jpg --json digits.json
 """
@@ -56,6 +57,20 @@ def make_mask(kind: str, h: int, w: int) -> np.ndarray:
     return m
 
 
+def kind_mask(mask: Path, a: Path, out_dir: Path) -> Path:
+    """``mask`` itself, or for a mask kind (``top``, ``left``, ``centre``) a PNG of that mask at A's size."""
+    if str(mask) not in MASK_KINDS:
+        return mask
+    if not a.is_file():
+        raise ConfigError(f"--triple {a}: no such file")
+    with Image.open(a) as im:
+        w, h = im.size
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"mask-{mask}-{h}x{w}.png"
+    Image.fromarray(make_mask(str(mask), h, w)).save(path)
+    return path
+
+
 def export_digits(spec: str, data_root: Optional[str], kind: str, out_dir: Path) -> list[tuple[Path, Path, Path]]:
     """``DATA:SPLIT:I,J,...`` → PNG triples (image I, image J, mask) under ``out_dir``."""
     from imagegen.data import build_dataset
@@ -85,7 +100,8 @@ def export_digits(spec: str, data_root: Optional[str], kind: str, out_dir: Path)
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--triple", nargs=3, action="append", default=[], type=Path, metavar=("A", "B", "MASK"))
+    ap.add_argument("--triple", nargs=3, action="append", default=[], type=Path, metavar=("A", "B", "MASK"),
+                    help="two images and a mask file, or a mask kind (top, left, centre) drawn at A's size")
     ap.add_argument("--digits", default=None, help="DATA:SPLIT:I,J,...: dataset images as A/B pairs")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--mask-kind", default="top", choices=MASK_KINDS, help="mask of --digits pairs")
@@ -105,7 +121,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         bad = [m for m in methods if m not in METHODS]
         if bad:
             raise ConfigError(f"--methods: unknown {', '.join(bad)}; use {', '.join(METHODS)}")
-        triples = [tuple(t) for t in args.triple]
+        triples = [(a, b, kind_mask(m, a, args.out.parent / "blend-inputs")) for a, b, m in args.triple]
         if args.digits:
             triples += export_digits(args.digits, args.data_root, args.mask_kind, args.out.parent / "blend-inputs")
         if not triples:
@@ -121,7 +137,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rows, record = [], {"methods": methods, "run": args.run, "rows": []}
         for a_path, b_path, m_path in triples:
             a, b, m = load_blend_inputs(a_path, b_path, m_path)
-            row = [hwc(a), hwc(b), (m[..., None] * 255).round().to(torch.uint8).numpy()]
+            shown = (m[..., None] * 255).round().to(torch.uint8).numpy().copy()
+            shown[0], shown[-1], shown[:, 0], shown[:, -1] = 128, 128, 128, 128  # a grey frame: white shows on white
+            row = [hwc(a), hwc(b), shown]
             entry: dict = {"a": str(a_path), "b": str(b_path), "mask": str(m_path), "seconds": {}}
             recon = []
             for method in methods:
