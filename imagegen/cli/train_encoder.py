@@ -16,7 +16,7 @@ from ..errors import ConfigError, ImagegenError
 @click.option("--resolution", type=int, default=32, help="training image size (at least 32: VGG-19 pools 5 times)")
 @click.option("--widths", default="32,64,128,256,256",
               help="conv widths of VGG-19's five blocks (64,128,256,512,512 is the standard network, 4x the cost)")
-@click.option("--epochs", type=float, default=4.0, help="passes over the training split")
+@click.option("--epochs", type=float, default=3.0, help="passes over the training split")
 @click.option("--batch-size", type=int, default=128)
 @click.option("--lr", type=float, default=2e-3, help="peak learning rate (Adam, one-cycle)")
 @click.option("--seed", type=int, default=0)
@@ -74,7 +74,7 @@ def train_encoder(data: str, data_root: Optional[str], resolution: int, widths: 
     acc = info["test_accuracy"]
     click.echo(f"{path}: widths {tuple(info['widths'])}, {info['steps']} steps in {info['seconds']:.0f} s"
                + (f", test accuracy {100 * acc:.2f}%" if acc is not None else "")
-               + (f"; --encoder auto uses it (when the ImageNet file is absent)" if path == self_trained_path()
+               + ("; --encoder auto uses it (when the ImageNet file is absent)" if path == self_trained_path()
                   else f"; use with --encoder {path}"))
 
 

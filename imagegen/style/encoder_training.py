@@ -87,7 +87,7 @@ class VGG19BNClassifier(nn.Module):
 
 
 def train_vgg_encoder(train: Any, test: Optional[Any] = None, *, widths: Sequence[int] = HALF_WIDTHS,
-                      epochs: float = 4.0, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
+                      epochs: float = 3.0, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
                       crop_pad: int = 4, flip: bool = True, device: Union[str, torch.device] = "cpu",
                       log: Optional[Callable[[str], None]] = None) -> tuple[VGG19Encoder, dict[str, Any]]:
     """Train a VGG-19-layout classifier and return its folded, frozen encoder.
