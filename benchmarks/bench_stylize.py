@@ -104,13 +104,6 @@ def load_image(path: Optional[str], size: int, seed: int) -> tuple[torch.Tensor,
     return x, {"kind": "image", "path": str(path), "size_wh": [w, h], "mode": mode}
 
 
-def encoder_spec(spec: str) -> tuple[str, Optional[tuple[int, ...]]]:
-    """``random`` | ``random:W1,...,W5`` | ``imagenet`` | a weights file → (weights, widths or None)."""
-    if spec.startswith("random:"):
-        return "random", tuple(int(w) for w in spec.split(":", 1)[1].split(","))
-    return spec, None
-
-
 def _threads(threads: int) -> None:
     if threads:
         torch.set_num_threads(threads)
@@ -123,6 +116,7 @@ def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], sty
     from torch.utils.flop_counter import FlopCounterMode
 
     from imagegen.models.adain import AdaIN, AdaINConfig, load_adain
+    from imagegen.nn.vgg import parse_encoder_spec
     from imagegen.style.adain import stylize_adain
 
     _threads(threads)
@@ -130,7 +124,7 @@ def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], sty
     if run:
         model = load_adain(run).eval()
     else:
-        weights, widths = encoder_spec(encoder)
+        weights, widths = parse_encoder_spec(encoder)
         model = AdaIN(AdaINConfig(encoder=weights, **({"encoder_widths": widths} if widths else {}))).eval()
     c_img, c_info = load_image(content, size, 1)
     s_img, s_info = load_image(style, size, 2)
@@ -167,11 +161,11 @@ def gatys_task(optimizer: str, size: int, steps: int, warmup: int, content: Opti
     """``warmup + steps`` iterations of ``stylize_gatys``; seconds of each of the last ``steps``."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from imagegen.nn.vgg import load_vgg19
+    from imagegen.nn.vgg import load_vgg19, parse_encoder_spec
     from imagegen.style.gatys import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS, gram_matrix, stylize_gatys
 
     _threads(threads)
-    weights, widths = encoder_spec(encoder)
+    weights, widths = parse_encoder_spec(encoder)
     encoder = load_vgg19(weights, widths=widths)
     c_img, c_info = load_image(content, size, 1)
     s_img, s_info = load_image(style, size, 2)

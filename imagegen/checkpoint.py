@@ -65,6 +65,18 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def write_torch_atomic(path: Path, obj: Any) -> None:
+    """``torch.save(obj, path)`` via a temporary file (fsynced) and ``os.replace``."""
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    try:
+        _write_file(tmp, lambda p: torch.save(obj, p))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def write_npz_atomic(path: Path, arrays: dict[str, Any]) -> None:
     """``np.savez(path, **arrays)`` via a temporary file and ``os.replace``, so a reader never sees a
     half-written ``.npz``."""

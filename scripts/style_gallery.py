@@ -47,7 +47,7 @@ import torch
 
 from imagegen.cli.stylize import load_image
 from imagegen.errors import ConfigError, ImagegenError
-from imagegen.nn.vgg import load_vgg19
+from imagegen.nn.vgg import load_vgg19, parse_encoder_spec
 from imagegen.sampling.images import mosaic, save_png_atomic, to_uint8_nhwc
 
 
@@ -60,10 +60,8 @@ def parse_encoder(spec: str) -> tuple[str, str]:
 
 
 def build_encoder(spec: str):  # noqa: ANN201 - VGG19Encoder
-    if spec.startswith("random:"):
-        widths = tuple(int(w) for w in spec.split(":", 1)[1].split(","))
-        return load_vgg19("random", widths=widths)
-    return load_vgg19(spec)
+    weights, widths = parse_encoder_spec(spec)
+    return load_vgg19(weights, widths=widths)
 
 
 def to_hwc(img: torch.Tensor) -> np.ndarray:

@@ -43,7 +43,7 @@ def test_batchnorm_folding_is_exact():
     with torch.no_grad():
         enc = model.export()
         pooled = enc(x, "pool5")["pool5"].mean(dim=(2, 3))
-        assert torch.allclose(model.head(pooled), model(x), atol=1e-4)
+        assert torch.allclose(model.head(pooled), model(x)[1], atol=1e-4)
     assert not any(p.requires_grad for p in enc.parameters())
 
 
@@ -116,3 +116,13 @@ def test_auto_uses_the_self_trained_encoder_of_the_cache_and_adain_pins_its_hash
     save_vgg_encoder(other, path, force=True)  # the file changes under a trained run
     with pytest.raises(ConfigError, match="has changed since"):
         AdaINConfig(resolution=16, **recorded)
+
+
+def test_encoder_specs_of_scripts():
+    from imagegen.nn.vgg import parse_encoder_spec
+
+    assert parse_encoder_spec("random:4,8,8,8,8") == ("random", TINY)
+    assert parse_encoder_spec("random") == ("random", None) and parse_encoder_spec("a.pth") == ("a.pth", None)
+    for bad in ("random:4,8", "random:4,8,x,8,8", "random:0,8,8,8,8"):
+        with pytest.raises(ConfigError, match="five positive widths"):
+            parse_encoder_spec(bad)

@@ -199,9 +199,11 @@ class DatasetClassifier(FeatureExtractor):
 
 # ---- training -----------------------------------------------------------------------------------
 @torch.inference_mode()
-def classifier_accuracy(model: DatasetClassifier, dataset: Any, *, batch_size: int = 500,
+def classifier_accuracy(model: nn.Module, dataset: Any, *, batch_size: int = 500,
                         indices: Optional[torch.Tensor] = None) -> float:
-    """Top-1 accuracy (fraction in [0, 1]) of ``model`` on a labelled ImageDataset (or a subset)."""
+    """Top-1 accuracy (fraction in [0, 1]) of ``model`` on a labelled ImageDataset (or a subset);
+    ``model(img)`` returns ``(features, logits)`` (a :class:`DatasetClassifier`, or the VGG encoder's
+    training network of :mod:`imagegen.style.encoder_training`). Puts ``model`` in eval mode."""
     model.eval()
     idx = torch.arange(len(dataset)) if indices is None else indices
     correct = 0

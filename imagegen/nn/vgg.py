@@ -296,6 +296,26 @@ def _load_state(encoder: VGG19Encoder, state: dict[str, torch.Tensor], path: Pat
     return encoder
 
 
+def parse_encoder_spec(spec: str) -> tuple[str, Optional[tuple[int, ...]]]:
+    """An encoder named by one string, for scripts and benchmarks: ``random:W1,W2,W3,W4,W5`` (a random
+    VGG-19 of those block widths) → ``("random", (W1, ..., W5))``; any other spec (``random``, ``imagenet``,
+    ``auto``, a file) → ``(spec, None)``. The pair is :func:`load_vgg19`'s ``weights`` and ``widths``.
+
+    Raises:
+        ConfigError: widths that are not five positive integers.
+    """
+    if not spec.startswith("random:"):
+        return spec, None
+    try:
+        widths = tuple(int(w) for w in spec.split(":", 1)[1].split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 5 or min(widths) < 1:
+        raise ConfigError(f"encoder {spec!r}: random:W1,W2,W3,W4,W5 needs five positive widths, e.g. "
+                          "random:32,64,128,256,256")
+    return "random", widths
+
+
 def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, pooling: str = "max",
                widths: Optional[Sequence[int]] = None, cache_dir: Optional[Union[str, os.PathLike]] = None,
                download: bool = False) -> VGG19Encoder:
@@ -346,6 +366,7 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
     return encoder.freeze()
 
 
-__all__ = ["VGG19Encoder", "load_vgg19", "resolve_auto", "self_trained_path", "SELF_TRAINED_FILENAME", "load_vgg19_state_dict", "read_vgg19_file", "vgg19_file_widths",
+__all__ = ["VGG19Encoder", "load_vgg19", "resolve_auto", "self_trained_path", "SELF_TRAINED_FILENAME", "parse_encoder_spec",
+           "load_vgg19_state_dict", "read_vgg19_file", "vgg19_file_widths",
            "state_widths", "random_init_", "layer_index", "pools_before",
            "LAYERS", "VGG19_WIDTHS", "POOLINGS"]

@@ -23,10 +23,8 @@ layer by default and AdaIN only uses per-channel statistics.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
@@ -35,8 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoint import write_json_atomic, write_torch_atomic
 from ..data.augment import AugmentConfig, augment
 from ..errors import ConfigError, DataError
+from ..metrics.classifier import classifier_accuracy
 from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder
 
 #: the default widths of a self-trained encoder: VGG-19 at half the standard width (a quarter of its cost)
@@ -50,7 +50,9 @@ class VGG19BNClassifier(nn.Module):
         widths: the five block widths.
         num_classes: classes of the head.
 
-    ``forward(img)``: img [N, 3, H, W] float32 in [-1, 1] (H, W ≥ 32) → logits [N, num_classes].
+    ``forward(img)``: img [N, 3, H, W] float32 in [-1, 1] (H, W ≥ 32) → ``(features, logits)``: the fifth
+    block's pooled output [N, widths[-1]] and the class logits [N, num_classes] (the
+    :class:`~imagegen.metrics.classifier.DatasetClassifier` convention, so its accuracy helper serves both).
     """
 
     def __init__(self, widths: Sequence[int], num_classes: int) -> None:
@@ -63,7 +65,7 @@ class VGG19BNClassifier(nn.Module):
             nn.init.zeros_(conv.bias)
         self.head = nn.Linear(self.encoder.widths[-1], num_classes)
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
+    def forward(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.encoder.normalize(img)
         k = 0
         for module in self.encoder.features:
@@ -71,7 +73,8 @@ class VGG19BNClassifier(nn.Module):
             if isinstance(module, nn.Conv2d):
                 x = self.norms[k](x)
                 k += 1
-        return self.head(x.mean(dim=(2, 3)))
+        features = x.mean(dim=(2, 3))
+        return features, self.head(features)
 
     @torch.no_grad()
     def export(self) -> VGG19Encoder:
@@ -140,7 +143,7 @@ def train_vgg_encoder(train: Any, test: Optional[Any] = None, *, widths: Sequenc
             idx, order = order[:batch_size], order[batch_size:]
             img, label = train.get_batch(idx)
             img = augment(img, aug, gen)
-            loss = F.cross_entropy(model(img.to(device)), label.to(device))
+            loss = F.cross_entropy(model(img.to(device))[1], label.to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -150,24 +153,12 @@ def train_vgg_encoder(train: Any, test: Optional[Any] = None, *, widths: Sequenc
         seconds = time.time() - t0
     model = model.cpu().eval()
     encoder = model.export()
-    accuracy = None if test is None else encoder_head_accuracy(model, test)
+    accuracy = None if test is None else classifier_accuracy(model, test)
     info = {"widths": list(model.encoder.widths), "steps": steps, "batch_size": batch_size, "epochs": epochs,
             "lr": lr, "seed": seed, "augment": f"flip={flip}, crop_pad={crop_pad}", "seconds": round(seconds, 1),
             "images_per_second": round(steps * batch_size / max(seconds, 1e-9), 1),
             "test_accuracy": accuracy, "final_loss": loss.item(), "dataset": train.name, "num_train": n}
     return encoder, info
-
-
-@torch.no_grad()
-def encoder_head_accuracy(model: VGG19BNClassifier, test: Any, batch_size: int = 500) -> float:
-    """Top-1 accuracy in [0, 1] of the training network (eval mode) on a labelled dataset."""
-    model.eval()
-    correct = 0
-    for start in range(0, len(test), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(test)))
-        img, label = test.get_batch(idx)
-        correct += int((model(img).argmax(1) == label).sum())
-    return correct / len(test)
 
 
 def save_vgg_encoder(encoder: VGG19Encoder, path: Union[str, os.PathLike], info: Optional[dict[str, Any]] = None,
@@ -183,20 +174,12 @@ def save_vgg_encoder(encoder: VGG19Encoder, path: Union[str, os.PathLike], info:
         raise ConfigError(f"{path} exists; choose another --out or pass --force to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {f"features.{k}": v.detach().cpu().contiguous() for k, v in encoder.features.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_torch_atomic(path, state)
     if info is not None:
-        from ..checkpoint import write_json_atomic
         from ..weights import weights_sha256
 
         write_json_atomic(path.with_name(path.name + ".json"), {**info, "sha256": weights_sha256(path)})
     return path
 
 
-__all__ = ["VGG19BNClassifier", "train_vgg_encoder", "save_vgg_encoder", "encoder_head_accuracy", "HALF_WIDTHS"]
+__all__ = ["VGG19BNClassifier", "train_vgg_encoder", "save_vgg_encoder", "HALF_WIDTHS"]
