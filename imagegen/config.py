@@ -70,3 +70,14 @@ def from_dict(cls: type, data: dict[str, Any], *, what: str = "config") -> Any:
         raise ConfigError(f"unknown {what} option(s) {unknown}; valid options: {sorted(names)}")
     kwargs = {k: _coerce(k, hints[k], v) for k, v in data.items()}
     return cls(**kwargs)
+
+
+def from_saved(cls: type, data: dict[str, Any], *, what: str = "config") -> Any:
+    """:func:`from_dict` for a config read from a checkpoint: options the checkpoint predates take the
+    value that reproduces how it was trained (``cls.SAVED_DEFAULTS``, e.g. a feature that was off before
+    the option existed) instead of today's default.
+
+    Raises:
+        ConfigError: on an unknown key or a value of the wrong type.
+    """
+    return from_dict(cls, {**getattr(cls, "SAVED_DEFAULTS", {}), **data}, what=what)

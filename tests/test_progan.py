@@ -64,3 +64,33 @@ def test_cli_run_grows_and_samples_where_it_stopped(tmp_path, capsys):
     m = imagegen.load_run(run)
     assert (m.res, m.alpha) == (8, 0.5)  # 24 images seen before step 4: 8×8 half faded in
     assert imagegen.generate(m, 2).shape == (2, 1, 16, 16)
+
+
+def test_ema_rampup_keeps_g_ema_close_to_g_in_a_short_run():
+    """With the ramp-up (default) G_ema's half-life is at most 0.05 × images seen: after 10 steps of 64
+    images the decay is 0.5 ** (64 / 32) = 0.25, not 0.999 (which leaves G_ema at its initial weights)."""
+    from imagegen.nn.ema import half_life_images, ramped_ema_decay
+
+    assert half_life_images(0.999, 64) == pytest.approx(44339, abs=1)
+    assert ramped_ema_decay(64, 640, half_life_images(0.999, 64), 0.05) == pytest.approx(0.25)
+    assert ramped_ema_decay(64, 10**7, half_life_images(0.999, 64), 0.05) == pytest.approx(0.999)
+    assert ramped_ema_decay(64, 640, half_life_images(0.999, 64), None) == pytest.approx(0.999)
+    m = tiny()
+    for p in m.G.parameters():
+        p.data.add_(1.0)  # "training" moved G away from G_ema
+    m.after_step(StepContext(step=10, total_steps=100, images_seen=640))
+    for p, q in zip(m.G.parameters(), m.G_ema.parameters()):
+        assert torch.allclose(q, p - 0.25, atol=1e-5)  # G_ema = 0.25·(p − 1) + 0.75·p
+
+
+def test_runs_saved_before_the_rampup_resume_without_it():
+    """A checkpoint's config without ``ema_rampup`` (written before it existed) loads with the ramp-up off,
+    as it was trained; new configs get 0.05."""
+    from imagegen.config import from_saved, to_dict
+
+    saved = to_dict(ProGANConfig(resolution=16, channels=1))
+    del saved["ema_rampup"]
+    assert from_saved(ProGANConfig, saved).ema_rampup is None
+    assert ProGANConfig(resolution=16, channels=1).ema_rampup == 0.05
+    with pytest.raises(Exception, match="ema_rampup"):
+        ProGANConfig(resolution=16, channels=1, ema_rampup=0.0)

@@ -15,7 +15,10 @@ resolution. D — a 1×1 ``fromRGB`` per resolution, per resolution two 3×3 con
 pooling, then minibatch standard deviation (§3), a 3×3 conv, a 4×4 conv and a linear output.
 Equalised learning rate throughout (§4.1). Loss: WGAN-GP (Gulrajani et al. 2017) with λ = 10, γ = 1
 (the penalty on ‖∇D‖ − 1 around the interpolates) and the drift term ε_drift·E[D(x)²], ε_drift = 0.001
-(Appendix A.1); Adam(0.001, β = (0, 0.99)); ``G_ema`` with decay 0.999 (A.1).
+(Appendix A.1); Adam(0.001, β = (0, 0.99)); ``G_ema`` with decay 0.999 (A.1), its half-life limited to
+0.05 × the images seen (``ema_rampup``, the ramp-up of stylegan2-ada-pytorch; without it a run of
+minutes samples a ``G_ema`` that is still mostly its initial weights: 0.999 per step of 64 is a
+half-life of 44 k images).
 
 Samples are always ``resolution``×``resolution``: during growing the current resolution is upsampled
 (nearest) to it, so grids written during training show the growth.
@@ -35,7 +38,8 @@ from torch import nn
 from ..config import help_field
 from ..errors import ConfigError
 from ..losses import gradient_penalty
-from ..nn import adam, update_ema
+from ..nn import adam, ramped_ema_decay, update_ema
+from ..nn.ema import half_life_images
 from ..nn.styled import EqualConv2d, EqualLinear, minibatch_stddev, normalize_2nd_moment
 from ..registry import register_model
 from .base import Batch, Phase, StepContext
@@ -59,6 +63,11 @@ class ProGANConfig(DAugmentConfig):
     drift: float = help_field(0.001, "drift penalty ε_drift · E[D(x)²] (Appendix A.1)")
     mbstd_group: int = help_field(4, "minibatch-stddev group size in D")
     ema_decay: float = help_field(0.999, "EMA decay of G_ema (0 = off)")
+    ema_rampup: Optional[float] = help_field(0.05, "EMA ramp-up: G_ema's half-life at most this × images seen, "
+                                                   "so that short runs do not sample a lagging G_ema (None = off)")
+
+    #: saved configs from before ``ema_rampup`` existed resume as they were trained: without the ramp-up
+    SAVED_DEFAULTS = {"ema_rampup": None}
 
     def __post_init__(self) -> None:
         check_image_size("ProGAN", self.resolution, self.channels)
@@ -66,6 +75,8 @@ class ProGANConfig(DAugmentConfig):
         check_growth(self.start_resolution, self.resolution, self.fade_kimg, self.stable_kimg)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay={self.ema_decay}: use a value in [0, 1)")
+        if self.ema_rampup is not None and self.ema_rampup <= 0:
+            raise ConfigError(f"ema_rampup={self.ema_rampup}: use a value > 0, or None for no ramp-up")
 
     def width(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
@@ -237,8 +248,12 @@ class ProGAN(GANModel):
         write_growth(self.growth, *self.schedule(ctx.kimg))
 
     def after_step(self, ctx: StepContext) -> None:
+        c = self.config
         if self.G_ema is not None:
-            update_ema(self.G_ema, self.G, self.config.ema_decay)
+            batch = ctx.images_seen / max(1, ctx.step)  # images per step over all processes
+            decay = c.ema_decay if c.ema_rampup is None else ramped_ema_decay(
+                batch, ctx.images_seen, half_life_images(c.ema_decay, batch), c.ema_rampup)
+            update_ema(self.G_ema, self.G, decay)
         self.update_augment(ctx)
 
     def real_at_current(self, img: torch.Tensor) -> torch.Tensor:

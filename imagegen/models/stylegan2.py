@@ -48,7 +48,7 @@ from torch import nn
 from ..config import help_field
 from ..errors import ConfigError
 from ..losses import r1_penalty
-from ..nn import adam, update_ema
+from ..nn import adam, ramped_ema_decay, update_ema
 from ..nn.styled import (EqualConv2d, EqualLinear, MappingNetwork, NoiseInput, NoiseMode, bias_act,
                          minibatch_stddev, modulated_conv2d, upsample2x)
 from ..registry import register_model
@@ -379,10 +379,7 @@ class StyleGAN2(GANModel):
     def after_step(self, ctx: StepContext) -> None:
         c = self.config
         batch = ctx.images_seen / max(1, ctx.step)  # images per step over all processes
-        ema_nimg = c.ema_kimg * 1000
-        if c.ema_rampup is not None:
-            ema_nimg = min(ema_nimg, ctx.images_seen * c.ema_rampup)
-        update_ema(self.G_ema, self.G, 0.5 ** (batch / max(ema_nimg, 1e-8)))
+        update_ema(self.G_ema, self.G, ramped_ema_decay(batch, ctx.images_seen, c.ema_kimg * 1000, c.ema_rampup))
         self.update_augment(ctx)
 
     # ---- using the model -------------------------------------------------------------------------

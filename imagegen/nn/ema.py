@@ -2,7 +2,8 @@
 Yazıcı et al. 2019), with batch-norm statistics that fit the averaged weights."""
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -12,6 +13,26 @@ from torch.nn.modules.batchnorm import _BatchNorm
 def has_batchnorm(module: nn.Module) -> bool:
     """Whether ``module`` contains a batch-norm layer (whose running statistics depend on its weights)."""
     return any(isinstance(m, _BatchNorm) for m in module.modules())
+
+
+def ramped_ema_decay(batch: float, images_seen: int, half_life_images: float, rampup: Optional[float]) -> float:
+    """The EMA decay of one step of ``batch`` images for a half-life of ``half_life_images`` images,
+    with the half-life limited to ``rampup`` × ``images_seen`` while training is young (so that
+    ``G_ema`` does not lag behind ``G`` for its first tens of thousands of images): ``0.5 **
+    (batch / min(half_life_images, rampup · images_seen))`` (stylegan2-ada-pytorch
+    ``training_loop.py``, ``ema_kimg`` / ``ema_rampup``; ``rampup=None``: the plain half-life).
+
+    Returns:
+        a decay in [0, 1).
+    """
+    half_life = half_life_images if rampup is None else min(half_life_images, images_seen * rampup)
+    return 0.5 ** (batch / max(half_life, 1e-8))
+
+
+def half_life_images(decay: float, batch: float) -> float:
+    """The half-life in images of a per-step EMA ``decay`` at ``batch`` images per step: 0.999 at batch
+    64 is 44,339 images."""
+    return batch * math.log(0.5) / math.log(decay) if 0.0 < decay < 1.0 else 0.0
 
 
 @torch.no_grad()

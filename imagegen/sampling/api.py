@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import torch
 
-from ..config import from_dict
+from ..config import from_saved
 from ..errors import CheckpointError, ConfigError
 from ..models.base import GenerativeModel
 from ..registry import get_model_class
@@ -40,7 +40,7 @@ def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> Gen
     except ConfigError as e:
         raise CheckpointError(f"{ckpt_dir}: {e}; is this checkpoint from a newer imagegen?") from None
     try:
-        config = from_dict(cls.Config, meta["model_config"], what=f"{meta['model']} config")
+        config = from_saved(cls.Config, meta["model_config"], what=f"{meta['model']} config")
     except ConfigError as e:
         raise CheckpointError(f"{ckpt_dir / 'config.json'}: {e}") from None
     model: GenerativeModel = cls(config)

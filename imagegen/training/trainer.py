@@ -21,7 +21,7 @@ import torch
 
 from .. import __version__
 from .. import checkpoint as ckpt
-from ..config import from_dict, to_dict
+from ..config import from_dict, from_saved, to_dict
 from ..device import resolve_device
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..models.base import GenerativeModel, Phase, StepContext, batches_per_step, count_parameters
@@ -223,7 +223,7 @@ class Trainer:
         if meta["model"] != self.model_name:
             raise CheckpointError(f"{self.run_dir} is a {meta['model']} run, not {self.model_name}; "
                                   f"use `imagegen train {meta['model']} --resume {self.run_dir}`")
-        self.model_config = from_dict(self.model_cls.Config, meta["model_config"], what=f"{self.model_name} config")
+        self.model_config = from_saved(self.model_cls.Config, meta["model_config"], what=f"{self.model_name} config")
         saved = from_dict(TrainConfig, meta["train_config"], what="train config")
         changed = {k for k in self.overrides if getattr(self.cfg, k) != getattr(saved, k)}
         bad = sorted(changed - RESUMABLE_OVERRIDES)
