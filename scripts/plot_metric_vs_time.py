@@ -8,6 +8,8 @@ protocol: for ``nll`` (nats per image) and ``nll_bpd`` (bits/dim) the same numbe
 (``--images``, default the 1,000 that ``--eval-metrics nll`` uses during training); for the sample
 metrics the same number of generated samples (``--num-fake``, default the first record's) and the same
 reference images as the run's first record — other records are skipped and counted on stderr.
+``--scalar KEY`` plots a training scalar of ``logs/scalars.jsonl`` instead (e.g. ``D/ada_p``, ADA's
+augmentation probability), and ``--x kimg`` puts thousands of images seen on the horizontal axis.
 
 Usage::
 
@@ -16,6 +18,7 @@ Usage::
         --out docs/images/nll-vs-time-mnist.png
     python scripts/plot_metric_vs_time.py runs/mnist-stylegan2:stylegan2 runs/mnist-dcgan:dcgan \
         --metric fid --log-y --out docs/images/fid-vs-time-mnist.png
+    python scripts/plot_metric_vs_time.py runs/zebra-ada:ADA --scalar D/ada_p --x kimg --out p.png
 """
 from __future__ import annotations
 
@@ -99,6 +102,17 @@ def sample_metric_points(run: Path, metric: str, num_fake: Optional[int]) -> lis
     return at_training_seconds(run, values)
 
 
+def scalar_points(run: Path, key: str) -> list[tuple[float, float, int]]:
+    """(training seconds, value, step) of every ``logs/scalars.jsonl`` row that logged ``key`` (also
+    found as ``train/<key>``)."""
+    values: dict[int, float] = {}
+    for row in read_jsonl(run / "logs" / "scalars.jsonl"):
+        value = row.get(key, row.get(f"train/{key}"))
+        if value is not None and row.get("step") is not None:
+            values[int(row["step"])] = float(value)
+    return at_training_seconds(run, values)
+
+
 def seconds_at(secs: dict[int, float], step: int) -> float:
     """Training seconds at ``step``: linear between the logged steps around it (a log window's steps all
     ran at its logged images/s), at the last window's rate after the last logged step."""
@@ -138,6 +152,10 @@ def main() -> int:
     ap.add_argument("--num-fake", type=int, default=None,
                     help="sample metrics: plot the records with this many samples (default: each run's first)")
     ap.add_argument("--log-y", action="store_true", help="logarithmic value axis (FID falls over decades)")
+    ap.add_argument("--scalar", default=None, help="plot this training scalar of logs/scalars.jsonl instead "
+                                                   "of --metric (e.g. D/ada_p)")
+    ap.add_argument("--x", choices=("minutes", "kimg"), default="minutes",
+                    help="horizontal axis: training minutes or thousands of images seen")
     args = ap.parse_args()
     from matplotlib.figure import Figure
 
@@ -145,12 +163,20 @@ def main() -> int:
     ax = fig.add_subplot()
     for spec in args.runs:
         path, _, label = spec.partition(":")
-        pts = (nll_points(Path(path), args.images, args.metric) if args.metric in NLL_METRICS
-               else sample_metric_points(Path(path), args.metric, args.num_fake))
+        run = Path(path)
+        pts = (scalar_points(run, args.scalar) if args.scalar
+               else nll_points(run, args.images, args.metric) if args.metric in NLL_METRICS
+               else sample_metric_points(run, args.metric, args.num_fake))
         if not pts:
-            print(f"no {args.metric} records in {path}", file=sys.stderr)
+            print(f"no {args.scalar or args.metric} records in {path}", file=sys.stderr)
             continue
-        ax.plot([p[0] / 60 for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=label or path)
+        if args.x == "kimg":
+            batch = json.loads((run / "config.json").read_text())["train_config"]["batch_size"]
+            xs = [p[2] * batch / 1000 for p in pts]
+        else:
+            xs = [p[0] / 60 for p in pts]
+        ax.plot(xs, [p[1] for p in pts], marker="o" if len(pts) < 60 else None, markersize=3,
+                label=label or path)
     for point in args.point:
         label, _, xy = point.rpartition("=")
         sec, value = (float(v) for v in xy.split(","))
@@ -160,14 +186,21 @@ def main() -> int:
         ax.axhline(float(value), linestyle="--", linewidth=0.9, color="grey")
         ax.annotate(label, (0, float(value)), xycoords=("axes fraction", "data"), fontsize=7, va="bottom",
                     color="dimgrey")
-    ax.set_xlabel("training time (minutes, 2-core CPU)")
+    ax.set_xlabel("training time (minutes, 2-core CPU)" if args.x == "minutes" else "thousands of images seen (kimg)")
     unit = "nats per image" if args.metric == "nll" else "bits/dim"
-    ax.set_ylabel(f"test NLL ({unit}, {args.images:,} test images)" if args.metric in NLL_METRICS
-                  else args.metric.upper() if args.metric in ("fid", "kid", "is") else args.metric)
+    against = "training time" if args.x == "minutes" else "images seen"
+    if args.scalar:
+        ax.set_ylabel(args.scalar)
+        default_title = f"{args.scalar} against {against}"
+    elif args.metric in NLL_METRICS:
+        ax.set_ylabel(f"test NLL ({unit}, {args.images:,} test images)")
+        default_title = f"Test NLL ({unit}) against {against}"
+    else:
+        ax.set_ylabel(args.metric.upper() if args.metric in ("fid", "kid", "is") else args.metric)
+        default_title = f"{args.metric.upper()} against {against}"
     if args.log_y:
         ax.set_yscale("log")
-    ax.set_title(args.title or (f"Test NLL ({unit}) against training time" if args.metric in NLL_METRICS
-                                else f"{args.metric.upper()} against training time"), fontsize=10)
+    ax.set_title(args.title or default_title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -46,3 +46,24 @@ def test_nll_in_bits_per_dim_is_its_own_curve(plot, tmp_path):
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     assert plot.nll_points(run, 1000, "nll_bpd") == [(pytest.approx(10.0), 4.2, 10)]
     assert plot.nll_points(run, 10000, "nll") == [(pytest.approx(10.0), 8000.0, 10)]
+
+
+def test_scalar_curve_reads_training_scalars_with_or_without_prefix(plot, tmp_path):
+    """``--scalar D/ada_p`` plots the logged training scalar (stored as ``train/D/ada_p``) at each logged
+    step, in training seconds and, with ``--x kimg``, in thousands of images."""
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"train_config": {"batch_size": 10}}))
+    rows = [{"step": 50, "images_per_sec": 10.0, "train/D/ada_p": 0.1},
+            {"step": 100, "images_per_sec": 5.0, "train/D/ada_p": 0.3}, {"step": 150, "images_per_sec": 5.0}]
+    (run / "logs" / "scalars.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert plot.scalar_points(run, "D/ada_p") == [(50.0, 0.1, 50), (150.0, 0.3, 100)]
+    assert plot.scalar_points(run, "train/D/ada_p") == plot.scalar_points(run, "D/ada_p")
+    out = tmp_path / "p.png"
+    import sys
+    argv, sys.argv = sys.argv, ["plot", str(run) + ":ADA", "--scalar", "D/ada_p", "--x", "kimg", "--out", str(out)]
+    try:
+        assert plot.main() == 0
+    finally:
+        sys.argv = argv
+    assert out.stat().st_size > 0
