@@ -90,15 +90,23 @@ def main(argv: Optional[list[str]] = None) -> int:
                   f"pass a run directory written by `imagegen train`", file=sys.stderr)
             return 2
         runs.append((run, label or run.name, grids, json.loads((run / "config.json").read_text())))
+    try:
+        steps = [LAST if s.strip() == "last" else int(s) for s in args.steps.split(",")] if args.steps else []
+        tiles = tuple(int(v) for v in args.tiles.split(",")) if args.tiles else None
+    except ValueError:
+        print(f"error: --steps {args.steps!r} / --tiles {args.tiles!r}: use comma-separated integers "
+              f"(--steps may include 'last'), e.g. --steps 100,500,last --tiles 3,3", file=sys.stderr)
+        return 2
+    if tiles is not None and (len(tiles) != 2 or min(tiles) < 1):
+        print(f"error: --tiles {args.tiles!r}: use R,C with R, C >= 1, e.g. --tiles 3,3", file=sys.stderr)
+        return 2
     if args.steps:
-        steps = [LAST if s.strip() == "last" else int(s) for s in args.steps.split(",")]
         if not any(s == LAST or s in g for s in steps for _, _, g, _ in runs):
             print(f"error: none of the runs has a sample grid at steps {args.steps}; "
                   f"available in {runs[0][0]}: {sorted(runs[0][2])}", file=sys.stderr)
             return 2
     else:
         steps = pick_columns(sorted(runs[0][2]), args.columns)
-    tiles = tuple(int(v) for v in args.tiles.split(",")) if args.tiles else None
     table, titles = [], []
     for run, label, grids, cfg in runs:
         row = []

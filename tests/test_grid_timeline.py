@@ -57,8 +57,11 @@ def test_table_of_two_runs_and_bad_input(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert timeline.main([str(tmp_path / "empty"), "--out", str(out)]) == 2
     assert timeline.main([str(a), "--steps", "99", "--out", str(out)]) == 2
+    assert timeline.main([str(a), "--steps", "ten", "--out", str(out)]) == 2
+    assert timeline.main([str(a), "--tiles", "3", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "no sample grids" in err and "none of the runs has a sample grid at steps 99" in err
+    assert "use comma-separated integers" in err and "use R,C" in err
 
 
 def test_last_column_takes_each_runs_own_last_grid(tmp_path, capsys):
