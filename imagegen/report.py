@@ -133,14 +133,17 @@ def plot_metrics(rows: list[dict[str, Any]], keys: tuple[str, ...], title: str, 
     return path
 
 
-def sample_grids(run_dir: Path, max_grids: int = 12) -> list[tuple[int, Path]]:
-    """(step, path) of the run's sample grids, at most ``max_grids`` evenly spaced ones (the last included)."""
+def sample_grids(run_dir: Path, max_grids: Optional[int] = 12) -> list[tuple[int, Path]]:
+    """(step, path) of the run's sample grids (``samples/step-N.png``) in step order: at most
+    ``max_grids`` evenly spaced ones, the first and the last included (one: the last; None: all)."""
     d = run_dir / "samples"
     if not d.is_dir():
         return []
     grids = sorted((int(m.group(1)), p) for p in d.iterdir() if (m := _STEP_PNG.match(p.name)))
-    if len(grids) <= max_grids:
+    if max_grids is None or len(grids) <= max_grids:
         return grids
+    if max_grids <= 1:
+        return grids[-1:]
     idx = sorted({round(i * (len(grids) - 1) / (max_grids - 1)) for i in range(max_grids)})
     return [grids[i] for i in idx]
 

@@ -33,21 +33,6 @@ LAST = -1
 PADDING = 2
 
 
-def grid_steps(run: Path) -> dict[int, Path]:
-    """step → sample grid file of ``run``."""
-    return {int(p.stem.split("-")[1]): p for p in sorted((run / "samples").glob("step-*.png"))}
-
-
-def pick_columns(available: list[int], count: int) -> list[int]:
-    """``count`` steps spread evenly over ``available`` (sorted), always the first and the last."""
-    if count >= len(available):
-        return available
-    if count == 1:
-        return available[-1:]
-    idx = np.linspace(0, len(available) - 1, count).round().astype(int)
-    return [available[i] for i in sorted(set(idx.tolist()))]
-
-
 def crop_tiles(grid: np.ndarray, tile: int, rows: int, cols: int) -> np.ndarray:
     """The top-left ``rows`` × ``cols`` tiles (side ``tile`` px, :data:`PADDING` between) of a grid."""
     return grid[: PADDING + rows * (tile + PADDING), : PADDING + cols * (tile + PADDING)]
@@ -78,13 +63,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--cell", type=int, default=240, help="pixels per table cell")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
+    from imagegen.report import sample_grids
     from imagegen.sampling.images import mosaic
 
     runs = []
     for spec in args.runs:
         path, _, label = spec.partition(":")
         run = Path(path)
-        grids = grid_steps(run)
+        grids = dict(sample_grids(run, max_grids=None))
         if not grids or not (run / "config.json").exists():
             print(f"error: {run} has no sample grids (samples/step-*.png) or no config.json; "
                   f"pass a run directory written by `imagegen train`", file=sys.stderr)
@@ -106,7 +92,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                   f"available in {runs[0][0]}: {sorted(runs[0][2])}", file=sys.stderr)
             return 2
     else:
-        steps = pick_columns(sorted(runs[0][2]), args.columns)
+        steps = [step for step, _ in sample_grids(runs[0][0], args.columns)]
     table, titles = [], []
     for run, label, grids, cfg in runs:
         row = []

@@ -27,10 +27,15 @@ def _run(root, name, model="dcgan", steps=(10, 20, 30, 40), res=4, model_config=
     return run
 
 
-def test_pick_columns_spreads_evenly_and_keeps_first_and_last():
-    assert timeline.pick_columns([1, 2, 3, 4, 5, 6, 7], 3) == [1, 4, 7]
-    assert timeline.pick_columns([1, 2], 5) == [1, 2]
-    assert timeline.pick_columns([1, 2, 3], 1) == [3]
+def test_columns_spread_evenly_and_keep_first_and_last(tmp_path):
+    """The columns are imagegen.report.sample_grids' choice (the run report's grids)."""
+    from imagegen.report import sample_grids
+
+    steps = lambda run, n: [s for s, _ in sample_grids(run, n)]  # noqa: E731
+    assert steps(_run(tmp_path, "a", steps=(1, 2, 3, 4, 5, 6, 7)), 3) == [1, 4, 7]
+    assert steps(_run(tmp_path, "b", steps=(1, 2)), 5) == [1, 2]
+    assert steps(_run(tmp_path, "c", steps=(1, 2, 3)), 1) == [3]
+    assert steps(tmp_path / "c", None) == [1, 2, 3]
 
 
 def test_crop_tiles_keeps_the_top_left_samples(tmp_path):
