@@ -58,23 +58,27 @@ def _write_file(path: Path, write) -> None:
         os.fsync(f.fileno())
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON to ``path`` via a temporary file and ``os.replace``."""
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    _write_file(tmp, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
-    os.replace(tmp, path)
-
-
-def write_torch_atomic(path: Path, obj: Any) -> None:
-    """``torch.save(obj, path)`` via a temporary file (fsynced) and ``os.replace``."""
+def _write_atomic(path: Path, write, suffix: str = "") -> None:
+    """``write(tmp)`` to a temporary file beside ``path`` (fsynced), then ``os.replace`` onto ``path``, so
+    a reader never sees a half-written file; the temporary file is removed if writing fails."""
     path = Path(path)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}{suffix}")
     try:
-        _write_file(tmp, lambda p: torch.save(obj, p))
+        _write_file(tmp, write)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON to ``path`` via a temporary file and ``os.replace``."""
+    _write_atomic(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def write_torch_atomic(path: Path, obj: Any) -> None:
+    """``torch.save(obj, path)`` via a temporary file (fsynced) and ``os.replace``."""
+    _write_atomic(path, lambda p: torch.save(obj, p))
 
 
 def write_npz_atomic(path: Path, arrays: dict[str, Any]) -> None:
@@ -82,10 +86,8 @@ def write_npz_atomic(path: Path, arrays: dict[str, Any]) -> None:
     half-written ``.npz``."""
     import numpy as np
 
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    # the temporary name ends in .npz, or np.savez would append it
+    _write_atomic(path, lambda p: np.savez(p, **arrays), suffix=".npz")
 
 
 def checkpoint_meta(model_name: str, model_config: Any, **extra: Any) -> dict[str, Any]:
