@@ -298,3 +298,20 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys, monkeypatch):
         assert code == 2 and len(lines) == 1 and lines[0].startswith("Error: "), (extra, err)
         assert re.search(pattern, lines[0]), (pattern, lines[0])
         assert not (tmp_path / "o.png").exists()
+
+
+def test_reflect_padding_keeps_the_weight_layout_and_changes_only_the_border():
+    zeros = load_vgg19("random", widths=NARROW, seed=0)
+    reflect = load_vgg19("random", widths=NARROW, seed=0, padding="reflect")
+    assert zeros.state_dict().keys() == reflect.state_dict().keys()
+    for a, b in zip(zeros.state_dict().values(), reflect.state_dict().values()):
+        assert torch.equal(a, b)
+    img = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    fz, fr = zeros(img, "relu1_1")["relu1_1"], reflect(img, "relu1_1")["relu1_1"]
+    torch.testing.assert_close(fz[..., 1:-1, 1:-1], fr[..., 1:-1, 1:-1])  # one conv: only the 1-pixel border differs
+    assert not torch.equal(fz[..., 0, :], fr[..., 0, :])
+    with pytest.raises(ConfigError, match="padding"):
+        VGG19Encoder(NARROW, padding="circular")
+    with pytest.raises(ConfigError, match="reflection padding"):  # conv4_1 would see 1x1
+        reflect(torch.zeros(1, 3, 8, 8), "relu4_1")
+    assert zeros(torch.zeros(1, 3, 8, 8), "relu4_1")["relu4_1"].shape[-1] == 1

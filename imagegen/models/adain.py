@@ -8,6 +8,10 @@ A fixed VGG-19 encoder ``f`` (up to ``relu4_1``), an AdaIN layer and a trained d
   ``σ(x) = sqrt(Var(x) + ε)`` with the population variance (divide by H·W) and ``ε = 1e-5``
   (:data:`EPS`, the official implementation's).
 * **Output**: ``t = AdaIN(f(c), f(s))`` (Eq. 9), ``T(c, s) = g(t)`` (Eq. 10).
+* **Encoder padding**: the official implementation's encoder (``vgg_normalised``, naoto0804/pytorch-AdaIN
+  ``net.py``) puts ``ReflectionPad2d(1)`` before every 3×3 convolution where VGG itself zero-pads;
+  ``encoder_padding`` chooses (``reflect`` by default; runs saved before the option existed used ``zeros``
+  and load that way). With ``reflect`` the smallest image is 16 pixels (conv4_1 needs 2×2 to reflect).
 * **Decoder** (§6): the encoder mirrored from ``relu4_1`` down: pooling layers become 2× nearest-neighbour
   upsampling, every 3×3 convolution uses reflection padding, no normalisation layer; ReLU after every
   convolution but the last, whose 3 output channels are the image (not squashed; :meth:`AdaIN.stylize`
@@ -44,7 +48,7 @@ from torch import nn
 
 from ..config import help_field
 from ..errors import ConfigError
-from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, load_vgg19, resolve_auto, vgg19_file_widths
+from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, check_padding, load_vgg19, resolve_auto, vgg19_file_widths
 from ..registry import register_model
 from .base import Batch, DataSource, GenerativeModel, Phase
 
@@ -93,15 +97,23 @@ class AdaINConfig:
     encoder_widths: tuple[int, ...] = help_field(
         VGG19_WIDTHS, "conv widths of VGG-19's five blocks (standard for imagenet; a weights file's own are "
                       "read from it; narrower ones for a random encoder); the decoder mirrors the first four")
+    encoder_padding: str = help_field(
+        "reflect", "border handling of the encoder's 3×3 convolutions: reflect (ReflectionPad2d, the official "
+                   "AdaIN encoder's) or zeros (VGG's own; runs saved before this option existed used it)")
     style_weight: float = help_field(10.0, "λ, weight of the style loss (Eq. 11)")
     lr: float = help_field(1e-4, "Adam learning rate of the decoder")
     beta1: float = help_field(0.9, "Adam β1")
     beta2: float = help_field(0.999, "Adam β2")
 
+    #: runs saved before ``encoder_padding`` existed were trained against a zero-padded encoder
+    SAVED_DEFAULTS = {"encoder_padding": "zeros"}
+
     def __post_init__(self) -> None:
-        if self.resolution < 8 or self.resolution % 8:
+        check_padding(self.encoder_padding)
+        smallest = 16 if self.encoder_padding == "reflect" else 8
+        if self.resolution < smallest or self.resolution % 8:
             raise ConfigError(f"resolution={self.resolution}: adain needs a multiple of 8 (the encoder pools 3 "
-                              "times before relu4_1), e.g. 128 or 256")
+                              f"times before relu4_1) of at least {smallest}, e.g. 128 or 256")
         if self.channels is not None and self.channels not in (1, 3):
             raise ConfigError(f"channels={self.channels}: use 3 (or 1 for greyscale data)")
         self.encoder_widths = tuple(int(w) for w in self.encoder_widths)
@@ -157,10 +169,11 @@ class AdaINDecoder(nn.Module):
 
 
 def build_encoder(config: AdaINConfig) -> VGG19Encoder:
-    """The config's frozen VGG-19 encoder (max pooling), built the same way every time."""
+    """The config's frozen VGG-19 encoder (max pooling, the config's padding), built the same way every time."""
     if config.encoder == "random":
-        return load_vgg19("random", seed=config.encoder_seed, widths=config.encoder_widths, pooling="max")
-    return load_vgg19(config.encoder, pooling="max", widths=config.encoder_widths)
+        return load_vgg19("random", seed=config.encoder_seed, widths=config.encoder_widths, pooling="max",
+                          padding=config.encoder_padding)
+    return load_vgg19(config.encoder, pooling="max", widths=config.encoder_widths, padding=config.encoder_padding)
 
 
 @register_model("adain")

@@ -46,6 +46,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 POOLINGS = ("max", "avg")
+#: border handling of the 3×3 convolutions: ``zeros`` (VGG's own, torchvision's, what the ImageNet weights
+#: were trained with) or ``reflect`` (what the AdaIN reference encoder uses)
+PADDINGS = ("zeros", "reflect")
 #: file name of the self-trained encoder (``imagegen train-encoder``'s default output) in the weights cache,
 #: which ``auto`` uses when the ImageNet file is not found
 SELF_TRAINED_FILENAME = "vgg19-selftrained.pth"
@@ -109,6 +112,10 @@ class VGG19Encoder(nn.Module):
             Gatys et al. 2016, §2, prefer for image synthesis); :meth:`forward` can override it per call.
         device: where the conv weights are created; ``meta`` builds the modules without initialising
             weights that are about to be replaced (:func:`load_vgg19` does this).
+        padding: ``zeros`` (default; VGG's own 1-pixel zero padding, as torchvision's model and the ImageNet
+            weights were trained) or ``reflect`` (1-pixel reflection padding, the encoder of Huang &
+            Belongie's AdaIN implementation, whose ``vgg_normalised`` puts ``ReflectionPad2d(1)`` before
+            every 3×3 conv). The weights' layout is the same either way.
 
     Attributes:
         features: ``nn.Sequential`` with torchvision's indices (see :data:`LAYERS`).
@@ -117,18 +124,19 @@ class VGG19Encoder(nn.Module):
     """
 
     def __init__(self, widths: Sequence[int] = VGG19_WIDTHS, pooling: str = "max",
-                 device: Optional[Union[str, torch.device]] = None) -> None:
+                 device: Optional[Union[str, torch.device]] = None, padding: str = "zeros") -> None:
         super().__init__()
         if len(widths) != len(VGG19_BLOCKS) or any(int(w) < 1 for w in widths):
             raise ConfigError(f"VGG-19 widths {tuple(widths)}: need 5 positive conv widths, e.g. {VGG19_WIDTHS}")
         self.widths = tuple(int(w) for w in widths)
         self.pooling = check_pooling(pooling)
+        self.padding = check_padding(padding)
         layers: list[nn.Module] = []
         c_in = 3
         for n, width in zip(VGG19_BLOCKS, self.widths):
             for _ in range(n):
                 # ReLU not in place: a returned conv activation must not be overwritten
-                layers += [nn.Conv2d(c_in, width, 3, padding=1, device=device), nn.ReLU()]
+                layers += [nn.Conv2d(c_in, width, 3, padding=1, padding_mode=self.padding, device=device), nn.ReLU()]
                 c_in = width
             layers.append(nn.MaxPool2d(2, 2))  # swapped for average pooling in forward when asked
         self.features = nn.Sequential(*layers)
@@ -164,10 +172,12 @@ class VGG19Encoder(nn.Module):
         if not wanted:
             return {}
         last = max(wanted)
-        need = 2 ** pools_before(LAYERS[last])
+        # reflection padding needs at least 2 pixels at the deepest conv's input
+        need = 2 ** (pools_before(LAYERS[last]) + (self.padding == "reflect"))
         if min(img.shape[-2:]) < need:
             raise ConfigError(f"image {img.shape[-1]}x{img.shape[-2]} (width x height) is too small for VGG-19 layer "
-                              f"{LAYERS[last]}: it needs at least {need} pixels per side")
+                              f"{LAYERS[last]}{' with reflection padding' if self.padding == 'reflect' else ''}: "
+                              f"it needs at least {need} pixels per side")
         avg = check_pooling(pooling or self.pooling) == "avg"
         x = self.normalize(img)
         out: dict[str, torch.Tensor] = {}
@@ -189,6 +199,13 @@ def check_pooling(pooling: str) -> str:
     if pooling not in POOLINGS:
         raise ConfigError(f"pooling {pooling!r}: use max or avg")
     return pooling
+
+
+def check_padding(padding: str) -> str:
+    """``padding`` if it is ``zeros`` or ``reflect``; else ConfigError."""
+    if padding not in PADDINGS:
+        raise ConfigError(f"padding {padding!r}: use zeros or reflect")
+    return padding
 
 
 def random_init_(encoder: VGG19Encoder, seed: int = 0) -> VGG19Encoder:
@@ -318,7 +335,7 @@ def parse_encoder_spec(spec: str) -> tuple[str, Optional[tuple[int, ...]]]:
 
 def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, pooling: str = "max",
                widths: Optional[Sequence[int]] = None, cache_dir: Optional[Union[str, os.PathLike]] = None,
-               download: bool = False) -> VGG19Encoder:
+               download: bool = False, padding: str = "zeros") -> VGG19Encoder:
     """A frozen VGG-19 encoder in eval mode.
 
     Args:
@@ -332,18 +349,19 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
             None reads them from the file (:func:`vgg19_file_widths`), otherwise they must match it.
         cache_dir: cache root for the ImageNet file (default ``$IMAGEGEN_CACHE`` or ``~/.cache/imagegen``).
         download: with ``imagenet``, download the file (checksum-verified) if it is nowhere local.
+        padding: the convolutions' border handling, ``zeros`` or ``reflect`` (see :class:`VGG19Encoder`).
 
     Raises:
         WeightsError: ``imagenet`` and no file found (and not downloaded): one line naming the file, its
             URL and checksum-named file name, and where to put it.
         ConfigError: a file of the wrong layout or that cannot be read; ``widths`` other than the file's;
-            an unknown pooling.
+            an unknown pooling or padding.
     """
     name = os.fspath(weights)
     if name == "auto":
         name = resolve_auto(cache_dir)
     if name == "random":
-        encoder = random_init_(VGG19Encoder(widths or VGG19_WIDTHS, pooling, device="meta"), seed)
+        encoder = random_init_(VGG19Encoder(widths or VGG19_WIDTHS, pooling, device="meta", padding=padding), seed)
         encoder.source = f"random (Kaiming-normal, seed {seed})"
         return encoder.freeze()
     if name == "imagenet":
@@ -361,7 +379,7 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
     if name != "imagenet" and widths is not None and tuple(widths) != file_widths:
         raise ConfigError(f"VGG-19 widths {tuple(widths)}: the file {path} has widths {file_widths}; "
                           "leave the widths unset to use the file's")
-    encoder = _load_state(VGG19Encoder(file_widths, pooling, device="meta"), state, Path(path))
+    encoder = _load_state(VGG19Encoder(file_widths, pooling, device="meta", padding=padding), state, Path(path))
     encoder.source = f"{'imagenet' if name == 'imagenet' else 'file'} ({path})"
     return encoder.freeze()
 
@@ -369,4 +387,4 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
 __all__ = ["VGG19Encoder", "load_vgg19", "resolve_auto", "self_trained_path", "SELF_TRAINED_FILENAME", "parse_encoder_spec",
            "load_vgg19_state_dict", "read_vgg19_file", "vgg19_file_widths",
            "state_widths", "random_init_", "layer_index", "pools_before",
-           "LAYERS", "VGG19_WIDTHS", "POOLINGS"]
+           "LAYERS", "VGG19_WIDTHS", "POOLINGS", "PADDINGS", "check_padding"]
