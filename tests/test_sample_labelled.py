@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zipfile
 
+import numpy as np
 import pytest
 import torch
 
@@ -88,6 +89,21 @@ def test_existing_outputs_need_force_and_bad_input_exits_2(cgan_run, tmp_path, c
         code, _, err = run_cli(["sample", cgan_run, "--num-per-class", "1", *args], capsys)
         assert code == 2 and message in err, err
     code, _, err = run_cli(["sample", cgan_run, "--num-per-class", "0", "--out", tmp_path / "z.zip"], capsys)
+    assert code == 2 and "--num-per-class 0" in err
+
+
+def test_class_grid_takes_num_per_class_as_the_row_length(cgan_run, tmp_path, capsys):
+    from PIL import Image
+
+    grids = {}
+    for args in (["--num-per-class", "3"], ["--num", "30"]):
+        out = tmp_path / f"grid{len(grids)}.png"
+        code, _, err = run_cli(["sample", cgan_run, "--class-grid", *args, "--seed", "2", "--out", out], capsys)
+        assert code == 0, err
+        grids[args[0]] = np.asarray(Image.open(out))
+    assert np.array_equal(grids["--num-per-class"], grids["--num"])  # 3 per row either way
+    code, _, err = run_cli(["sample", cgan_run, "--class-grid", "--num-per-class", "0", "--out", tmp_path / "g.png"],
+                           capsys)
     assert code == 2 and "--num-per-class 0" in err
 
 

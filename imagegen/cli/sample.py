@@ -21,11 +21,13 @@ from ..sampling import generate, load_run, save_images
                    "folder of class sub-folders of PNGs")
 @click.option("--num-per-class", type=int, default=None,
               help="conditional models: write N samples of every class as a labelled image folder/zip (one "
-                   "sub-folder per class, named by the run's class names or the label) instead of --num images")
+                   "sub-folder per class, named by the run's class names or the label) instead of --num images; "
+                   "with --class-grid, N images per row of the grid")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="images per forward pass")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--class", "class_", type=int, default=None, help="class label for conditional models")
-@click.option("--class-grid", is_flag=True, help="conditional models: one row per class")
+@click.option("--class-grid", is_flag=True,
+              help="conditional models: one row per class (--num // classes per row, or --num-per-class)")
 @click.option("--temperature", type=float, default=None,
               help="autoregressive models: divides the logits (1 = the model's distribution, the default)")
 @click.option("--method", type=click.Choice(["auto", "fast", "naive"]), default=None,
@@ -52,16 +54,19 @@ def sample(run_dir: Path, num: int, seed: int, out: Path, batch_size: int, devic
     \b
     Examples:
       imagegen sample runs/mnist-cgan --num 64 --class-grid --out grid.png
+      imagegen sample runs/mnist-cgan --class-grid --num-per-class 8 --out grid.png
       imagegen sample runs/mnist-cgan --num-per-class 1000 --out synth.zip   # a labelled data set
     """
-    if num_per_class is not None:
-        _sample_per_class(run_dir, num_per_class, seed, out, batch_size, device, class_, class_grid, temperature,
+    if num_per_class is not None and not class_grid:
+        _sample_per_class(run_dir, num_per_class, seed, out, batch_size, device, class_, temperature,
                           method, truncation_psi, truncation_cutoff, allow_extrapolation, noise_mode, force)
         return
     if out.exists() and not force:
         raise ConfigError(f"{out} already exists; pass --force to overwrite it or choose another --out")
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be ≥ 1")
+    if num_per_class is not None and num_per_class < 1:
+        raise ConfigError(f"--num-per-class {num_per_class}: must be >= 1")
     model = load_run(run_dir, device=device)
     options = {**autoregressive_options(model, temperature, method),
                **style_options(model, truncation_psi, truncation_cutoff, noise_mode, allow_extrapolation)}
@@ -76,7 +81,7 @@ def sample(run_dir: Path, num: int, seed: int, out: Path, batch_size: int, devic
             raise ConfigError(f"--class {class_}: the model has classes 0..{k - 1}")
         labels = torch.full((num,), class_, dtype=torch.int64)
     elif class_grid:
-        per = max(1, num // k)
+        per = num_per_class if num_per_class is not None else max(1, num // k)
         labels = torch.arange(k).repeat_interleave(per)
         num, nrow = len(labels), per
     img = generate(model, num, seed=seed, batch_size=batch_size, labels=labels, **options)
@@ -84,15 +89,15 @@ def sample(run_dir: Path, num: int, seed: int, out: Path, batch_size: int, devic
 
 
 def _sample_per_class(run_dir: Path, num_per_class: int, seed: int, out: Path, batch_size: int, device: str,
-                      class_: Optional[int], class_grid: bool, temperature: Optional[float], method: Optional[str],
+                      class_: Optional[int], temperature: Optional[float], method: Optional[str],
                       truncation_psi: Optional[float], truncation_cutoff: Optional[int], allow_extrapolation: bool,
                       noise_mode: Optional[str], force: bool) -> None:
     """``sample --num-per-class``: a labelled image folder or zip
     (:func:`~imagegen.sampling.labelled.save_labelled_samples`)."""
     from ..sampling.labelled import check_labelled_out, save_labelled_samples
 
-    if class_ is not None or class_grid:
-        raise ConfigError("--num-per-class writes every class; drop --class/--class-grid")
+    if class_ is not None:
+        raise ConfigError("--num-per-class writes every class; drop --class")
     if num_per_class < 1:
         raise ConfigError(f"--num-per-class {num_per_class}: must be >= 1")
     if batch_size < 1:
