@@ -3,10 +3,12 @@ optimisation under one or more encoders, or with a trained AdaIN run, timed, and
 
 Outputs under ``--out-dir``:
 
-* ``<tag>/<content>--<style>.png``: every stylised image (``tag``: the encoder's label, or ``adain``);
+* ``<tag>/<content>--<style>.png``: every stylised image (``tag``: the encoder's label; for AdaIN ``adain``, or
+  each run's label when several ``--run`` are given);
 * ``gallery-<tag>.jpg``: a content × style grid per encoder / run (first row the styles, first column the
   contents; each cell letterboxed into a ``--cell`` square on white);
-* ``compare.jpg`` (with several encoders): one row per pair, columns content, style, then one per encoder;
+* ``compare.jpg`` (with several encoders or runs): one row per pair, columns content, style, then one per
+  encoder or run;
 * ``timings.json``: seconds per image, the encoders' sources and every option.
 
 Encoders (``--encoder``, repeatable, Gatys only): ``random`` (the full VGG-19 with Kaiming-normal weights),
@@ -18,6 +20,8 @@ Usage::
     python scripts/style_gallery.py gatys --content a.jpg b.jpg --style s.jpg t.jpg \\
         --encoder random --encoder trained=encoders/vgg19-half-cifar10.pth --size 256 --steps 100 --out-dir out
     python scripts/style_gallery.py adain --run runs/adain --content a.jpg --style s.jpg --size 512 --out-dir out
+    python scripts/style_gallery.py adain --run before=runs/adain --run after=runs/adain2 --content a.jpg \
+        --style s.jpg --size 512 --out-dir out          # two runs side by side in compare.jpg
     python scripts/style_gallery.py controls --run runs/adain --content a.jpg --style s.jpg t.jpg --out-dir out
 
 ``score`` re-reads a ``gatys`` output directory and scores every stylised image under every encoder of the
@@ -57,6 +61,14 @@ def parse_encoder(spec: str) -> tuple[str, str]:
         label, spec = spec.split("=", 1)
         return label, spec
     return (Path(spec).stem if Path(spec).suffix else spec.replace(":", "-").replace(",", "-")), spec
+
+
+def parse_run(spec: str) -> tuple[str, str]:
+    """``LABEL=RUN`` or ``RUN`` → (label, run directory); the label defaults to the directory's name."""
+    if "=" in spec:
+        label, run = spec.split("=", 1)
+        return label, run
+    return Path(spec).name, spec
 
 
 def build_encoder(spec: str):  # noqa: ANN201 - VGG19Encoder
@@ -132,14 +144,15 @@ def controls(args: argparse.Namespace, contents: list, styles: list) -> int:
     from imagegen.models.adain import load_adain
     from imagegen.style.adain import stylize_adain
 
-    if args.run is None or len(contents) != 1 or len(styles) != 2:
-        raise ConfigError("controls needs --run RUN, one --content and two --style images")
-    model = load_adain(args.run)
+    if len(args.run) != 1 or len(contents) != 1 or len(styles) != 2:
+        raise ConfigError("controls needs one --run RUN, one --content and two --style images")
+    run_dir = parse_run(args.run[0])[1]
+    model = load_adain(run_dir)
     (cname, c), ((sname, s), (tname, t)) = contents[0], styles
     h, w = c.shape[-2:]  # masks are given at the content's own size
     mask = torch.zeros(2, h, w)
     mask[0, :, : w // 2], mask[1, :, w // 2:] = 1, 1
-    record: dict = {"method": "controls", "run": args.run, "encoder": model.encoder.source, "size": args.size,
+    record: dict = {"method": "controls", "run": run_dir, "encoder": model.encoder.source, "size": args.size,
                     "content": cname, "styles": [sname, tname], "seconds": {}}
 
     def run(label: str, **kw) -> np.ndarray:
@@ -167,7 +180,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--content", nargs="+", required=True, type=Path, help="content photos")
     ap.add_argument("--style", nargs="+", required=True, type=Path, help="style images")
     ap.add_argument("--encoder", action="append", default=[], help="gatys: [LABEL=]SPEC, repeatable (default random)")
-    ap.add_argument("--run", default=None, help="adain: the trained run directory")
+    ap.add_argument("--run", action="append", default=[],
+                    help="adain/controls: a trained adain run, [LABEL=]RUN; adain: repeatable (compare.jpg)")
     ap.add_argument("--size", type=int, default=256, help="long side of the outputs in pixels")
     ap.add_argument("--steps", type=int, default=100, help="gatys: L-BFGS iterations")
     ap.add_argument("--style-weight", type=float, default=10.0, help="gatys: β (α = 1)")
@@ -220,19 +234,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from imagegen.models.adain import load_adain
             from imagegen.style.adain import stylize_adain
 
-            if args.run is None:
+            if not args.run:
                 raise ConfigError("adain needs --run RUN (a trained adain run)")
-            model = load_adain(args.run)
-            record.update(run=args.run, alpha=args.alpha, encoder=model.encoder.source)
-            outputs["adain"] = {}
-            for cname, c in contents:
-                for sname, s in styles:
-                    t0 = time.perf_counter()
-                    out = stylize_adain(model, c, s, alpha=args.alpha, size=args.size)
-                    seconds = time.perf_counter() - t0
-                    outputs["adain"][(cname, sname)] = to_hwc(out)
-                    record["results"].setdefault("adain", {})[f"{cname}--{sname}"] = round(seconds, 3)
-                    print(f"adain: {cname} x {sname}: {seconds:.2f} s", flush=True)
+            runs = [parse_run(r) for r in args.run]
+            if len(runs) == 1 and "=" not in args.run[0]:
+                runs = [("adain", runs[0][1])]  # one run: the tag of earlier galleries
+            if len({tag for tag, _ in runs}) != len(runs):
+                raise ConfigError("--run: give the runs different labels, LABEL=RUN")
+            record.update(alpha=args.alpha, runs={})
+            for tag, run_dir in runs:
+                model = load_adain(run_dir)
+                record["runs"][tag] = {"run": run_dir, "encoder": model.encoder.source}
+                outputs[tag] = {}
+                for cname, c in contents:
+                    for sname, s in styles:
+                        t0 = time.perf_counter()
+                        out = stylize_adain(model, c, s, alpha=args.alpha, size=args.size)
+                        seconds = time.perf_counter() - t0
+                        outputs[tag][(cname, sname)] = to_hwc(out)
+                        record["results"].setdefault(tag, {})[f"{cname}--{sname}"] = round(seconds, 3)
+                        print(f"{tag}: {cname} x {sname}: {seconds:.2f} s", flush=True)
         c_imgs = {n: to_hwc(c) for n, c in contents}
         s_imgs = {n: to_hwc(s) for n, s in styles}
         for tag, outs in outputs.items():

@@ -99,6 +99,17 @@ def test_style_gallery_adain_and_controls(tmp_path):
     assert len(rec["seconds"]) == 5 + 5 + 3 + 1 and Image.open(out / "controls.jpg").size == (5 * 20 + 4, 4 * 20 + 4)
     assert gallery.main(["controls", "--run", str(run), "--content", str(c), "--style", str(s),
                          "--out-dir", str(out)]) == 2  # needs two styles
+    # two runs side by side: one column each in compare.jpg (rows: the 2 pairs; columns content, style, a, b)
+    two = ["adain", "--run", f"a={run}", "--run", f"b={run}", "--content", str(c), "--style", str(s), str(t),
+           "--size", "24", "--cell", "16"]
+    assert gallery.main([*two, "--out-dir", str(tmp_path / "two")]) == 0
+    rec = json.loads((tmp_path / "two" / "timings.json").read_text())
+    assert set(rec["results"]) == {"a", "b"} and rec["runs"]["a"]["run"] == str(run)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "two" / "a" / "c--s.png")),
+                          np.asarray(Image.open(tmp_path / "two" / "b" / "c--s.png")))  # the same run: same pixels
+    assert Image.open(tmp_path / "two" / "compare.jpg").size[1] > 2 * 16
+    assert gallery.main(["adain", "--run", f"a={run}", "--run", f"a={run}", "--content", str(c), "--style", str(s),
+                         "--out-dir", str(tmp_path / "dup")]) == 2  # labels must differ
 
 
 def test_style_gallery_score_judges_every_output_with_every_encoder(tmp_path, capsys):
