@@ -32,6 +32,11 @@ thus also judges the images the others made; ``score.json`` and a markdown table
 gallery and comparison pictures of an output directory (e.g. with another ``--cell`` or ``--quality``)
 from its saved images, without stylising again.
 
+With ``--alpha 0`` the ``adain`` mode also scores each output against its photo (PSNR in dB and SSIM,
+:func:`imagegen.metrics.paired.paired_scores`, the photo resized to the output's size): AdaIN at α = 0
+decodes the photo's own features, so this measures how well the decoder inverts the encoder
+(``timings.json`` → ``reconstruction``, with the mean over the photos).
+
 ``controls`` (AdaIN, one content and two styles S, T) writes ``controls.jpg``, four rows: the content–style
 trade-off α = 0, 0.25, 0.5, 0.75, 1 with S (Huang & Belongie 2017, Eq. 14); interpolation from S to T with
 weights 1, 0.75, 0.5, 0.25, 0 (Eq. 15); colour preservation none / luminance / histogram with S (Gatys et al.
@@ -253,7 +258,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         seconds = time.perf_counter() - t0
                         outputs[tag][(cname, sname)] = to_hwc(out)
                         record["results"].setdefault(tag, {})[f"{cname}--{sname}"] = round(seconds, 3)
-                        print(f"{tag}: {cname} x {sname}: {seconds:.2f} s", flush=True)
+                        note = ""
+                        if args.alpha == 0:  # the decoder applied to the photo's own features: how well it inverts
+                            from imagegen.metrics.paired import paired_scores
+
+                            sc = {k: float(v[0]) for k, v in paired_scores(out, _content_at(c, out)).items()}
+                            record.setdefault("reconstruction", {}).setdefault(tag, {})[cname] = sc
+                            note = f", PSNR {sc['psnr']:.2f} dB, SSIM {sc['ssim']:.3f} against the photo"
+                        print(f"{tag}: {cname} x {sname}: {seconds:.2f} s{note}", flush=True)
+            for tag, by_content in record.get("reconstruction", {}).items():
+                by_content["mean"] = {k: float(np.mean([v[k] for v in by_content.values()])) for k in ("psnr", "ssim")}
         c_imgs = {n: to_hwc(c) for n, c in contents}
         s_imgs = {n: to_hwc(s) for n, s in styles}
         for tag, outs in outputs.items():

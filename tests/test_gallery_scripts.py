@@ -110,6 +110,13 @@ def test_style_gallery_adain_and_controls(tmp_path):
     assert Image.open(tmp_path / "two" / "compare.jpg").size[1] > 2 * 16
     assert gallery.main(["adain", "--run", f"a={run}", "--run", f"a={run}", "--content", str(c), "--style", str(s),
                          "--out-dir", str(tmp_path / "dup")]) == 2  # labels must differ
+    # α = 0: each output scored against its photo (the decoder's inversion), per photo and the mean
+    assert gallery.main(["adain", "--run", str(run), "--alpha", "0", "--content", str(c), str(s), "--style", str(t),
+                         "--size", "24", "--out-dir", str(tmp_path / "a0")]) == 0
+    recon = json.loads((tmp_path / "a0" / "timings.json").read_text())["reconstruction"]["adain"]
+    assert set(recon) == {"c", "s", "mean"} and 0 < recon["mean"]["psnr"] < 60 and -1 <= recon["c"]["ssim"] <= 1
+    assert recon["mean"]["psnr"] == pytest.approx((recon["c"]["psnr"] + recon["s"]["psnr"]) / 2)
+    assert "reconstruction" not in json.loads((out / "timings.json").read_text())  # only at α = 0
 
 
 def test_style_gallery_score_judges_every_output_with_every_encoder(tmp_path, capsys):
