@@ -304,6 +304,7 @@ def test_reflect_padding_keeps_the_weight_layout_and_changes_only_the_border():
     zeros = load_vgg19("random", widths=NARROW, seed=0)
     reflect = load_vgg19("random", widths=NARROW, seed=0, padding="reflect")
     assert zeros.state_dict().keys() == reflect.state_dict().keys()
+    assert "reflection padding" in reflect.source and "padding" not in zeros.source  # recorded in protocols
     for a, b in zip(zeros.state_dict().values(), reflect.state_dict().values()):
         assert torch.equal(a, b)
     img = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1

@@ -119,7 +119,8 @@ class VGG19Encoder(nn.Module):
 
     Attributes:
         features: ``nn.Sequential`` with torchvision's indices (see :data:`LAYERS`).
-        source: a short description of where the weights came from (for logs and protocols).
+        source: a short description of where the weights came from, and the padding if it is not VGG's
+            zeros (for logs and protocols).
         weights_path: the weights file, or None for random weights.
     """
 
@@ -362,7 +363,7 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
         name = resolve_auto(cache_dir)
     if name == "random":
         encoder = random_init_(VGG19Encoder(widths or VGG19_WIDTHS, pooling, device="meta", padding=padding), seed)
-        encoder.source = f"random (Kaiming-normal, seed {seed})"
+        encoder.source = f"random (Kaiming-normal, seed {seed}){_padding_note(padding)}"
         return encoder.freeze()
     if name == "imagenet":
         if widths is not None and tuple(widths) != VGG19_WIDTHS:
@@ -380,8 +381,12 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
         raise ConfigError(f"VGG-19 widths {tuple(widths)}: the file {path} has widths {file_widths}; "
                           "leave the widths unset to use the file's")
     encoder = _load_state(VGG19Encoder(file_widths, pooling, device="meta", padding=padding), state, Path(path))
-    encoder.source = f"{'imagenet' if name == 'imagenet' else 'file'} ({path})"
+    encoder.source = f"{'imagenet' if name == 'imagenet' else 'file'} ({path}){_padding_note(padding)}"
     return encoder.freeze()
+
+
+def _padding_note(padding: str) -> str:
+    return ", reflection padding" if padding == "reflect" else ""
 
 
 __all__ = ["VGG19Encoder", "load_vgg19", "resolve_auto", "self_trained_path", "SELF_TRAINED_FILENAME", "parse_encoder_spec",
