@@ -114,6 +114,13 @@ class StepContext:
         return self.images_seen / 1000.0
 
     @property
+    def images_per_step(self) -> float:
+        """Real images per step over all processes, averaged over the run so far (the batch size; after
+        a resume with another batch size, the mean). Use in :meth:`GenerativeModel.after_step`, where
+        ``step`` counts this one."""
+        return self.images_seen / max(1, self.step)
+
+    @property
     def progress(self) -> float:
         """``step / total_steps`` in [0, 1]."""
         return min(1.0, self.step / max(1, self.total_steps))

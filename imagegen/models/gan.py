@@ -135,7 +135,7 @@ class GANModel(GenerativeModel):
     def update_augment(self, ctx: StepContext) -> None:
         """After a step: let ADA adjust ``p`` (every ``ada_interval`` steps, over all processes)."""
         if self.ada is not None:
-            self.ada.update(int(round(ctx.images_seen / max(1, ctx.step))))
+            self.ada.update(int(round(ctx.images_per_step)))
 
     def training_state(self) -> dict[str, Any]:
         return {"ada": self.ada.state_dict()} if self.ada is not None else {}

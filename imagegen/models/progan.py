@@ -250,7 +250,7 @@ class ProGAN(GANModel):
     def after_step(self, ctx: StepContext) -> None:
         c = self.config
         if self.G_ema is not None:
-            batch = ctx.images_seen / max(1, ctx.step)  # images per step over all processes
+            batch = ctx.images_per_step
             decay = c.ema_decay if c.ema_rampup is None else ramped_ema_decay(
                 batch, ctx.images_seen, half_life_images(c.ema_decay, batch), c.ema_rampup)
             update_ema(self.G_ema, self.G, decay)

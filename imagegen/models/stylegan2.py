@@ -378,8 +378,8 @@ class StyleGAN2(GANModel):
 
     def after_step(self, ctx: StepContext) -> None:
         c = self.config
-        batch = ctx.images_seen / max(1, ctx.step)  # images per step over all processes
-        update_ema(self.G_ema, self.G, ramped_ema_decay(batch, ctx.images_seen, c.ema_kimg * 1000, c.ema_rampup))
+        update_ema(self.G_ema, self.G,
+                   ramped_ema_decay(ctx.images_per_step, ctx.images_seen, c.ema_kimg * 1000, c.ema_rampup))
         self.update_augment(ctx)
 
     # ---- using the model -------------------------------------------------------------------------
