@@ -48,7 +48,7 @@ from torch import nn
 
 from ..config import help_field
 from ..errors import ConfigError
-from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, check_padding, load_vgg19, resolve_auto, vgg19_file_widths
+from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, load_vgg19, min_image_size, resolve_auto, vgg19_file_widths
 from ..registry import register_model
 from .base import Batch, DataSource, GenerativeModel, Phase
 
@@ -109,8 +109,7 @@ class AdaINConfig:
     SAVED_DEFAULTS = {"encoder_padding": "zeros"}
 
     def __post_init__(self) -> None:
-        check_padding(self.encoder_padding)
-        smallest = 16 if self.encoder_padding == "reflect" else 8
+        smallest = min_image_size(CONTENT_LAYER, self.encoder_padding)  # 8, or 16 with reflection padding
         if self.resolution < smallest or self.resolution % 8:
             raise ConfigError(f"resolution={self.resolution}: adain needs a multiple of 8 (the encoder pools 3 "
                               f"times before relu4_1) of at least {smallest}, e.g. 128 or 256")

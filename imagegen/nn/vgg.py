@@ -82,9 +82,15 @@ def layer_index(name: str) -> int:
 
 
 def pools_before(name: str) -> int:
-    """How many 2×2 poolings the input goes through before layer ``name`` (relu5_1 → 4): an image
-    needs at least ``2 ** pools_before(name)`` pixels per side to reach it."""
+    """How many 2×2 poolings the input goes through before layer ``name`` (relu5_1 → 4); the smallest
+    image that reaches it is :func:`min_image_size`."""
     return sum(1 for n in LAYERS[:layer_index(name)] if n.startswith("pool"))
+
+
+def min_image_size(name: str, padding: str = "zeros") -> int:
+    """The smallest image side (pixels) that reaches layer ``name``: ``2 ** pools_before(name)``, doubled
+    with ``reflect`` padding (the deepest convolution's input must be at least 2×2 to reflect)."""
+    return 2 ** (pools_before(name) + (check_padding(padding) == "reflect"))
 
 
 def self_trained_path(cache_dir: Optional[Union[str, os.PathLike]] = None) -> Path:
@@ -173,8 +179,7 @@ class VGG19Encoder(nn.Module):
         if not wanted:
             return {}
         last = max(wanted)
-        # reflection padding needs at least 2 pixels at the deepest conv's input
-        need = 2 ** (pools_before(LAYERS[last]) + (self.padding == "reflect"))
+        need = min_image_size(LAYERS[last], self.padding)
         if min(img.shape[-2:]) < need:
             raise ConfigError(f"image {img.shape[-1]}x{img.shape[-2]} (width x height) is too small for VGG-19 layer "
                               f"{LAYERS[last]}{' with reflection padding' if self.padding == 'reflect' else ''}: "
@@ -392,4 +397,4 @@ def _padding_note(padding: str) -> str:
 __all__ = ["VGG19Encoder", "load_vgg19", "resolve_auto", "self_trained_path", "SELF_TRAINED_FILENAME", "parse_encoder_spec",
            "load_vgg19_state_dict", "read_vgg19_file", "vgg19_file_widths",
            "state_widths", "random_init_", "layer_index", "pools_before",
-           "LAYERS", "VGG19_WIDTHS", "POOLINGS", "PADDINGS", "check_padding"]
+           "LAYERS", "VGG19_WIDTHS", "POOLINGS", "PADDINGS", "check_padding", "min_image_size"]
