@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from conftest import TINY_SG2, run_cli
+from imagegen.config import from_dict
+from imagegen.errors import ConfigError
 from imagegen.models.stylegan2 import StyleGAN2, StyleGAN2Config
 from imagegen.nn.styled import (EqualConv2d, EqualLinear, MappingNetwork, blur, conv2d_resample,
                                 minibatch_stddev, modulated_conv2d)
@@ -169,6 +171,24 @@ def test_default_r1_gamma_and_widths():
     assert cfg.r1_gamma == pytest.approx(0.0002 * 32 ** 2 / 64) and cfg.num_ws == 8
     assert [cfg.width(r) for r in (4, 8, 16, 32)] == [128, 128, 128, 64]
     assert StyleGAN2Config(resolution=64).num_ws == 10
+
+
+def test_orig_discriminator_has_no_skips_and_trains():
+    """d_architecture="orig" (the official cifar configuration): the same blocks without the 1×1 skip,
+    so D's output is conv1(conv0(x)) alone; D still scores a batch and its loss backpropagates."""
+    from imagegen.models.stylegan2 import DBlock
+    res, orig = tiny().D, tiny(d_architecture="orig").D
+    assert all(b.skip is not None for b in res.blocks) and all(b.skip is None for b in orig.blocks)
+    skips = sum(p.numel() for b in res.blocks for p in b.skip.parameters())
+    assert sum(p.numel() for p in res.parameters()) - sum(p.numel() for p in orig.parameters()) == skips
+    block = DBlock(4, 8, residual=False)
+    x = torch.randn(2, 4, 8, 8)
+    assert torch.equal(block(x), block.conv1(block.conv0(x)))
+    img = torch.randn(4, 1, 16, 16, requires_grad=True)
+    orig(img).sum().backward()
+    assert img.grad is not None and img.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="d_architecture"):
+        from_dict(StyleGAN2Config, {"d_architecture": "skip"})
 
 
 def test_cli_conditional_on_unlabelled_data_is_one_line_error(tmp_path, capsys):

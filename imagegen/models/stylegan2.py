@@ -13,7 +13,8 @@ Generator ``G = mapping + synthesis``:
   every resolution summed through upsampling: the "skip" generator (§4.1, Fig. 7b). num_ws =
   2·log2(R) − 2; ``ws[:, i]`` drives layer i (style mixing swaps ws from a crossover index on).
 
-Discriminator: the residual architecture (Fig. 7c) from RGB at full resolution down to 4×4, where
+Discriminator: the residual architecture (Fig. 7c; ``d_architecture="orig"`` drops the skips, as the
+official ``cifar`` configuration does) from RGB at full resolution down to 4×4, where
 minibatch standard deviation (group 4), a 3×3 convolution and two fully connected layers give one
 logit; conditional models use a projection of D's last features on an embedding of the label (as
 StyleGAN2-ADA). Equalised learning rate everywhere (ProGAN §4.1).
@@ -56,6 +57,7 @@ from .base import Batch, Phase, StepContext
 from .gan import DAugmentConfig, GANModel, check_image_size, discriminator_stats
 
 ConvMode = Literal["auto", "grouped", "scaled"]
+DArchitecture = Literal["resnet", "orig"]
 
 
 @dataclasses.dataclass
@@ -73,6 +75,8 @@ class StyleGAN2Config(DAugmentConfig):
     channel_base: int = help_field(2048, "feature maps at resolution r: min(channel_base / r, channel_max)")
     channel_max: int = help_field(128, "maximum feature maps per layer")
     mbstd_group: int = help_field(4, "minibatch-stddev group size in D")
+    d_architecture: DArchitecture = help_field("resnet", "D blocks: resnet (residual, StyleGAN2 Fig. 7c) or orig "
+                                                         "(no skip connection; the official cifar configuration)")
     lr: float = help_field(0.0025, "Adam learning rate of G and D")
     beta1: float = help_field(0.0, "Adam β1")
     beta2: float = help_field(0.99, "Adam β2")
@@ -222,16 +226,19 @@ class StyleGenerator(nn.Module):
 
 # ------------------------------------------------------------------ discriminator
 class DBlock(nn.Module):
-    """Residual D block (StyleGAN2 Fig. 7c): [N, C_in, r, r] → [N, C_out, r/2, r/2]."""
+    """D block: [N, C_in, r, r] → [N, C_out, r/2, r/2]: two 3×3 convolutions (the second downsampling),
+    with a 1×1 downsampling skip and the sum scaled by √½ when ``residual`` (StyleGAN2 Fig. 7c, the
+    ``resnet`` architecture) or without (``orig``, stylegan2-ada-pytorch ``DiscriminatorBlock``)."""
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, residual: bool = True) -> None:
         super().__init__()
         self.conv0 = EqualConv2d(c_in, c_in, 3, activation="lrelu")
         self.conv1 = EqualConv2d(c_in, c_out, 3, activation="lrelu", down=True)
-        self.skip = EqualConv2d(c_in, c_out, 1, bias=False, down=True)
+        self.skip = EqualConv2d(c_in, c_out, 1, bias=False, down=True) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.skip(x) + self.conv1(self.conv0(x))) * math.sqrt(0.5)
+        y = self.conv1(self.conv0(x))
+        return y if self.skip is None else (self.skip(x) + y) * math.sqrt(0.5)
 
 
 class StyleGAN2Discriminator(nn.Module):
@@ -243,7 +250,7 @@ class StyleGAN2Discriminator(nn.Module):
         self.from_rgb = EqualConv2d(channels, cfg.width(R), 1, activation="lrelu")
         blocks, res = [], R
         while res > 4:
-            blocks.append(DBlock(cfg.width(res), cfg.width(res // 2)))
+            blocks.append(DBlock(cfg.width(res), cfg.width(res // 2), residual=cfg.d_architecture == "resnet"))
             res //= 2
         self.blocks = nn.Sequential(*blocks)
         c4 = cfg.width(4)
