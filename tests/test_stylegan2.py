@@ -13,7 +13,8 @@ import torch
 from conftest import TINY_SG2, run_cli
 from imagegen.config import from_dict
 from imagegen.errors import ConfigError
-from imagegen.models.stylegan2 import StyleGAN2, StyleGAN2Config
+from imagegen.models.stylegan import StyleGANConfig
+from imagegen.models.stylegan2 import DBlock, StyleGAN2, StyleGAN2Config
 from imagegen.nn.styled import (EqualConv2d, EqualLinear, MappingNetwork, blur, conv2d_resample,
                                 minibatch_stddev, modulated_conv2d)
 
@@ -176,7 +177,6 @@ def test_default_r1_gamma_and_widths():
 def test_orig_discriminator_has_no_skips_and_trains():
     """d_architecture="orig" (the official cifar configuration): the same blocks without the 1×1 skip,
     so D's output is conv1(conv0(x)) alone; D still scores a batch and its loss backpropagates."""
-    from imagegen.models.stylegan2 import DBlock
     res, orig = tiny().D, tiny(d_architecture="orig").D
     assert all(b.skip is not None for b in res.blocks) and all(b.skip is None for b in orig.blocks)
     skips = sum(p.numel() for b in res.blocks for p in b.skip.parameters())
@@ -189,6 +189,8 @@ def test_orig_discriminator_has_no_skips_and_trains():
     assert img.grad is not None and img.grad.abs().sum() > 0
     with pytest.raises(ConfigError, match="d_architecture"):
         from_dict(StyleGAN2Config, {"d_architecture": "skip"})
+    with pytest.raises(ConfigError, match="d-architecture"):  # progressive stylegan has ProGAN's D
+        StyleGANConfig(progressive=True, d_architecture="orig")
 
 
 def test_cli_conditional_on_unlabelled_data_is_one_line_error(tmp_path, capsys):

@@ -53,6 +53,9 @@ class StyleGANConfig(StyleGAN2Config):
             if self.conditional:
                 raise ConfigError("--progressive uses ProGAN's discriminator, which has no label projection; drop "
                                   "--conditional or --progressive")
+            if self.d_architecture != "resnet":
+                raise ConfigError("--progressive uses ProGAN's discriminator, not StyleGAN2's blocks; drop "
+                                  "--d-architecture or --progressive")
 
 
 def adain(x: torch.Tensor, style: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
