@@ -189,6 +189,8 @@ def test_orig_discriminator_has_no_skips_and_trains():
     assert img.grad is not None and img.grad.abs().sum() > 0
     with pytest.raises(ConfigError, match="d_architecture"):
         from_dict(StyleGAN2Config, {"d_architecture": "skip"})
+    with pytest.raises(ConfigError, match="d_architecture"):  # the Python API too, not a silent orig D
+        StyleGAN2Config(d_architecture="skip")
     with pytest.raises(ConfigError, match="d-architecture"):  # progressive stylegan has ProGAN's D
         StyleGANConfig(progressive=True, d_architecture="orig")
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, get_args
 
 import torch
 import torch.nn.functional as F
@@ -114,6 +114,8 @@ class StyleGAN2Config(DAugmentConfig):
             raise ConfigError(f"style_mixing={self.style_mixing}: a probability in [0, 1]")
         if self.ema_kimg <= 0:
             raise ConfigError(f"ema_kimg={self.ema_kimg}: must be > 0")
+        if self.d_architecture not in get_args(DArchitecture):  # the CLI and saved configs check this too
+            raise ConfigError(f"d_architecture={self.d_architecture!r}: use {' or '.join(get_args(DArchitecture))}")
         self.check_augment()
 
     def width(self, res: int) -> int:

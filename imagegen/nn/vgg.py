@@ -89,7 +89,11 @@ def pools_before(name: str) -> int:
 
 def min_image_size(name: str, padding: str = "zeros") -> int:
     """The smallest image side (pixels) that reaches layer ``name``: ``2 ** pools_before(name)``, doubled
-    with ``reflect`` padding (the deepest convolution's input must be at least 2×2 to reflect)."""
+    with ``reflect`` padding (the deepest convolution's input must be at least 2×2 to reflect).
+
+    Raises:
+        ConfigError: unknown layer ``name`` or ``padding`` not one of :data:`PADDINGS`.
+    """
     return 2 ** (pools_before(name) + (check_padding(padding) == "reflect"))
 
 
