@@ -57,6 +57,27 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
     return value
 
 
+def check_choices(cfg: Any) -> None:
+    """Check that every ``Literal``-typed field of config dataclass ``cfg`` holds one of its choices.
+
+    :func:`from_dict` checks the CLI's and saved configs' values; this catches a bad value given to a
+    config's constructor from the Python API (e.g. ``conv_mode="group"``), which would otherwise
+    select some default branch silently. Non-dataclass configs are left alone.
+
+    Raises:
+        ConfigError: naming the field, the value and the valid choices.
+    """
+    if not dataclasses.is_dataclass(cfg):
+        return
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        tp, value = hints[f.name], getattr(cfg, f.name)
+        if get_origin(tp) is typing.Union and value is not None:  # Optional[Literal[...]]
+            tp = next(a for a in get_args(tp) if a is not type(None))
+        if get_origin(tp) is typing.Literal:
+            _coerce(f.name, tp, value)
+
+
 def from_dict(cls: type, data: dict[str, Any], *, what: str = "config") -> Any:
     """Build dataclass ``cls`` from ``data``, checking names and types.
 

@@ -49,6 +49,7 @@ from typing import Any, Callable, ClassVar, Literal, Optional
 import torch
 from torch import nn
 
+from ..config import check_choices
 from ..errors import ConfigError
 
 #: a batch: tensors by field name, e.g. ``{"img": [B, C, H, W] float32 in [-1, 1], "label": [B] int64}``
@@ -197,7 +198,10 @@ class GenerativeModel(nn.Module):
     directions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any) -> None:
+        """Raises:
+            ConfigError: a ``Literal`` option of ``config`` outside its choices (:func:`check_choices`)."""
         super().__init__()
+        check_choices(config)
         self.config = config
 
     # ---- data ---------------------------------------------------------------------------------------

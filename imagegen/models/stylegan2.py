@@ -40,13 +40,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from typing import Any, Literal, Optional, get_args
+from typing import Any, Literal, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import help_field
+from ..config import check_choices, help_field
 from ..errors import ConfigError
 from ..losses import r1_penalty
 from ..nn import adam, ramped_ema_decay, update_ema
@@ -114,8 +114,7 @@ class StyleGAN2Config(DAugmentConfig):
             raise ConfigError(f"style_mixing={self.style_mixing}: a probability in [0, 1]")
         if self.ema_kimg <= 0:
             raise ConfigError(f"ema_kimg={self.ema_kimg}: must be > 0")
-        if self.d_architecture not in get_args(DArchitecture):  # the CLI and saved configs check this too
-            raise ConfigError(f"d_architecture={self.d_architecture!r}: use {' or '.join(get_args(DArchitecture))}")
+        check_choices(self)  # d_architecture, conv_mode, augment: the CLI and saved configs check them too
         self.check_augment()
 
     def width(self, res: int) -> int:
