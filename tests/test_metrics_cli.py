@@ -164,6 +164,27 @@ def test_evaluate_npz_and_folder(tmp_path, cache, capsys):
     assert json.loads(out)["protocol"]["reference"]["loaded_at"]["resolution"] == 16
 
 
+def test_evaluate_fake_subset_is_random_not_the_first_n(tmp_path, cache, capsys):
+    """--num-samples N of a --fake file draws a seeded random subset: a file ordered by class (as
+    ``sample --num-per-class`` writes) would otherwise be scored on its first classes only."""
+    _, test = digits_splits()
+    order = torch.argsort(test.labels, stable=True)
+    by_class = save_npz(tmp_path / "by_class.npz", test.images[order], test.labels[order])
+    first = save_npz(tmp_path / "first.npz", test.images[order][:100], test.labels[order][:100])
+    fids = {}
+    for name, path in (("subset", by_class), ("first", first)):
+        code, out, err = run_cli(["evaluate", "--fake", path, "--real", "digits:test", "--metrics", "fid",
+                                  "--num-samples", "100", "--json"], capsys)
+        assert code == 0, err
+        obj = json.loads(out)
+        fids[name] = obj["fid"]
+    assert "subset" not in obj["protocol"]["fake"]  # all 100 of them
+    code, out, err = run_cli(["evaluate", "--fake", by_class, "--real", "digits:test", "--metrics", "fid",
+                              "--num-samples", "100", "--json"], capsys)
+    assert json.loads(out)["protocol"]["fake"]["subset"] == f"100 of {len(test.images)} images, drawn with seed 0"
+    assert json.loads(out)["fid"] == fids["subset"]  # the same seed, the same subset
+    assert fids["subset"] < 0.5 * fids["first"], fids  # the first 100 hold only the first classes
+
 def build_big(train):
     from imagegen.data import build_dataset
 

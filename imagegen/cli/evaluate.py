@@ -143,7 +143,7 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--metrics", "metrics_spec", default=None,
               help="comma-separated: fid,kid,is,pr,dc,acc,modes,cas,ppl,nll (default fid,kid,is,pr,dc; plus acc "
                    "for conditional runs)")
-@click.option("--num-samples", type=int, default=10000, help="generated samples (a run) or the first N images (--fake)")
+@click.option("--num-samples", type=int, default=10000, help="generated samples (a run), or a random subset of N of the --fake images (drawn with --seed)")
 @click.option("--num-real", type=int, default=None, help="use a seeded subset of N reference images (default: all)")
 @click.option("--seed", type=int, default=0,
               help="seed of sample generation and KID subsets; for restoration runs also the degradation seed "
@@ -203,6 +203,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     from ..data import build_dataset, dataset_loaders
     from ..data.transforms import PAD, crop_padding, describe_resize, resolve_resize
     from ..metrics.evaluate import EvalOptions, evaluate_images, parse_metrics, quantize
+    from ..metrics.reference import seeded_subset
     from ..sampling import generate, load_run
     from ..sampling.api import run_dir_of, run_resize, run_train_config
     from .sample import style_options
@@ -256,13 +257,16 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
             source["generator"] = "G_ema"
     else:
         fake_img, labels = load_fake_images(fake, data_root, resolution)
-        fake_img = fake_img[:num_samples]
-        labels = None if labels is None else labels[:num_samples]
+        source = {"file": str(fake)}
+        idx = seeded_subset(len(fake_img), num_samples, seed)  # not the first N: files may be ordered by class
+        if idx is not None:
+            source["subset"] = f"{len(idx):,} of {len(fake_img):,} images, drawn with seed {seed}"
+            fake_img = fake_img[idx]
+            labels = None if labels is None else labels[idx]
         if resize_real:
             resolution = fake_img.shape[2]
         channels = fake_img.shape[1] if resize_real else None
         resize = "bicubic"
-        source = {"file": str(fake)}
     if not name:
         raise ConfigError("no reference set: give --real NAME:SPLIT or --data NAME")
     if model is not None and "paired" in model.evaluation:

@@ -71,7 +71,13 @@ def reference_key(data_sha256: str, extractor: FeatureExtractor, protocol: dict[
                       "version": FORMAT_VERSION})
 
 
-def _subset(n: int, num: Optional[int], seed: int) -> Optional[torch.Tensor]:
+def seeded_subset(n: int, num: Optional[int], seed: int) -> Optional[torch.Tensor]:
+    """Sorted indices of a random subset of ``num`` of ``n`` items drawn with ``seed`` (int64 [num]), or
+    None when ``num`` is None or not smaller than ``n`` (use them all).
+
+    Raises:
+        ImagegenError: ``num`` < 1.
+    """
     if num is None or num >= n:
         return None
     if num < 1:
@@ -100,7 +106,7 @@ def reference_statistics(dataset: Any, extractor: FeatureExtractor, *, split: st
         computed and stored (``miss``) or not cached (``off``).
     """
     data_sha = dataset_hash(dataset)
-    idx = _subset(len(dataset), num_images, seed)
+    idx = seeded_subset(len(dataset), num_images, seed)
     protocol: dict[str, Any] = {
         "dataset": dataset.name, "split": split, "data_sha256": data_sha,
         "num_images": len(dataset) if idx is None else len(idx),
