@@ -211,6 +211,26 @@ def test_cli_conditional_on_unlabelled_data_is_one_line_error(tmp_path, capsys):
 
 
 
+def test_cli_preset_cifar_sets_the_official_switches_and_given_options_win(tmp_path, capsys):
+    """--preset cifar: stylegan2-ada-pytorch's cifar switches (no PL, no mixing, orig D, map 2, mbstd 32,
+    gamma 0.01); an option given on the command line overrides the preset; a resumed run refuses it."""
+    import json
+
+    run = tmp_path / "sg2"
+    code, out, err = run_cli(["train", "stylegan2", *TINY_SG2, "--steps", "1", "--preset", "cifar",
+                              "--out", run], capsys)
+    assert code == 0, err
+    cfg = json.loads((run / "config.json").read_text())["model_config"]
+    assert (cfg["pl_weight"], cfg["style_mixing"], cfg["d_architecture"], cfg["r1_gamma"]) == (0.0, 0.0, "orig", 0.01)
+    assert cfg["mbstd_group"] == 2 and cfg["mapping_layers"] == 2  # TINY_SG2 gives both: they win
+    assert "preset cifar: " in out and "given here instead: mapping_layers, mbstd_group" in out
+    code, _, err = run_cli(["train", "stylegan2", "--resume", run, "--steps", "2", "--preset", "cifar"], capsys)
+    assert code == 2 and "--preset cannot change when resuming" in err
+    code, _, err = run_cli(["train", "stylegan2", *TINY_SG2, "--preset", "ffhq", "--out", tmp_path / "x"], capsys)
+    assert code == 2 and "Invalid value for '--preset'" in err
+    code, _, err = run_cli(["train", "stylegan", *TINY_SG2, "--preset", "cifar", "--out", tmp_path / "y"], capsys)
+    assert code == 2 and "No such option '--preset'" in err
+
 def test_cli_train_resume_and_sample_with_truncation(tmp_path, capsys):
     from conftest import TINY_DCGAN
 

@@ -32,12 +32,22 @@ def _make_command(name: str) -> click.Command:
     @dataclass_options(TrainConfig, skip=main_data_skip, defaults=model_cls.train_defaults)
     @source_options(named)
     @dataclass_options(model_cls.Config)
+    @_preset_option(model_cls)
     @click.pass_context
     def command(ctx: click.Context, out: Optional[Path], resume: Optional[Path], force: bool,
                 **params: Any) -> None:
         if resume is not None and out is not None and Path(out) != Path(resume):
             raise click.UsageError("--resume RUN_DIR already names the run directory; drop --out")
         given = explicit_params(ctx)
+        preset = params.pop("preset", None)
+        if preset is not None:
+            if resume is not None:
+                raise click.UsageError("--preset cannot change when resuming; the model options come from the run")
+            taken = {k: v for k, v in model_cls.presets[preset].items() if k not in given}
+            params.update(taken)
+            click.echo(f"preset {preset}: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in taken.items())
+                       + (f" (given here instead: {', '.join(sorted(set(model_cls.presets[preset]) - set(taken)))})"
+                          if len(taken) < len(model_cls.presets[preset]) else ""))
         sources = {src.name: {f: params.pop(src.option(f)) for f in SOURCE_FIELDS} for src in named}
         if any(src.option(f) in given for src in named for f in SOURCE_FIELDS):
             given.add("sources")
@@ -55,6 +65,24 @@ def _make_command(name: str) -> click.Command:
         trainer.fit()
 
     return command
+
+
+def _preset_option(model_cls: Any) -> Any:
+    """Decorator adding ``--preset NAME`` for a model with :attr:`presets` (none otherwise)."""
+
+    def deco(fn: Any) -> Any:
+        if not model_cls.presets:
+            return fn
+        unknown = {k for p in model_cls.presets.values() for k in p} - set(model_cls.Config.__dataclass_fields__)
+        if unknown:  # pragma: no cover - a programming error in a model file
+            raise RuntimeError(f"{model_cls.model_name} presets set unknown options {sorted(unknown)}")
+        listed = "; ".join(f"{name}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+                           for name, values in model_cls.presets.items())
+        return click.option("--preset", type=click.Choice(sorted(model_cls.presets)), default=None,
+                            help=f"start from a published configuration's model options ({listed}); options "
+                                 "given on the command line override it")(fn)
+
+    return deco
 
 
 class _TrainGroup(click.Group):

@@ -185,6 +185,9 @@ class GenerativeModel(nn.Module):
     #: them unless the user gives the option), e.g. ``{"batch_size": 1}`` for the papers that train
     #: with one image per step; code that builds a :class:`~imagegen.training.TrainConfig` itself sets them
     train_defaults: ClassVar[dict[str, Any]] = {}
+    #: named sets of model-option values (a published configuration), chosen with ``imagegen train MODEL
+    #: --preset NAME``; options given on the command line override them; {} = no ``--preset`` option
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
     #: whether :meth:`log_likelihood` is exact (autoregressive models) rather than an estimate
     #: (importance-weighted bounds of latent-variable models)
     exact_likelihood: ClassVar[bool] = False

@@ -163,6 +163,7 @@ class StyleGAN(StyleGAN2):
 
     Config = StyleGANConfig
     synthesis_cls = AdaINSynthesis
+    presets = {}  # the cifar preset is stylegan2-ada-pytorch's, for the StyleGAN2 architecture
 
     def __init__(self, config: StyleGANConfig) -> None:
         super().__init__(config)

@@ -288,6 +288,13 @@ class StyleGAN2(GANModel):
     """
 
     Config = StyleGAN2Config
+    #: ``cifar``: the switches of stylegan2-ada-pytorch's ``--cfg cifar`` (train.py ``cfg_specs['cifar']``
+    #: and ``if cfg == 'cifar'``: map 2, mbstd 32, gamma 0.01, ema 500 kimg with ramp-up 0.05, no path-length
+    #: regularisation, no style mixing, D without residual skips; its mb 64 and lrate 0.0025 are already the
+    #: defaults). Not taken: its widths (fmaps 1, 512 channels at 32×32: far beyond a CPU budget) and its
+    #: ADA (add ``--augment ada``; it made no difference on CIFAR-10 at our budgets, docs/stylegan.md).
+    presets = {"cifar": {"mapping_layers": 2, "mbstd_group": 32, "r1_gamma": 0.01, "ema_kimg": 500.0,
+                         "ema_rampup": 0.05, "pl_weight": 0.0, "style_mixing": 0.0, "d_architecture": "orig"}}
     #: the synthesis network class (``stylegan`` swaps in AdaIN synthesis; everything else is shared)
     synthesis_cls: type = SynthesisNetwork
 
