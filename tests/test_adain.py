@@ -176,6 +176,32 @@ def cli(args) -> int:
     return rv or 0
 
 
+def test_load_size_trains_on_random_crops_of_larger_images(tmp_path):
+    """--load-size 32 --resolution 16: the data are loaded at 32×32 and each step trains on one random
+    16×16 crop per image (the decoder sees 16-pixel inputs); a load size below the resolution is refused."""
+    import json
+
+    content, style = write_pngs(tmp_path / "content", 4, 40, 0), write_pngs(tmp_path / "style", 4, 40, 1)
+    run = tmp_path / "run"
+    assert cli(["train", "adain", "--data-content", str(content), "--data-style", str(style), "--resolution", "16",
+                "--load-size", "32", "--encoder", "random", "--encoder-widths", "4,8,8,8,8", "--steps", "2",
+                "--batch-size", "2", "--threads", "1", "--out", str(run), "--no-progress"]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model_config"]["load_size"] == 32
+    assert {d["resolution"] for d in saved["sources"].values()} == {32}  # loaded at 32, not 16
+    model = tiny_model(load_size=32).train()
+    seen = []
+    model.decoder.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape)))
+    batch = {"content": torch.rand(3, 3, 32, 32) * 2 - 1, "style": torch.rand(3, 3, 32, 32) * 2 - 1}
+    torch.manual_seed(0)
+    loss = model.training_step("train", batch)["loss"]
+    assert seen == [(3, 8, 2, 2)] and torch.isfinite(loss)  # relu4_1 of a 16×16 crop
+    torch.manual_seed(0)
+    assert torch.equal(model.training_step("train", batch)["loss"], loss)  # the crops follow torch's RNG
+    assert not torch.equal(model.training_step("train", batch)["loss"], loss)  # ... and differ per step
+    with pytest.raises(ConfigError, match="load_size=8"):
+        AdaINConfig(**{**TINY, "load_size": 8})
+
 def test_cli_stylizes_with_a_trained_run(trained_run, capsys):
     root, run = trained_run
     photo = root / "photo.png"

@@ -7,7 +7,7 @@ import torch
 
 from imagegen.config import from_dict
 from imagegen.data.augment import (AugmentConfig, augment, color_jitter, gaussian_blur, random_blur,
-                                   random_color_jitter)
+                                   random_color_jitter, random_crops)
 from imagegen.errors import ConfigError
 from imagegen.training import TrainConfig
 
@@ -137,3 +137,19 @@ def test_training_with_blur_and_jitter_resumes_exactly(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     saved = load_run(tmp_path / "run").checkpoint_meta["train_config"]
     assert saved["blur_sigma"] == 1.0 and saved["color_jitter"] == [0.3, 0.3, 0.3]
+
+
+def test_random_crops_cut_windows_at_independent_uniform_offsets():
+    img = torch.arange(2 * 3 * 6 * 7, dtype=torch.float32).reshape(2, 3, 6, 7).repeat(200, 1, 1, 1)
+    out = random_crops(img, (4, 3), torch.Generator().manual_seed(0))
+    assert out.shape == (400, 3, 4, 3)
+    offsets = set()
+    for i in range(len(img)):  # each output is a window of its own image, at some offset
+        y0, x0 = divmod(int(out[i, 0, 0, 0] - img[i, 0, 0, 0]), 7)
+        assert torch.equal(out[i], img[i, :, y0:y0 + 4, x0:x0 + 3])
+        offsets.add((y0, x0))
+    assert offsets == {(y, x) for y in range(3) for x in range(5)}  # every position reachable
+    again = random_crops(img, (4, 3), torch.Generator().manual_seed(0))
+    assert torch.equal(out, again) and torch.equal(random_crops(img, (6, 7), torch.Generator()), img)
+    with pytest.raises(ValueError, match="does not fit"):
+        random_crops(img, (7, 3), torch.Generator())

@@ -161,13 +161,41 @@ def random_crop(img: torch.Tensor, pad: int, generator: torch.Generator) -> torc
     if not 0 < pad < min(H, W):
         raise ValueError(f"crop padding must be in [0, {min(H, W)}) for {H}x{W} images, not {pad}")
     padded = F.pad(img, (pad, pad, pad, pad), mode="reflect")  # [B, C, H+2p, W+2p]
-    offsets = torch.randint(0, 2 * pad + 1, (2, B), generator=generator, device=generator.device)
+    return random_crops(padded, (H, W), generator)
+
+
+def random_crops(img: torch.Tensor, size: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+    """Cut an ``size`` = (h, w) window out of each image at its own random offset.
+
+    Offsets (dy, dx) are uniform over every position where the window fits, {0, …, H − h} ×
+    {0, …, W − w}, drawn as one [2, B] tensor; pixel values are copied, never interpolated. The
+    random-crop half of "resize, then random crop" training (e.g. Huang & Belongie 2017 §6: 512-pixel
+    images, 256×256 crops).
+
+    Args:
+        img: [B, C, H, W] float tensor.
+        size: (h, w) with 1 ≤ h ≤ H and 1 ≤ w ≤ W.
+        generator: source of randomness (draws 2·B integers).
+
+    Returns:
+        [B, C, h, w], same dtype and device.
+
+    Raises:
+        ValueError: the window does not fit in the images.
+    """
+    _check_batch(img)
+    B, C, H, W = img.shape
+    h, w = size
+    if not (1 <= h <= H and 1 <= w <= W):
+        raise ValueError(f"a {h}x{w} crop does not fit in {H}x{W} images")
+    offsets = torch.stack([torch.randint(0, H - h + 1, (B,), generator=generator, device=generator.device),
+                           torch.randint(0, W - w + 1, (B,), generator=generator, device=generator.device)])
     dy, dx = offsets.to(img.device)  # [B] each
-    rows = dy[:, None] + torch.arange(H, device=img.device)  # [B, H]
-    cols = dx[:, None] + torch.arange(W, device=img.device)  # [B, W]
+    rows = dy[:, None] + torch.arange(h, device=img.device)  # [B, h]
+    cols = dx[:, None] + torch.arange(w, device=img.device)  # [B, w]
     batch = torch.arange(B, device=img.device)[:, None, None]
-    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # [B, H, W, C]
-    return out.permute(0, 3, 1, 2).contiguous()  # [B, C, H, W]
+    out = img.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # [B, h, w, C]
+    return out.permute(0, 3, 1, 2).contiguous()  # [B, C, h, w]
 
 
 def random_rotate(img: torch.Tensor, max_deg: float, generator: torch.Generator) -> torch.Tensor:

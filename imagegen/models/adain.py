@@ -34,7 +34,10 @@ self-trained encoder that ``imagegen train-encoder`` writes to the cache, else `
 ``config.json`` records the encoder the decoder was trained against.
 
 Training: ``imagegen train adain --data-content PHOTOS --data-style PAINTINGS`` (two unpaired sources;
-batch fields ``content`` and ``style``; item i of one batch is paired with item i of the other). Use
+batch fields ``content`` and ``style``; item i of one batch is paired with item i of the other). With
+``load_size`` the images are loaded at that square size and each step trains on a random
+``resolution`` crop of every image (§6 resizes to 512 and crops 256 at random; here the crop is taken
+inside the centre square the loader keeps, not anywhere in a wider image). Use
 time: :func:`imagegen.style.adain.stylize_adain` (α, style interpolation, colour preservation, masks).
 """
 from __future__ import annotations
@@ -47,6 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import help_field
+from ..data.augment import random_crops
 from ..errors import ConfigError
 from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, load_vgg19, min_image_size, resolve_auto, vgg19_file_widths
 from ..registry import register_model
@@ -83,6 +87,10 @@ class AdaINConfig:
         128, "training crop size in pixels (a multiple of 8; the paper uses 256 crops of 512-pixel images; "
              "128 costs a quarter per step on a CPU, and the network is fully convolutional, so it stylises "
              "any size)")
+    load_size: Optional[int] = help_field(
+        None, "random-crop training: the content and style images are loaded at this square size (short side "
+              "resized, centre crop) and every step cuts a random --resolution crop out of each (Huang & "
+              "Belongie 2017 §6: 512-pixel images, random 256 crops); default: loaded at --resolution, no crop")
     channels: Optional[int] = help_field(
         3, "image channels: 3 (greyscale data is replicated to RGB for the encoder; with 1 the model's "
            "outputs are greyscale)")
@@ -113,6 +121,9 @@ class AdaINConfig:
         if self.resolution < smallest or self.resolution % 8:
             raise ConfigError(f"resolution={self.resolution}: adain needs a multiple of 8 (the encoder pools 3 "
                               f"times before relu4_1) of at least {smallest}, e.g. 128 or 256")
+        if self.load_size is not None and self.load_size < self.resolution:
+            raise ConfigError(f"load_size={self.load_size}: the images are cropped to resolution={self.resolution}, "
+                              "so load them at least that large (or leave --load-size unset)")
         if self.channels is not None and self.channels not in (1, 3):
             raise ConfigError(f"channels={self.channels}: use 3 (or 1 for greyscale data)")
         self.encoder_widths = tuple(int(w) for w in self.encoder_widths)
@@ -252,8 +263,17 @@ class AdaIN(GenerativeModel):
         loss = l_c + self.config.style_weight * l_s
         return {"loss": loss, "content": l_c.detach(), "style": l_s.detach()}
 
+    @classmethod
+    def data_resolution(cls, config: AdaINConfig) -> Optional[int]:
+        return config.load_size or config.resolution
+
     def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
         content, style = batch["content"], batch["style"]
+        r = self.config.resolution
+        if content.shape[-1] > r:  # load_size: one random crop per image (torch's RNG, which runs checkpoint)
+            content = random_crops(content, (r, r), torch.default_generator)
+        if style.shape[-1] > r:
+            style = random_crops(style, (r, r), torch.default_generator)
         if len(style) != len(content):  # pair item i with item i mod len(style)
             style = style[torch.arange(len(content), device=style.device) % len(style)]
         return self.losses(content, style)

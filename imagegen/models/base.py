@@ -209,6 +209,13 @@ class GenerativeModel(nn.Module):
 
     # ---- data ---------------------------------------------------------------------------------------
     @classmethod
+    def data_resolution(cls, config: Any) -> Optional[int]:
+        """Square size the training data is loaded at (default ``config.resolution``, None to keep the
+        images' own size); a model that crops at random while training loads larger (``adain``'s
+        ``load_size``)."""
+        return getattr(config, "resolution", None)
+
+    @classmethod
     def data_sources(cls) -> list[DataSource]:
         """The data the model trains on (default: one image dataset → fields ``img``, ``label``)."""
         return [DataSource()]

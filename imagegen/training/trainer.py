@@ -282,7 +282,7 @@ class Trainer:
 
         sources = self.model_cls.data_sources()
         model_cfg = self.model_config
-        res, ch = getattr(model_cfg, "resolution", None), getattr(model_cfg, "channels", None)
+        res, ch = self.model_cls.data_resolution(model_cfg), getattr(model_cfg, "channels", None)
         datasets: dict[str, Any] = {}
         for src in sources:
             given = self.dataset if (self.dataset is not None and src is sources[0]) else None
