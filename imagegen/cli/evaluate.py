@@ -143,7 +143,8 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--metrics", "metrics_spec", default=None,
               help="comma-separated: fid,kid,is,pr,dc,acc,modes,cas,ppl,nll (default fid,kid,is,pr,dc; plus acc "
                    "for conditional runs)")
-@click.option("--num-samples", type=int, default=10000, help="generated samples (a run), or a random subset of N of the --fake images (drawn with --seed)")
+@click.option("--num-samples", type=int, default=10000,
+              help="generated samples (a run), or a random subset of N of the --fake images (drawn with --seed)")
 @click.option("--num-real", type=int, default=None, help="use a seeded subset of N reference images (default: all)")
 @click.option("--seed", type=int, default=0,
               help="seed of sample generation and KID subsets; for restoration runs also the degradation seed "

@@ -168,7 +168,7 @@ def random_crops(img: torch.Tensor, size: tuple[int, int], generator: torch.Gene
     """Cut an ``size`` = (h, w) window out of each image at its own random offset.
 
     Offsets (dy, dx) are uniform over every position where the window fits, {0, …, H − h} ×
-    {0, …, W − w}, drawn as one [2, B] tensor; pixel values are copied, never interpolated. The
+    {0, …, W − w}, drawn as B row offsets, then B column offsets; pixel values are copied, never interpolated. The
     random-crop half of "resize, then random crop" training (e.g. Huang & Belongie 2017 §6: 512-pixel
     images, 256×256 crops).
 

@@ -270,9 +270,9 @@ class AdaIN(GenerativeModel):
     def training_step(self, phase: str, batch: Batch) -> dict[str, torch.Tensor]:
         content, style = batch["content"], batch["style"]
         r = self.config.resolution
-        if content.shape[-1] > r:  # load_size: one random crop per image (torch's RNG, which runs checkpoint)
+        if tuple(content.shape[-2:]) != (r, r):  # load_size: a random crop per image (torch's RNG, checkpointed)
             content = random_crops(content, (r, r), torch.default_generator)
-        if style.shape[-1] > r:
+        if tuple(style.shape[-2:]) != (r, r):
             style = random_crops(style, (r, r), torch.default_generator)
         if len(style) != len(content):  # pair item i with item i mod len(style)
             style = style[torch.arange(len(content), device=style.device) % len(style)]
