@@ -1,6 +1,7 @@
 """``imagegen train MODEL``: one subcommand per registered model, with the trainer's and the model's options."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -45,9 +46,10 @@ def _make_command(name: str) -> click.Command:
                 raise click.UsageError("--preset cannot change when resuming; the model options come from the run")
             taken = {k: v for k, v in model_cls.presets[preset].items() if k not in given}
             params.update(taken)
-            click.echo(f"preset {preset}: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in taken.items())
-                       + (f" (given here instead: {', '.join(sorted(set(model_cls.presets[preset]) - set(taken)))})"
-                          if len(taken) < len(model_cls.presets[preset]) else ""))
+            if os.environ.get("RANK", "0") == "0":  # once under torchrun
+                given_here = sorted(set(model_cls.presets[preset]) - set(taken))
+                click.echo(f"preset {preset}: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in taken.items())
+                           + (f" (given here instead: {', '.join(given_here)})" if given_here else ""))
         sources = {src.name: {f: params.pop(src.option(f)) for f in SOURCE_FIELDS} for src in named}
         if any(src.option(f) in given for src in named for f in SOURCE_FIELDS):
             given.add("sources")
