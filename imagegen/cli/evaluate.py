@@ -141,7 +141,7 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--split", default=None, help="reference split (default: test for named datasets)")
 @click.option("--data-root", default=None, help="directory holding the reference dataset's files")
 @click.option("--metrics", "metrics_spec", default=None,
-              help="comma-separated: fid,kid,is,pr,dc,acc,modes,cas,ppl,nll (default fid,kid,is,pr,dc; plus acc "
+              help="comma-separated: fid,kid,is,pr,dc,nn,acc,modes,cas,ppl,nll (default fid,kid,is,pr,dc; plus acc "
                    "for conditional runs)")
 @click.option("--num-samples", type=int, default=10000,
               help="generated samples (a run), or a random subset of N of the --fake images (drawn with --seed)")

@@ -16,6 +16,10 @@ modes   confident, classes_covered, confident top-class fraction, classes presen
 cas     cas                         Classification Accuracy Score: real test accuracy of a classifier
                                     trained on class-conditional samples only (Ravuri & Vinyals 2019,
                                     §3; :mod:`imagegen.metrics.cas`, a model metric)
+nn      nn_ratio, nn_copies         memorisation check against the training set: median nearest-real
+                                    distance of samples over the training set's own leave-one-out
+                                    median, and the share of samples closer than its 1 % quantile
+                                    (:mod:`imagegen.metrics.nearest`; use the training split)
 ======  ==========================  =================================================================
 
 Generated images are quantised to uint8 levels before feature extraction (exactly as if saved to PNG
@@ -36,6 +40,7 @@ from .extractors import FeatureExtractor, Features, compute_features
 from .fid import feature_statistics, frechet_distance
 from .inception_score import inception_score
 from .kid import kernel_inception_distance
+from .nearest import COPY_QUANTILE, copy_statistics
 from .prdc import density_coverage, precision_recall
 from .reference import ReferenceStats, reference_statistics
 
@@ -197,6 +202,12 @@ def _dc(x: MetricInputs) -> dict[str, float]:
     return {"density": d, "coverage": c}
 
 
+@register_metric("nn", ("nn_ratio", "nn_copies"))
+def _nn(x: MetricInputs) -> dict[str, float]:
+    stats = copy_statistics(x.real.features, x.fake.features, copy_quantile=COPY_QUANTILE)
+    return {"nn_ratio": stats["nn_ratio"], "nn_copies": stats["nn_copies"]}
+
+
 @register_metric("acc", ("acc",), needs_labels=True)
 def _acc(x: MetricInputs) -> dict[str, float]:
     assert x.class_logits is not None and x.fake_labels is not None
@@ -220,6 +231,7 @@ def check_sample_counts(metrics: Sequence[str], num_real: int, num_fake: int, fe
     # metric -> (minimum, number of samples that must reach it)
     needs = {"fid": (2, both), "kid": (2, both), "pr": (options.pr_k + 1, both),
              "dc": (options.dc_k + 1, num_real if num_fake >= 1 else 0),
+             "nn": (2, num_real if num_fake >= 1 else 0),
              "is": (2 * options.is_splits, num_fake), "acc": (1, num_fake), "modes": (1, num_fake)}
     for m in metrics:
         need, have = needs.get(m, (1, num_fake))
@@ -387,7 +399,7 @@ def build_protocol(extractor: FeatureExtractor, real: ReferenceStats, num_fake: 
     used = {"fid": {}, "kid": {"kid_subset_size": min(options.kid_subset_size, len(real), num_fake),
                                "kid_subsets": options.kid_subsets},
             "is": {"is_splits": options.is_splits}, "pr": {"pr_k": options.pr_k}, "dc": {"dc_k": options.dc_k},
-            "modes": {"modes_confidence": 0.9}}
+            "modes": {"modes_confidence": 0.9}, "nn": {"nn_copy_quantile": COPY_QUANTILE}}
     params: dict[str, Any] = {}
     for m in metrics:
         params.update(used.get(m, {}))

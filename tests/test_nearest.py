@@ -1,0 +1,109 @@
+"""The nearest-neighbour memorisation check: imagegen.metrics.nearest, the `nn` metric and
+scripts/nearest_neighbours.py."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from _metrics_fixtures import digits_splits, tiny_digits_classifier
+from _scripts import load_script
+from PIL import Image
+
+from imagegen.errors import ImagegenError
+from imagegen.metrics.evaluate import EvalOptions, evaluate_images
+from imagegen.metrics.nearest import copy_statistics, nearest_neighbours
+
+nn_script = load_script("scripts/nearest_neighbours.py")
+
+
+def test_nearest_neighbours_match_brute_force_across_chunks():
+    g = torch.Generator().manual_seed(0)
+    refs, queries = torch.randn(50, 7, generator=g), torch.randn(23, 7, generator=g) * 2 + 1
+    full = torch.cdist(queries.double(), refs.double())
+    d, idx = nearest_neighbours(queries, refs, k=3, chunk=5)
+    want_d, want_i = full.topk(3, dim=1, largest=False)
+    assert torch.equal(idx, want_i) and torch.allclose(d.double(), want_d, atol=1e-4)
+    # leave-one-out: the row's own entry is skipped, an exact duplicate elsewhere is not
+    dup = torch.cat([refs, refs[:1]])
+    d, idx = nearest_neighbours(dup, dup, exclude_self=True, chunk=4)
+    self_full = torch.cdist(dup.double(), dup.double()).fill_diagonal_(float("inf"))
+    assert torch.allclose(d[:, 0].double(), self_full.min(dim=1).values, atol=1e-4)
+    assert (idx[:, 0] != torch.arange(51)).all()
+    assert idx[0, 0] == 50 and idx[50, 0] == 0 and d[0, 0] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_nearest_neighbours_refuse_bad_shapes():
+    with pytest.raises(ImagegenError, match="equal D"):
+        nearest_neighbours(torch.zeros(3, 4), torch.zeros(5, 3))
+    with pytest.raises(ImagegenError, match="reference images"):
+        nearest_neighbours(torch.zeros(3, 4), torch.zeros(2, 4), k=3)
+    with pytest.raises(ImagegenError, match="reference images"):
+        nearest_neighbours(torch.zeros(1, 4), torch.zeros(1, 4), exclude_self=True)
+
+
+def test_copy_statistics_separate_copies_independent_samples_and_off_data_samples():
+    g = torch.Generator().manual_seed(1)
+    train = torch.randn(2000, 8, generator=g)
+    copies = copy_statistics(train, train[torch.randint(0, 2000, (500,), generator=g)] + 1e-4)
+    assert copies["nn_ratio"] < 0.01 and copies["nn_copies"] == 1.0
+    fresh = copy_statistics(train, torch.randn(2000, 8, generator=g))  # the same distribution, new draws
+    assert 0.9 < fresh["nn_ratio"] < 1.1 and fresh["nn_copies"] < 0.03
+    off = copy_statistics(train, torch.randn(500, 8, generator=g) + 4)
+    assert off["nn_ratio"] > 1.5 and off["nn_copies"] == 0.0
+    with pytest.raises(ImagegenError, match="copy_quantile"):
+        copy_statistics(train, train, copy_quantile=1.0)
+
+
+def test_nn_metric_in_the_evaluation_pipeline():
+    train, test = digits_splits()
+    clf, _ = tiny_digits_classifier()
+    opts = EvalOptions()
+    memorised = evaluate_images(train.images[:300], train, extractor=clf, metrics=["nn"], options=opts, cache=False)
+    held_out = evaluate_images(test.images[:300], train, extractor=clf, metrics=["nn"], options=opts, cache=False)
+    assert memorised.metrics["nn_copies"] == 1.0 and memorised.metrics["nn_ratio"] == pytest.approx(0.0, abs=1e-3)
+    assert held_out.metrics["nn_copies"] < 0.2 and held_out.metrics["nn_ratio"] > 0.5
+    assert memorised.protocol["parameters"] == {"nn_copy_quantile": 0.01}
+
+
+def _zip_of_images(path, images):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        for i, img in enumerate(images):
+            from io import BytesIO
+
+            buf = BytesIO()
+            Image.fromarray(img).save(buf, format="PNG")
+            z.writestr(f"train/{i:04d}.png", buf.getvalue())
+
+
+def test_script_draws_the_closest_samples_and_reports_copies(tmp_path):
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8)
+    _zip_of_images(tmp_path / "train.zip", real)
+    fake = rng.integers(0, 256, (30, 8, 8, 3), dtype=np.uint8)
+    fake[7] = real[12]  # one exact copy
+    np.savez(tmp_path / "fake.npz", images=fake)
+    out, js = tmp_path / "nn.png", tmp_path / "nn.json"
+    rc = nn_script.main(["--fake", str(tmp_path / "fake.npz"), "--real", str(tmp_path / "train.zip"),
+                         "--closest", "2", "--random", "3", "--k", "2", "--cell", "16", "--out", str(out),
+                         "--json", str(js)])
+    assert rc == 0
+    rec = json.loads(js.read_text())
+    assert rec["num_fake"] == 30 and rec["num_real"] == 40 and rec["space"] == "pixel"
+    assert len(rec["rows"]) == 5 and len({r["sample"] for r in rec["rows"]}) == 5
+    first = rec["rows"][0]
+    assert first["sample"] == 7 and first["neighbours"][0] == 12 and first["relative_distance"][0] == 0.0
+    assert rec["nn_copies"] == pytest.approx(1 / 30)
+    assert Image.open(out).size == (4 + 3 * 20, 5 * (16 + 14 + 4) + 4)
+
+
+def test_script_refuses_samples_of_another_size(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    _zip_of_images(tmp_path / "train.zip", rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8))
+    np.savez(tmp_path / "fake.npz", images=rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8))
+    rc = nn_script.main(["--fake", str(tmp_path / "fake.npz"), "--real", str(tmp_path / "train.zip"),
+                         "--out", str(tmp_path / "x.png")])
+    assert rc == 2 and "--resolution 16" in capsys.readouterr().err
