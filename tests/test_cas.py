@@ -114,6 +114,10 @@ def test_evaluate_cas_of_a_conditional_run_and_of_labelled_files(tmp_path, cache
     assert code == 0, err
     obj = json.loads(out)
     assert 0 <= obj["cas"] <= 1 and obj["protocol"]["cas"]["samples"] == {"file": str(npz)}
+    code, out, err = run_cli(["evaluate", "--fake", npz, "--real", "digits:test", "--metrics", "cas",
+                              "--num-samples", "150", "--json"], capsys)
+    assert code == 0, err  # a random subset: the record says which
+    assert json.loads(out)["protocol"]["cas"]["samples"]["subset"] == "150 of 200 images, drawn with seed 0"
     np.savez(npz, images=train.images[:200].permute(0, 2, 3, 1).numpy())
     code, _, err = run_cli(["evaluate", "--fake", npz, "--real", "digits:test", "--metrics", "cas"], capsys)
     assert code == 2 and "metric cas needs the class labels" in err

@@ -308,7 +308,7 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
     if "cas" in metrics:  # a classifier trained on the samples, tested on the reference: imagegen.metrics.cas
         cas_metrics, cas_proto = _cas(model, None if model is not None else fake_img, labels, reference, name,
                                       cas_per_class, num_samples, seed, batch_size, unpad, device, data_root,
-                                      cache_dir, fake, sample_options)
+                                      cache_dir, fake, sample_options, fake_source=None if model is not None else source)
         metrics = [m for m in metrics if m != "cas"]
         if not metrics:
             cas_extra: dict[str, Any] = {}
@@ -410,10 +410,11 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
 def _cas(model: Any, fake_img: Optional[torch.Tensor], labels: Optional[torch.Tensor], reference: Any,
          dataset: str, per_class: Optional[int], num_samples: int, seed: int, batch_size: int,
          unpad: Optional[tuple[int, int]], device: str, data_root: Optional[str], cache_dir: Optional[str],
-         fake: Optional[str], sample_options: Optional[dict[str, Any]] = None
-         ) -> tuple[dict[str, float], dict[str, Any]]:
+         fake: Optional[str], sample_options: Optional[dict[str, Any]] = None,
+         fake_source: Optional[dict[str, Any]] = None) -> tuple[dict[str, float], dict[str, Any]]:
     """The ``cas`` metric ({"cas": accuracy}, protocol) of a conditional run's samples (``per_class`` per
-    class, default ``num_samples`` / K) or of labelled ``--fake`` images, tested on ``reference``."""
+    class, default ``num_samples`` / K) or of labelled ``--fake`` images (described by ``fake_source``:
+    the file and, where ``--num-samples`` chose a subset, which), tested on ``reference``."""
     from ..data.transforms import crop_padding
     from ..device import resolve_device
     from ..errors import ImagegenError
@@ -442,7 +443,7 @@ def _cas(model: Any, fake_img: Optional[torch.Tensor], labels: Optional[torch.Te
             raise ConfigError(f"metric cas needs the class labels of the images: save them as 'labels' in {fake}")
         if per_class is not None:
             raise ConfigError("--cas-per-class applies to a run; for --fake images choose them with --num-samples")
-        images, lab, source = fake_img, labels, {"file": str(fake)}
+        images, lab, source = fake_img, labels, dict(fake_source or {"file": str(fake)})
     acc, proto = classification_accuracy_score(images, lab, reference, device=resolve_device(device),
                                                name="generated" if model is not None else str(fake), log=_info)
     proto["samples"] = source
