@@ -50,7 +50,8 @@ def pick_rows(d: torch.Tensor, closest: int, random: int, seed: int) -> list[int
     drawn with ``seed`` (no repeats)."""
     order = d.argsort().tolist()
     rows = order[:closest]
-    rest = [i for i in range(len(d)) if i not in set(rows)]
+    taken = set(rows)
+    rest = [i for i in range(len(d)) if i not in taken]
     g = torch.Generator().manual_seed(seed)
     rows += [rest[i] for i in torch.randperm(len(rest), generator=g)[:random].tolist()]
     return rows

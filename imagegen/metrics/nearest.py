@@ -13,7 +13,7 @@ Two numbers summarise this:
 
 - ``nn_ratio`` = median(d) / median(e): about 1 for an independent sampler, well below 1 for a copying
   generator, above 1 for samples unlike the data;
-- ``nn_copies`` = the fraction of samples with d_j below the ``copy_quantile`` (1 %) quantile of e:
+- ``nn_copies`` = the fraction of samples with d_j at most the ``copy_quantile`` (1 %) quantile of e:
   about 0.01 for an independent sampler, near 1 for a generator that reproduces training images.
 
 The idea is the nearest-neighbour comparison against held-out data of Meehan, Chaudhuri & Dasgupta 2020
@@ -108,5 +108,5 @@ def copy_statistics(real: torch.Tensor, fake: torch.Tensor, *, copy_quantile: fl
     med_e, med_d = float(e.median()), float(d.median())
     threshold = float(torch.quantile(e, copy_quantile))
     return {"nn_ratio": med_d / med_e if med_e > 0 else float("inf"),
-            "nn_copies": float((d < threshold).double().mean()),
+            "nn_copies": float((d <= threshold).double().mean()),  # <=: duplicates in the set make it 0
             "nn_median_fake": med_d, "nn_median_real": med_e}
