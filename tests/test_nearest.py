@@ -2,6 +2,7 @@
 scripts/nearest_neighbours.py."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -107,3 +108,40 @@ def test_script_refuses_samples_of_another_size(tmp_path, capsys):
     rc = nn_script.main(["--fake", str(tmp_path / "fake.npz"), "--real", str(tmp_path / "train.zip"),
                          "--out", str(tmp_path / "x.png")])
     assert rc == 2 and "--resolution 16" in capsys.readouterr().err
+
+
+# ---- scripts/extractor_spread.py ------------------------------------------------------------------
+def test_extractor_spread_scores_one_set_under_classifiers_of_several_seeds(tmp_path, monkeypatch):
+    """Seeds 0 and 1 give two different classifiers (weights hashes); the reference scored against itself
+    gives FID ≈ 0 under both, so the rows differ only where they should."""
+    import imagegen.metrics.classifier as classifier
+    from _metrics_fixtures import QUICK, TINY
+
+    spread = load_script("scripts/extractor_spread.py")
+    real_train = classifier.load_or_train_classifier
+
+    def quick(dataset, *, recipe, **kw):  # the tiny architecture and a short recipe, with the asked seed
+        return real_train(dataset, recipe=dataclasses.replace(QUICK, seed=recipe.seed), config=TINY, **kw)
+
+    monkeypatch.setattr(classifier, "load_or_train_classifier", quick)
+    _, test = digits_splits()
+    np.savez(tmp_path / "fake.npz", images=test.images.permute(0, 2, 3, 1).numpy())
+    out = tmp_path / "spread.json"
+    rc = spread.main(["--fake", str(tmp_path / "fake.npz"), "--real", "digits", "--split", "test",
+                      "--classifier-data", "digits", "--seeds", "0,1", "--metrics", "fid,pr",
+                      "--cache-dir", str(tmp_path / "cache"), "--json", str(out)])
+    assert rc == 0
+    rec = json.loads(out.read_text())
+    assert [r["classifier_seed"] for r in rec["rows"]] == [0, 1]
+    assert rec["rows"][0]["weights_sha256"] != rec["rows"][1]["weights_sha256"]
+    assert all(r["fid"] == pytest.approx(0.0, abs=1e-6) and r["precision"] == 1.0 for r in rec["rows"])
+    assert rec["range"]["fid"][1] == pytest.approx(0.0, abs=1e-6) and rec["num_fake"] == len(test)
+
+
+def test_extractor_spread_refuses_an_empty_seed_list(tmp_path, capsys):
+    spread = load_script("scripts/extractor_spread.py")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "fake.npz", images=rng.integers(0, 256, (5, 8, 8, 1), dtype=np.uint8))
+    rc = spread.main(["--fake", str(tmp_path / "fake.npz"), "--real", "digits", "--classifier-data", "digits",
+                      "--seeds", ","])
+    assert rc == 2 and "--seeds" in capsys.readouterr().err
