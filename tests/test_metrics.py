@@ -187,7 +187,7 @@ def test_prdc_bad_input():
 # ---- registry / sample counts ------------------------------------------------------------------
 def test_parse_metrics_and_unknown_names():
     assert parse_metrics("fid, KID,is,fid") == ["fid", "kid", "is"]
-    with pytest.raises(ImagegenError, match="unknown metric.*'fdi'.*available: acc, cas, dc, fid, is, kid, modes, nll, ppl, pr"):
+    with pytest.raises(ImagegenError, match="unknown metric.*'fdi'.*available: acc, cas, dc, fid, is, kid, modes, nll, nn, ppl, pr"):
         parse_metrics("fid,fdi")
     with pytest.raises(ImagegenError, match="no metrics"):
         parse_metrics(",")
