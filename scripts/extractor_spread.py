@@ -14,7 +14,7 @@ Usage::
     python scripts/extractor_spread.py --fake zebra-samples.npz --real horse2zebra_trainB.zip \\
         --resolution 64 --classifier-data cifar10-jpg --seeds 0,1,2 --json spread.json
 
-Each new seed trains a classifier once (CIFAR-10: about 100 s on 2 CPU cores), cached like the
+Each new seed trains a classifier once (CIFAR-10: about 2 minutes on 2 CPU cores), cached like the
 default one. Bad input (missing files, a dataset without labels for the classifier) is a one-line error,
 exit code 2.
 """

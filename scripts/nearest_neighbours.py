@@ -26,7 +26,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
