@@ -26,14 +26,13 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+sys.path.insert(0, str(Path(__file__).parent))
+from nearest_neighbours import add_sample_options, load_samples_and_reference  # noqa: E402
+
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fake", required=True, help=".npz of samples (imagegen sample --out X.npz) or an image folder/zip")
-    ap.add_argument("--real", required=True, help="reference: dataset name, folder or zip")
-    ap.add_argument("--data-root", default=None, help="directory of a named reference dataset's files")
-    ap.add_argument("--split", default="train", help="split of a named reference dataset")
-    ap.add_argument("--resolution", type=int, default=None, help="load the reference at RxR (bicubic)")
+    add_sample_options(ap)
     ap.add_argument("--classifier-data", required=True, help="labelled dataset the classifiers are trained on")
     ap.add_argument("--classifier-root", default=None, help="directory of that dataset's files")
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated classifier training seeds")
@@ -42,8 +41,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
 
-    from imagegen.cli.evaluate import load_fake_images
-    from imagegen.data import build_dataset
     from imagegen.errors import ImagegenError
     from imagegen.metrics.classifier import TrainRecipe, load_or_train_classifier
     from imagegen.metrics.evaluate import EvalOptions, evaluate_images, parse_metrics
@@ -54,9 +51,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not seeds:
             raise ImagegenError("--seeds: give at least one seed, e.g. 0,1,2")
         metrics = parse_metrics(args.metrics)
-        fake, _ = load_fake_images(args.fake)
-        ref = build_dataset(args.real, root=args.data_root, split=args.split, resolution=args.resolution,
-                            channels=int(fake.shape[1]))
+        fake, ref = load_samples_and_reference(args)
         for seed in seeds:
             clf = load_or_train_classifier(args.classifier_data, data_root=args.classifier_root, cache=args.cache_dir,
                                            recipe=TrainRecipe(seed=seed), log=lambda m: print(m, file=sys.stderr))

@@ -30,6 +30,35 @@ import torch
 from PIL import Image, ImageDraw
 
 
+def add_sample_options(ap: argparse.ArgumentParser) -> None:
+    """``--fake``, ``--real``, ``--data-root``, ``--split``, ``--resolution`` (also used by
+    scripts/extractor_spread.py)."""
+    ap.add_argument("--fake", required=True, help=".npz of samples (imagegen sample --out X.npz) or an image folder/zip")
+    ap.add_argument("--real", required=True, help="the reference (training) images: dataset name, folder or zip")
+    ap.add_argument("--data-root", default=None, help="directory of a named dataset's files")
+    ap.add_argument("--split", default="train", help="split of a named dataset (the training split: default)")
+    ap.add_argument("--resolution", type=int, default=None, help="load the reference images at RxR (bicubic)")
+
+
+def load_samples_and_reference(args: argparse.Namespace) -> tuple[torch.Tensor, object]:
+    """The samples (uint8 [N, C, H, W]) and the reference dataset, loaded with the samples' channels.
+
+    Raises:
+        ImagegenError: unreadable files, or samples of another size than the reference images.
+    """
+    from imagegen.cli.evaluate import load_fake_images
+    from imagegen.data import build_dataset
+    from imagegen.errors import ImagegenError
+
+    fake, _ = load_fake_images(args.fake)
+    ds = build_dataset(args.real, root=args.data_root, split=args.split, resolution=args.resolution,
+                       channels=int(fake.shape[1]))
+    if tuple(fake.shape[1:]) != tuple(ds.images.shape[1:]):
+        raise ImagegenError(f"samples are {list(fake.shape[1:])} (CxHxW) but the reference images "
+                            f"{list(ds.images.shape[1:])}; pass --resolution {fake.shape[-1]}")
+    return fake, ds
+
+
 def flat_pixels(images: torch.Tensor) -> torch.Tensor:
     """uint8 [N, C, H, W] -> float32 [N, C*H*W] in [-1, 1]."""
     return images.reshape(len(images), -1).float().div_(127.5).sub_(1.0)
@@ -83,11 +112,7 @@ def render(fake: torch.Tensor, real: torch.Tensor, rows: list[int], nn_idx: torc
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fake", required=True, help=".npz of samples (imagegen sample --out X.npz) or an image folder/zip")
-    ap.add_argument("--real", required=True, help="the training images: dataset name, folder or zip")
-    ap.add_argument("--data-root", default=None, help="directory of a named dataset's files")
-    ap.add_argument("--split", default="train", help="split of a named dataset (the training split: default)")
-    ap.add_argument("--resolution", type=int, default=None, help="load the training images at RxR (bicubic)")
+    add_sample_options(ap)
     ap.add_argument("--space", choices=["pixel", "classifier"], default="pixel")
     ap.add_argument("--classifier-data", default=None, help="--space classifier: dataset whose classifier to use")
     ap.add_argument("--closest", type=int, default=6, help="rows: samples nearest to any training image")
@@ -99,21 +124,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = ap.parse_args(argv)
 
-    from imagegen.cli.evaluate import load_fake_images
-    from imagegen.data import build_dataset
     from imagegen.errors import ImagegenError
     from imagegen.metrics.nearest import COPY_QUANTILE, copy_statistics, nearest_neighbours
 
     try:
         if args.k < 1 or args.closest < 0 or args.random < 0 or args.closest + args.random < 1:
             raise ImagegenError("--k must be at least 1 and --closest + --random at least 1")
-        fake, _ = load_fake_images(args.fake)
-        ds = build_dataset(args.real, root=args.data_root, split=args.split, resolution=args.resolution,
-                           channels=int(fake.shape[1]))
+        fake, ds = load_samples_and_reference(args)
         real = ds.images
-        if tuple(fake.shape[1:]) != tuple(real.shape[1:]):
-            raise ImagegenError(f"samples are {list(fake.shape[1:])} (CxHxW) but the training images "
-                                f"{list(real.shape[1:])}; pass --resolution {fake.shape[-1]}")
         classifier = None
         if args.space == "classifier":
             from imagegen.metrics.classifier import load_or_train_classifier
