@@ -26,13 +26,21 @@ def test_nearest_neighbours_match_brute_force_across_chunks():
     d, idx = nearest_neighbours(queries, refs, k=3, chunk=5)
     want_d, want_i = full.topk(3, dim=1, largest=False)
     assert torch.equal(idx, want_i) and torch.allclose(d.double(), want_d, atol=1e-4)
-    # leave-one-out: the row's own entry is skipped, an exact duplicate elsewhere is not
+    # leave-one-out (copy_statistics' e, prdc.knn_radii with k = 1): each point's own entry is skipped,
+    # an exact duplicate elsewhere is not
     dup = torch.cat([refs, refs[:1]])
-    d, idx = nearest_neighbours(dup, dup, exclude_self=True, chunk=4)
     self_full = torch.cdist(dup.double(), dup.double()).fill_diagonal_(float("inf"))
-    assert torch.allclose(d[:, 0].double(), self_full.min(dim=1).values, atol=1e-4)
-    assert (idx[:, 0] != torch.arange(51)).all()
-    assert idx[0, 0] == 50 and idx[50, 0] == 0 and d[0, 0] == pytest.approx(0.0, abs=1e-3)
+    e = self_full.min(dim=1).values
+    assert e[0] == 0 and e[50] == 0
+    stats = copy_statistics(dup, queries)
+    assert stats["nn_median_real"] == pytest.approx(float(e.median()), abs=1e-4)
+    assert stats["nn_median_fake"] == pytest.approx(float(full.min(dim=1).values.median()), abs=1e-4)
+    from imagegen.metrics.prdc import knn_radii
+
+    r = knn_radii((dup.double() - dup.double().mean(0)).float(), 1).double().sqrt()
+    assert torch.allclose(r, e, atol=1e-3) and r[0] < 1e-3 and r[50] < 1e-3
+    # the duplicates make the 1 % quantile of e zero; an exact copy still counts (d <= threshold)
+    assert copy_statistics(dup, dup[:1])["nn_copies"] == 1.0
 
 
 def test_nearest_neighbours_refuse_bad_shapes():
@@ -40,8 +48,8 @@ def test_nearest_neighbours_refuse_bad_shapes():
         nearest_neighbours(torch.zeros(3, 4), torch.zeros(5, 3))
     with pytest.raises(ImagegenError, match="reference images"):
         nearest_neighbours(torch.zeros(3, 4), torch.zeros(2, 4), k=3)
-    with pytest.raises(ImagegenError, match="reference images"):
-        nearest_neighbours(torch.zeros(1, 4), torch.zeros(1, 4), exclude_self=True)
+    with pytest.raises(ImagegenError, match="need more than 1 samples"):  # leave-one-out of one image
+        copy_statistics(torch.zeros(1, 4), torch.zeros(1, 4))
 
 
 def test_copy_statistics_separate_copies_independent_samples_and_off_data_samples():
@@ -57,7 +65,7 @@ def test_copy_statistics_separate_copies_independent_samples_and_off_data_sample
         copy_statistics(train, train, copy_quantile=1.0)
 
 
-def test_nn_metric_in_the_evaluation_pipeline():
+def test_nn_metric_in_the_evaluation_pipeline(tmp_path):
     train, test = digits_splits()
     clf, _ = tiny_digits_classifier()
     opts = EvalOptions()
@@ -66,6 +74,13 @@ def test_nn_metric_in_the_evaluation_pipeline():
     assert memorised.metrics["nn_copies"] == 1.0 and memorised.metrics["nn_ratio"] == pytest.approx(0.0, abs=1e-3)
     assert held_out.metrics["nn_copies"] < 0.2 and held_out.metrics["nn_ratio"] > 0.5
     assert memorised.protocol["parameters"] == {"nn_copy_quantile": 0.01}
+    # the leave-one-out distances are the reference statistics' cached 1-NN radii
+    cached = evaluate_images(train.images[:300], train, extractor=clf, metrics=["nn"], options=opts, cache=tmp_path)
+    again = evaluate_images(train.images[:300], train, extractor=clf, metrics=["nn"], options=opts, cache=tmp_path)
+    assert cached.metrics == memorised.metrics == again.metrics
+    from imagegen.metrics.reference import reference_statistics
+
+    assert 1 in reference_statistics(train, clf, cache=tmp_path, radii_k=(1,)).radii
 
 
 def _zip_of_images(path, images):

@@ -204,7 +204,8 @@ def _dc(x: MetricInputs) -> dict[str, float]:
 
 @register_metric("nn", ("nn_ratio", "nn_copies"))
 def _nn(x: MetricInputs) -> dict[str, float]:
-    stats = copy_statistics(x.real.features, x.fake.features, copy_quantile=COPY_QUANTILE)
+    stats = copy_statistics(x.real.features, x.fake.features, copy_quantile=COPY_QUANTILE,
+                            real_radii=x.real.radii_for(1))
     return {"nn_ratio": stats["nn_ratio"], "nn_copies": stats["nn_copies"]}
 
 
@@ -249,8 +250,8 @@ def check_sample_counts(metrics: Sequence[str], num_real: int, num_fake: int, fe
 
 def knn_ks(metrics: Sequence[str], options: EvalOptions) -> tuple[int, ...]:
     """The k values whose k-NN radii of the reference features the metrics need (``pr_k`` for
-    ``pr``, ``dc_k`` for ``dc``), to compute and cache them with the reference statistics."""
-    return tuple(k for m, k in (("pr", options.pr_k), ("dc", options.dc_k)) if m in metrics)
+    ``pr``, ``dc_k`` for ``dc``, 1 for ``nn``), to compute and cache them with the reference statistics."""
+    return tuple(k for m, k in (("pr", options.pr_k), ("dc", options.dc_k), ("nn", 1)) if m in metrics)
 
 
 def classifier_logits(classifier: FeatureExtractor, extractor: FeatureExtractor, features: Features,

@@ -29,10 +29,12 @@ reference mean, so memory stays bounded.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from ..errors import ImagegenError
-from .prdc import _sq_dists_shifted
+from .prdc import _sq_dists_shifted, knn_radii
 
 _CHUNK = 2048
 
@@ -40,16 +42,15 @@ _CHUNK = 2048
 COPY_QUANTILE = 0.01
 
 
-def nearest_neighbours(queries: torch.Tensor, refs: torch.Tensor, *, k: int = 1, exclude_self: bool = False,
-                       chunk: int = _CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_neighbours(queries: torch.Tensor, refs: torch.Tensor, *, k: int = 1, chunk: int = _CHUNK
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """The k nearest reference vectors of each query (Euclidean).
 
     Args:
         queries: float [M, D].
-        refs: float [N, D]; with ``exclude_self`` the queries *are* the references (same rows, M = N)
-            and each row's own entry is skipped (a duplicate image elsewhere in the set still counts).
-        k: neighbours per query (1 <= k, k < N with ``exclude_self``, k <= N otherwise).
-        exclude_self: leave-one-out neighbours within one set.
+        refs: float [N, D] (the leave-one-out distances within one set are
+            :func:`imagegen.metrics.prdc.knn_radii`'s, which skip each point itself).
+        k: neighbours per query (1 <= k <= N).
         chunk: query rows per distance block (memory only; does not change the result).
 
     Returns:
@@ -62,11 +63,8 @@ def nearest_neighbours(queries: torch.Tensor, refs: torch.Tensor, *, k: int = 1,
         raise ImagegenError(f"nearest neighbours need [M, D] and [N, D] features with equal D, got "
                             f"{tuple(queries.shape)} and {tuple(refs.shape)}")
     n = refs.shape[0]
-    if exclude_self and queries.shape[0] != n:
-        raise ImagegenError("leave-one-out neighbours need the queries to be the references")
-    if k < 1 or k + int(exclude_self) > n:
-        raise ImagegenError(f"{k} nearest neighbours need more than {k - 1 + int(exclude_self)} reference "
-                            f"images, got {n}")
+    if k < 1 or k > n:
+        raise ImagegenError(f"{k} nearest neighbours need more than {k - 1} reference images, got {n}")
     mean = refs.double().mean(dim=0)
     r = (refs.double() - mean).float()
     q = (queries.double() - mean).float()
@@ -76,23 +74,23 @@ def nearest_neighbours(queries: torch.Tensor, refs: torch.Tensor, *, k: int = 1,
     for s in range(0, q.shape[0], chunk):
         block = q[s:s + chunk]
         d = _sq_dists_shifted(block, r, r_sq) + (block * block).sum(dim=1, keepdim=True)
-        if exclude_self:
-            rows = torch.arange(block.shape[0])
-            d[rows, rows + s] = float("inf")
         val, ind = d.topk(k, dim=1, largest=False)
         dists[s:s + chunk] = val.clamp_min_(0.0).sqrt_()
         idx[s:s + chunk] = ind
     return dists, idx
 
 
-def copy_statistics(real: torch.Tensor, fake: torch.Tensor, *, copy_quantile: float = COPY_QUANTILE
-                    ) -> dict[str, float]:
+def copy_statistics(real: torch.Tensor, fake: torch.Tensor, *, copy_quantile: float = COPY_QUANTILE,
+                    real_radii: Optional[torch.Tensor] = None) -> dict[str, float]:
     """``nn_ratio`` and ``nn_copies`` of generated features against training features (module docstring).
 
     Args:
         real: float [N, D] features of the training images (N >= 2).
         fake: float [M, D] features of generated images (M >= 1), same space.
         copy_quantile: quantile of the leave-one-out distances e that marks a copy (in (0, 1)).
+        real_radii: optional precomputed squared leave-one-out distances e² float32 [N], i.e.
+            ``knn_radii(real - real.mean(0), 1)`` (the reference statistics cache them,
+            :meth:`imagegen.metrics.reference.ReferenceStats.radii_for`).
 
     Returns:
         ``{"nn_ratio": median(d) / median(e) >= 0, "nn_copies": fraction in [0, 1],
@@ -106,7 +104,10 @@ def copy_statistics(real: torch.Tensor, fake: torch.Tensor, *, copy_quantile: fl
         raise ImagegenError(f"copy_quantile must be in (0, 1), got {copy_quantile}")
     if fake.shape[0] < 1:
         raise ImagegenError("the nearest-neighbour check needs at least one generated image")
-    e = nearest_neighbours(real, real, exclude_self=True)[0][:, 0].double()
+    if real_radii is None:
+        f = real.double()
+        real_radii = knn_radii((f - f.mean(dim=0)).float(), 1)
+    e = real_radii.double().sqrt()
     d = nearest_neighbours(fake, real)[0][:, 0].double()
     med_e, med_d = float(e.median()), float(d.median())
     threshold = float(torch.quantile(e, copy_quantile))
