@@ -164,6 +164,33 @@ def test_evaluate_npz_and_folder(tmp_path, cache, capsys):
     assert json.loads(out)["protocol"]["reference"]["loaded_at"]["resolution"] == 16
 
 
+def test_sample_writes_the_images_evaluate_scores(tmp_path, cache, capsys):
+    """`sample --num N --seed S` and `evaluate --num-samples N --seed S` draw the same images, also when N
+    spans several forward passes (latents and noise are drawn batch by batch, so the two commands share
+    their default batch size)."""
+    from imagegen.cli.evaluate import evaluate
+    from imagegen.cli.sample import sample
+    from imagegen.sampling import SAMPLE_BATCH
+
+    def default_batch(command):
+        return next(p.default for p in command.params if p.name == "batch_size")
+
+    assert default_batch(sample) == default_batch(evaluate) == SAMPLE_BATCH
+    sg = tmp_path / "sg"
+    assert run_cli(["train", "stylegan2", *TINY_SG2, "--steps", "1", "--out", sg], capsys)[0] == 0
+    n = str(SAMPLE_BATCH + 50)
+    npz = tmp_path / "s.npz"
+    code, _, err = run_cli(["sample", sg, "--num", n, "--seed", "3", "--out", npz], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["evaluate", sg, "--metrics", "fid", "--num-samples", n, "--seed", "3", "--json"], capsys)
+    assert code == 0, err
+    from_run = json.loads(out)["fid"]
+    code, out, err = run_cli(["evaluate", "--fake", npz, "--real", "digits:test", "--metrics", "fid",
+                              "--num-samples", n, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["fid"] == pytest.approx(from_run, rel=1e-6)
+
+
 def test_evaluate_fake_subset_is_random_not_the_first_n(tmp_path, cache, capsys):
     """--num-samples N of a --fake file draws a seeded random subset: a file ordered by class (as
     ``sample --num-per-class`` writes) would otherwise be scored on its first classes only."""

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, ConfigError, DataError
+from ..sampling.api import SAMPLE_BATCH
 
 
 def _info(msg: str) -> None:
@@ -149,7 +150,9 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--seed", type=int, default=0,
               help="seed of sample generation and KID subsets; for restoration runs also the degradation seed "
                    "(image i degraded as `imagegen degrade --seed` does)")
-@click.option("--batch-size", type=int, default=250, help="images per forward pass (does not change results)")
+@click.option("--batch-size", type=int, default=SAMPLE_BATCH,
+              help="images per forward pass; the statistics do not depend on it, but which images a seed gives "
+                   "does (the default is sample's)")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu")
 @click.option("--extractor", type=click.Choice(["auto", "inception", "classifier"]), default="auto",
               help="auto: Inception if weights are found, else the dataset classifier; inception downloads "

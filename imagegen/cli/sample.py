@@ -9,7 +9,7 @@ import click
 import torch
 
 from ..errors import ConfigError
-from ..sampling import generate, load_run, save_images
+from ..sampling import SAMPLE_BATCH, generate, load_run, save_images
 
 
 @click.command()
@@ -23,7 +23,9 @@ from ..sampling import generate, load_run, save_images
               help="conditional models: write N samples of every class as a labelled image folder/zip (one "
                    "sub-folder per class, named by the run's class names or the label) instead of --num images; "
                    "with --class-grid, N images per row of the grid")
-@click.option("--batch-size", type=int, default=256, show_default=True, help="images per forward pass")
+@click.option("--batch-size", type=int, default=SAMPLE_BATCH, show_default=True,
+              help="images per forward pass; the same --seed gives the same images only with the same --batch-size "
+                   "(the default is evaluate's, so --num N draws the N images evaluate --num-samples N scores)")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--class", "class_", type=int, default=None, help="class label for conditional models")
 @click.option("--class-grid", is_flag=True,

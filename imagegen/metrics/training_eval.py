@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 
 from ..errors import ConfigError
-from ..sampling import generate
+from ..sampling import SAMPLE_BATCH, generate
 from .classifier import DatasetClassifier, classifier_for_dataset, load_or_train_classifier
 from .evaluate import (EvalOptions, build_protocol, check_sample_counts, class_histogram_entropy, classifier_logits,
                        compute_metrics, knn_ks, parse_metrics, quantize)
@@ -84,7 +84,7 @@ class TrainingEvaluator:
 
     def __init__(self, dataset: Any, run_dir: str | os.PathLike, num_samples: int, metrics: Sequence[str],
                  device: str | torch.device = "cpu", data_root: Optional[str] = None, *, num_real: int = 10000,
-                 seed: int = 0, batch_size: int = 250, cache: Any = None,
+                 seed: int = 0, batch_size: int = SAMPLE_BATCH, cache: Any = None,
                  inception_weights: Optional[str] = None, collapse_threshold: float = COLLAPSE_THRESHOLD,
                  log: Optional[Callable[[str], None]] = None) -> None:
         self.log = log or (lambda s: print(s, file=sys.stderr))

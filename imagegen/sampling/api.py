@@ -14,6 +14,13 @@ from ..registry import get_model_class
 from .. import checkpoint as ckpt
 from ..device import resolve_device
 
+#: Images per forward pass when sampling, unless a caller says otherwise. Latents (and the per-pixel
+#: noise of style-based models) are drawn batch by batch from one seeded generator, so which images a
+#: seed gives depends on the batch size, though their statistics do not: ``imagegen sample``,
+#: ``imagegen evaluate`` and in-training evaluation share this default, so that ``sample --seed S --num N``
+#: writes exactly the N images ``evaluate --seed S --num-samples N`` scores.
+SAMPLE_BATCH = 250
+
 
 def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> GenerativeModel:
     """Load a trained model from a run directory (its latest checkpoint) or a checkpoint directory.
@@ -75,7 +82,7 @@ def run_dir_of(model: GenerativeModel) -> Path:
 
 
 @torch.no_grad()
-def generate(model: GenerativeModel, num: int, seed: int = 0, batch_size: int = 256,
+def generate(model: GenerativeModel, num: int, seed: int = 0, batch_size: int = SAMPLE_BATCH,
              labels: Optional[torch.Tensor] = None, **options: Any) -> torch.Tensor:
     """Draw ``num`` samples reproducibly.
 
@@ -83,7 +90,9 @@ def generate(model: GenerativeModel, num: int, seed: int = 0, batch_size: int = 
         model: a trained model (e.g. from :func:`load_run`).
         num: number of images (≥ 1).
         seed: seed of the torch.Generator that draws latents (and labels, if not given).
-        batch_size: images per forward pass (memory only; does not change a run's mean statistics).
+        batch_size: images per forward pass. Latents are drawn batch by batch from one generator, so
+            the same ``seed`` gives the same images only with the same ``batch_size`` (the statistics
+            of many samples do not depend on it); default :data:`SAMPLE_BATCH`.
         labels: int64 [num] class labels for conditional models; None draws them uniformly.
         options: passed to ``model.sample`` (e.g. ``temperature``, ``method`` and ``progress`` of the
             autoregressive models).

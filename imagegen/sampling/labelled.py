@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from ..errors import ConfigError
+from .api import SAMPLE_BATCH
 from .images import to_pil, to_uint8_nhwc
 
 
@@ -79,7 +80,7 @@ def check_labelled_out(out: Path, force: bool) -> str:
 
 
 def save_labelled_samples(model: Any, out: str | os.PathLike, num_per_class: int, *, seed: int = 0,
-                          batch_size: int = 256, class_names: Optional[Sequence[str]] = None, force: bool = False,
+                          batch_size: int = SAMPLE_BATCH, class_names: Optional[Sequence[str]] = None, force: bool = False,
                           **options: Any) -> str:
     """Draw ``num_per_class`` samples of every class and write them as a labelled image folder or zip.
 
