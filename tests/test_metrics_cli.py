@@ -165,9 +165,9 @@ def test_evaluate_npz_and_folder(tmp_path, cache, capsys):
 
 
 def test_sample_writes_the_images_evaluate_scores(tmp_path, cache, capsys):
-    """`sample --num N --seed S` and `evaluate --num-samples N --seed S` draw the same images, also when N
-    spans several forward passes (latents and noise are drawn batch by batch, so the two commands share
-    their default batch size)."""
+    """For an unconditional run `sample --num N --seed S` and `evaluate --num-samples N --seed S` draw the
+    same images, also when N spans several forward passes (latents and noise are drawn batch by batch,
+    so the two commands share their default batch size)."""
     from imagegen.cli.evaluate import evaluate
     from imagegen.cli.sample import sample
     from imagegen.sampling import SAMPLE_BATCH

@@ -25,7 +25,8 @@ from ..sampling import SAMPLE_BATCH, generate, load_run, save_images
                    "with --class-grid, N images per row of the grid")
 @click.option("--batch-size", type=int, default=SAMPLE_BATCH, show_default=True,
               help="images per forward pass; the same --seed gives the same images only with the same --batch-size "
-                   "(the default is evaluate's, so --num N draws the N images evaluate --num-samples N scores)")
+                   "(the default is evaluate's: for an unconditional run --num N draws the N images evaluate "
+                   "--num-samples N scores)")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--class", "class_", type=int, default=None, help="class label for conditional models")
 @click.option("--class-grid", is_flag=True,

@@ -17,8 +17,9 @@ from ..device import resolve_device
 #: Images per forward pass when sampling, unless a caller says otherwise. Latents (and the per-pixel
 #: noise of style-based models) are drawn batch by batch from one seeded generator, so which images a
 #: seed gives depends on the batch size, though their statistics do not: ``imagegen sample``,
-#: ``imagegen evaluate`` and in-training evaluation share this default, so that ``sample --seed S --num N``
-#: writes exactly the N images ``evaluate --seed S --num-samples N`` scores.
+#: ``imagegen evaluate`` and in-training evaluation share this default, so that for an unconditional run
+#: ``sample --seed S --num N`` writes exactly the N images ``evaluate --seed S --num-samples N`` scores
+#: (for a conditional one evaluate gives balanced labels, sample random ones).
 SAMPLE_BATCH = 250
 
 
