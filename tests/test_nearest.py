@@ -160,3 +160,31 @@ def test_extractor_spread_refuses_an_empty_seed_list(tmp_path, capsys):
     rc = spread.main(["--fake", str(tmp_path / "fake.npz"), "--real", "digits", "--classifier-data", "digits",
                       "--seeds", ","])
     assert rc == 2 and "--seeds" in capsys.readouterr().err
+
+
+# ---- scripts/colour_stats.py ----------------------------------------------------------------------
+def test_colour_stats_of_known_images_and_a_tinted_copy(tmp_path):
+    colour = load_script("scripts/colour_stats.py")
+    real = np.zeros((4, 8, 8, 3), dtype=np.uint8)
+    real[:2, ..., 1] = 200                      # two pure green images: saturation 1, green-dominant
+    real[2:] = 100                              # two grey ones: saturation 0, no dominant channel
+    _zip_of_images(tmp_path / "train.zip", real)
+    fake = real.copy()
+    fake[..., 2] = np.maximum(fake[..., 2], 150)  # tinted blue
+    np.savez(tmp_path / "fake.npz", images=fake)
+    out = tmp_path / "c.json"
+    assert colour.main(["--fake", str(tmp_path / "fake.npz"), "--real", str(tmp_path / "train.zip"),
+                        "--json", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    ref, smp = rec["reference"], rec["samples"]
+    assert ref["mean_rgb"] == pytest.approx([50 / 255, 150 / 255, 50 / 255], abs=1e-4)
+    assert ref["saturation"] == pytest.approx(0.5, abs=1e-4) and ref["green_dominant"] == pytest.approx(0.5, abs=1e-4)
+    assert smp["mean_rgb"][2] > ref["mean_rgb"][2] and smp["green_dominant"] == pytest.approx(0.5)
+    assert smp["saturation"] == pytest.approx((2 * 1.0 + 2 * (150 - 100) / 150) / 4, abs=1e-4)
+
+
+def test_colour_stats_refuses_grey_samples(tmp_path, capsys):
+    colour = load_script("scripts/colour_stats.py")
+    np.savez(tmp_path / "fake.npz", images=np.zeros((3, 8, 8, 1), dtype=np.uint8))
+    assert colour.main(["--fake", str(tmp_path / "fake.npz"), "--real", "digits"]) == 2
+    assert "need RGB images" in capsys.readouterr().err
