@@ -32,7 +32,7 @@ from PIL import Image, ImageDraw
 
 def add_sample_options(ap: argparse.ArgumentParser) -> None:
     """``--fake``, ``--real``, ``--data-root``, ``--split``, ``--resolution`` (also used by
-    scripts/extractor_spread.py)."""
+    scripts/extractor_spread.py and scripts/colour_stats.py)."""
     ap.add_argument("--fake", required=True, help=".npz of samples (imagegen sample --out X.npz) or an image folder/zip")
     ap.add_argument("--real", required=True, help="the reference (training) images: dataset name, folder or zip")
     ap.add_argument("--data-root", default=None, help="directory of a named dataset's files")

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from ..errors import ConfigError, DataError, ImagegenError
+from ..sampling.api import SAMPLE_BATCH
 from .classifier import ClassifierConfig, TrainRecipe, train_classifier
 
 #: the paper the metric follows, recorded in every protocol
@@ -113,7 +114,7 @@ def classification_accuracy_score(images: torch.Tensor, labels: torch.Tensor, te
     return acc, protocol
 
 
-def generate_labelled(model: Any, samples_per_class: int, *, seed: int = 0, batch_size: int = 250,
+def generate_labelled(model: Any, samples_per_class: int, *, seed: int = 0, batch_size: int = SAMPLE_BATCH,
                       **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """``samples_per_class`` samples of every class of a class-conditional model.
 
@@ -121,7 +122,8 @@ def generate_labelled(model: Any, samples_per_class: int, *, seed: int = 0, batc
         model: a model with ``num_classes`` K > 0 (e.g. from :func:`imagegen.sampling.load_run`).
         samples_per_class: n >= 1.
         seed: sampling seed (:func:`imagegen.sampling.generate`).
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (default :data:`imagegen.sampling.SAMPLE_BATCH`, as
+            ``imagegen evaluate``).
         options: passed to ``model.sample``.
 
     Returns:
