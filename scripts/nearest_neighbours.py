@@ -140,8 +140,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             classifier = load_or_train_classifier(name, data_root=None if args.classifier_data else args.data_root,
                                                   log=lambda m: print(m, file=sys.stderr))
         fr, ff = features(real, args.space, classifier), features(fake, args.space, classifier)
-        stats = copy_statistics(fr, ff)
         d, idx = nearest_neighbours(ff, fr, k=args.k)
+        stats = copy_statistics(fr, ff, fake_dists=d[:, 0])
     except ImagegenError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

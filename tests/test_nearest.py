@@ -57,8 +57,10 @@ def test_copy_statistics_separate_copies_independent_samples_and_off_data_sample
     train = torch.randn(2000, 8, generator=g)
     copies = copy_statistics(train, train[torch.randint(0, 2000, (500,), generator=g)] + 1e-4)
     assert copies["nn_ratio"] < 0.01 and copies["nn_copies"] == 1.0
-    fresh = copy_statistics(train, torch.randn(2000, 8, generator=g))  # the same distribution, new draws
+    new = torch.randn(2000, 8, generator=g)
+    fresh = copy_statistics(train, new)  # the same distribution, new draws
     assert 0.9 < fresh["nn_ratio"] < 1.1 and fresh["nn_copies"] < 0.03
+    assert copy_statistics(train, new, fake_dists=nearest_neighbours(new, train, k=3)[0][:, 0]) == fresh
     off = copy_statistics(train, torch.randn(500, 8, generator=g) + 4)
     assert off["nn_ratio"] > 1.5 and off["nn_copies"] == 0.0
     with pytest.raises(ImagegenError, match="copy_quantile"):

@@ -81,7 +81,8 @@ def nearest_neighbours(queries: torch.Tensor, refs: torch.Tensor, *, k: int = 1,
 
 
 def copy_statistics(real: torch.Tensor, fake: torch.Tensor, *, copy_quantile: float = COPY_QUANTILE,
-                    real_radii: Optional[torch.Tensor] = None) -> dict[str, float]:
+                    real_radii: Optional[torch.Tensor] = None, fake_dists: Optional[torch.Tensor] = None
+                    ) -> dict[str, float]:
     """``nn_ratio`` and ``nn_copies`` of generated features against training features (module docstring).
 
     Args:
@@ -91,6 +92,9 @@ def copy_statistics(real: torch.Tensor, fake: torch.Tensor, *, copy_quantile: fl
         real_radii: optional precomputed squared leave-one-out distances e² float32 [N], i.e.
             ``knn_radii(real - real.mean(0), 1)`` (the reference statistics cache them,
             :meth:`imagegen.metrics.reference.ReferenceStats.radii_for`).
+        fake_dists: optional precomputed distances d float [M] from each generated vector to its nearest
+            training vector, i.e. ``nearest_neighbours(fake, real)[0][:, 0]`` (for callers that also
+            need more neighbours).
 
     Returns:
         ``{"nn_ratio": median(d) / median(e) >= 0, "nn_copies": fraction in [0, 1],
@@ -108,7 +112,7 @@ def copy_statistics(real: torch.Tensor, fake: torch.Tensor, *, copy_quantile: fl
         f = real.double()
         real_radii = knn_radii((f - f.mean(dim=0)).float(), 1)
     e = real_radii.double().sqrt()
-    d = nearest_neighbours(fake, real)[0][:, 0].double()
+    d = (nearest_neighbours(fake, real)[0][:, 0] if fake_dists is None else fake_dists).double()
     med_e, med_d = float(e.median()), float(d.median())
     threshold = float(torch.quantile(e, copy_quantile))
     return {"nn_ratio": med_d / med_e if med_e > 0 else float("inf"),
