@@ -75,31 +75,39 @@ def nll_points(run: Path, images: int, metric: str = "nll") -> list[tuple[float,
     return at_training_seconds(run, best)
 
 
-def sample_metric_points(run: Path, metric: str, num_fake: Optional[int]) -> list[tuple[float, float, int]]:
-    """(training seconds, value, step) for every ``metric`` record of ``run`` (fid, kid, precision, ...)
-    with ``num_fake`` generated samples (default: the first record's) scored against the same reference
-    images as the first record, without truncation (style-based runs); the later of two records at one
-    step wins."""
-    values: dict[int, float] = {}
-    first_ref, skipped = None, 0
-    for rec in read_jsonl(run / "metrics.jsonl"):
-        value, step = rec.get(metric), rec.get("step")
-        protocol = rec.get("protocol") or {}
-        if value is None or step is None or not isinstance(protocol, dict):
-            continue
+def one_protocol(records: list[dict], num_fake: Optional[int] = None) -> tuple[list[dict], int]:
+    """(kept, skipped) of sample-metric ``records`` (each with a dict ``protocol``): kept are those scored
+    with ``num_fake`` generated samples (default: the first record's) against the same reference images
+    as the first record, without truncation (style-based runs: a truncated sweep is another
+    distribution); the others are counted in ``skipped``. Order is kept."""
+    kept, first_ref, skipped = [], None, 0
+    for rec in records:
+        protocol = rec["protocol"]
         n, ref = protocol.get("num_fake"), (protocol.get("reference") or {}).get("key")
         psi = (protocol.get("fake") or {}).get("truncation_psi", 1.0)
         if num_fake is None:
             num_fake = n
         if first_ref is None:
             first_ref = ref
-        if n != num_fake or ref != first_ref or psi != 1.0:  # truncated samples: another distribution
+        if n != num_fake or ref != first_ref or psi != 1.0:
             skipped += 1
             continue
-        values[step] = float(value)
+        kept.append(rec)
+    return kept, skipped
+
+
+def sample_metric_points(run: Path, metric: str, num_fake: Optional[int]) -> list[tuple[float, float, int]]:
+    """(training seconds, value, step) for every ``metric`` record of ``run`` (fid, kid, precision, ...)
+    of one protocol (:func:`one_protocol`); the later of two records at one step wins."""
+    records = [rec for rec in read_jsonl(run / "metrics.jsonl")
+               if rec.get(metric) is not None and rec.get("step") is not None
+               and isinstance(rec.get("protocol") or {}, dict)]
+    for rec in records:
+        rec["protocol"] = rec.get("protocol") or {}
+    kept, skipped = one_protocol(records, num_fake)
     if skipped:
         print(f"{run}: skipped {skipped} {metric} record(s) with another sample count or reference", file=sys.stderr)
-    return at_training_seconds(run, values)
+    return at_training_seconds(run, {rec["step"]: float(rec[metric]) for rec in kept})
 
 
 def scalar_points(run: Path, key: str) -> list[tuple[float, float, int]]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).parent))
-from plot_metric_vs_time import read_jsonl  # noqa: E402
+from plot_metric_vs_time import one_protocol, read_jsonl  # noqa: E402
 
 
 def checkpoint_progress(ckpt: Path) -> dict[str, Any]:
@@ -60,29 +60,22 @@ def checkpoint_dirs(run: Path) -> dict[int, Path]:
     return out
 
 
-def evaluations(run: Path, ckpts: dict[int, Path]) -> tuple[list[dict[str, Any]], int]:
-    """(records, skipped): one record per evaluated step of ``run`` (see the module docstring)."""
+def evaluations(run: Path) -> tuple[list[dict[str, Any]], int]:
+    """(records, skipped): one record per evaluated step of ``run``, of one protocol (the first record's
+    sample count and reference, no truncation: :func:`plot_metric_vs_time.one_protocol`), with its numeric
+    results; of two records at one step the later wins."""
+    records = [rec for rec in read_jsonl(run / "metrics.jsonl")
+               if rec.get("step") is not None and isinstance(rec.get("protocol") or {}, dict)]
+    for rec in records:
+        rec["protocol"] = rec.get("protocol") or {}
+    kept, skipped = one_protocol(records)
     by_step: dict[int, dict[str, Any]] = {}
-    first: Optional[tuple] = None
-    skipped = 0
-    for rec in read_jsonl(run / "metrics.jsonl"):
-        step, protocol = rec.get("step"), rec.get("protocol") or {}
-        if step is None or not isinstance(protocol, dict):
-            continue
-        key = (protocol.get("num_fake"), (protocol.get("reference") or {}).get("key"))
-        psi = (protocol.get("fake") or {}).get("truncation_psi", 1.0)
-        first = key if first is None else first
-        if key != first or psi != 1.0:
-            skipped += 1
-            continue
-        row: dict[str, Any] = {"step": int(step)}
+    for rec in kept:
+        row: dict[str, Any] = {"step": int(rec["step"])}
         for k, v in rec.items():
             if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                 row[k] = v
-        by_step[int(step)] = row
-    for step, row in by_step.items():
-        if step in ckpts:
-            row["train_seconds"] = checkpoint_progress(ckpts[step]).get("train_seconds")
+        by_step[row["step"]] = row
     return [by_step[s] for s in sorted(by_step)], skipped
 
 
@@ -115,11 +108,17 @@ def summarise(run: Path, scalars: list[str], per_kimg: float) -> dict[str, Any]:
                             f"imagegen train")
     cfg = json.loads((run / "config.json").read_text())
     ckpts = checkpoint_dirs(run)
+    evals, skipped = evaluations(run)
+    # the trainer states needed, each read once: the evaluated steps' and the newest checkpoint's
+    needed = {row["step"] for row in evals if row["step"] in ckpts} | ({max(ckpts)} if ckpts else set())
+    progress = {step: checkpoint_progress(ckpts[step]) for step in needed}
     out: dict[str, Any] = {"run": str(run), "model": cfg.get("model")}
     if ckpts:
-        step = max(ckpts)
-        out["last"] = {"step": step, **checkpoint_progress(ckpts[step])}
-    out["evaluations"], skipped = evaluations(run, ckpts)
+        out["last"] = {"step": max(ckpts), **progress[max(ckpts)]}
+    for row in evals:
+        if row["step"] in progress:
+            row["train_seconds"] = progress[row["step"]].get("train_seconds")
+    out["evaluations"] = evals
     if skipped:
         out["skipped"] = skipped
     out["scalar_means"] = {key: scalar_means(run, key, per_kimg) for key in scalars}
