@@ -56,9 +56,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     record = {"fake": args.fake, "real": args.real, "resolution": int(fake.shape[-1]), "num_fake": len(fake),
               "num_real": len(ds.images), "samples": colour_stats(fake), "reference": colour_stats(ds.images)}
-    print(json.dumps(record, indent=1))
+    text = json.dumps(record, indent=1)
+    print(text)
     if args.json:
-        args.json.write_text(json.dumps(record, indent=1) + "\n")
+        args.json.write_text(text + "\n")
     return 0
 
 
