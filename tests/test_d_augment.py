@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from imagegen.errors import CheckpointError, ConfigError
-from imagegen.nn.ada import (GROUPS, AdaController, _rotate_inv, _translate_inv, ada_augment, affine_warp,
-                             color_transform)
+from imagegen.nn.ada import (GROUPS, SYM6, AdaController, _rotate_inv, _scale_inv, _translate_inv, ada_augment,
+                             affine_warp, color_transform)
 from imagegen.nn.diffaugment import POLICIES, check_policy, diff_augment
 
 # tiny tensors: a second intra-op thread only adds synchronisation (see conftest.one_thread)
@@ -186,13 +186,53 @@ def test_ada_apply_probability_per_transform():
     assert unchanged == pytest.approx((1 - p) ** 4, abs=0.02)
 
 
-def test_ada_geom_stays_in_range_and_changes_images():
+def test_ada_geom_stays_near_range_and_changes_images():
     x = images(n=8)
     out = ada_augment(x, 1.0, gen(5), groups=("geom",))
     assert out.shape == x.shape and torch.isfinite(out).all()
-    # bilinear weights and reflection padding: a convex combination of input pixels
-    assert out.min() >= x.min() - 1e-5 and out.max() <= x.max() + 1e-5
+    # the sym6 filter has negative taps: white noise (the worst case) rings a little beyond [-1, 1]
+    assert out.abs().max() < 1.6 and (out.abs() > 1).float().mean() < 0.05
     assert not torch.allclose(out, x, atol=1e-3)
+    # unfiltered: bilinear weights and reflection padding, a convex combination of input pixels
+    plain = affine_warp(x, _scale_inv(torch.full((8,), 0.8), torch.full((8,), 0.8)), antialias=False)
+    assert plain.min() >= x.min() - 1e-5 and plain.max() <= x.max() + 1e-5
+
+
+def test_sym6_is_an_orthonormal_wavelet_lowpass():
+    h = torch.tensor(SYM6, dtype=torch.float64)
+    k = torch.arange(len(SYM6), dtype=torch.float64)
+    assert h.sum().item() == pytest.approx(math.sqrt(2), abs=1e-12)
+    for m in range(1, 6):  # orthogonal to its own even shifts (m = 0: unit norm)
+        assert (h[2 * m:] * h[:-2 * m]).sum().item() == pytest.approx(0.0, abs=1e-12)
+    assert (h * h).sum().item() == pytest.approx(1.0, abs=1e-12)
+    sign = (-1.0) ** k  # 6 vanishing moments: the high-pass (-1)^k h[11 - k] kills polynomials of degree < 6
+    for m in range(6):
+        assert (sign * k ** m * h).sum().item() == pytest.approx(0.0, abs=1e-7 * 11 ** m)
+
+
+def _wave(size: int, fx: float, fy: float, shift_x: float = 0.0) -> torch.Tensor:
+    """[1, 1, size, size] cos(2π(fx (x - shift_x) + fy y)) at pixel centres, origin at the centre."""
+    c = torch.arange(size, dtype=torch.float32) + 0.5 - size / 2
+    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    return torch.cos(2 * math.pi * (fx * (xx - shift_x) + fy * yy))[None, None]
+
+
+def test_affine_warp_filtered_fractional_shift_is_exact_on_smooth_images():
+    x = _wave(32, 0.05, 0.03)
+    G = _translate_inv(torch.tensor([0.5]), torch.tensor([0.0]))  # half a pixel to the right
+    want = _wave(32, 0.05, 0.03, shift_x=0.5)
+    inner = (..., slice(6, -6), slice(6, -6))  # away from the mirrored border
+    assert (affine_warp(x, G)[inner] - want[inner]).abs().max() < 1e-4
+    # the unfiltered bilinear sample averages two neighbours and blurs
+    assert (affine_warp(x, G, antialias=False)[inner] - want[inner]).abs().max() > 5e-3
+
+
+def test_affine_warp_filtered_shrinking_does_not_alias():
+    x = _wave(32, 0.45, 0.0)  # near the Nyquist frequency 0.5: above it once shrunk by 2
+    G = _scale_inv(torch.tensor([0.5]), torch.tensor([0.5]))
+    inner = (..., slice(6, -6), slice(6, -6))
+    assert affine_warp(x, G)[inner].abs().max() < 0.05  # filtered out
+    assert affine_warp(x, G, antialias=False)[inner].abs().max() > 0.1  # folded back as a slow beat
 
 
 def test_ada_gradients_flow_and_seed_reproducible():

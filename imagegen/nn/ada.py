@@ -30,10 +30,15 @@ the time, and a 90° rotation a quarter of the time.
 
 Not implemented: the image-space filtering group (band amplification with a wavelet filter bank)
 and the corruption group (additive RGB noise, cutout); use :mod:`imagegen.nn.diffaugment` for
-cutout. Simplification against the official code: the geometric transforms are resampled once with
-bilinear :func:`~torch.nn.functional.grid_sample` and reflection padding, without the 2× upsampling
-and ``sym6`` wavelet low-pass filter that the paper uses to avoid aliasing (Appendix B); downscaling
-therefore aliases a little more.
+cutout.
+
+Resampling (Appendix B, as the official code): an image whose transform sends pixel centres to
+pixel centres (flips, 90° turns, integer shifts) is copied exactly; any other is reflection-padded,
+upsampled 2× with the ``sym6`` wavelet low-pass filter, sampled bilinearly at twice the output
+resolution and filtered and decimated back, so that rotating or shrinking neither aliases the image
+D sees nor the gradient G receives through it (:func:`affine_warp`). Until 2026-12-02 this toolkit
+resampled once with bilinear ``grid_sample`` and no filter (``affine_warp(..., antialias=False)``);
+the ADA runs in docs/stylegan.md before that date used it.
 
 All transforms of the ``blit`` and ``geom`` groups are composed into one 3×3 matrix per image, so
 each image is resampled once. Images whose matrix (or colour matrix) is the identity are passed
@@ -51,6 +56,7 @@ Typical use::
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Iterable, Optional
 
@@ -118,8 +124,9 @@ def ada_augment(img: torch.Tensor, p: float, generator: Optional[torch.Generator
         groups: which groups to apply, from :data:`GROUPS`.
 
     Returns:
-        [N, C, H, W], same dtype and device as ``img``. ``blit``/``geom`` keep values within the
-        input's range (reflection padding, bilinear weights); ``color`` can leave [-1, 1].
+        [N, C, H, W], same dtype and device as ``img``. ``blit`` keeps the input's values (copies
+        pixels); ``geom``'s filtered resampling can ring slightly beyond the input's range at sharp
+        edges (see :func:`affine_warp`); ``color`` can leave [-1, 1].
 
     Raises:
         ConfigError: ``p`` is not in [0, 1] or a group is unknown.
@@ -151,23 +158,33 @@ def ada_augment(img: torch.Tensor, p: float, generator: Optional[torch.Generator
     return img
 
 
-def affine_warp(img: torch.Tensor, G_inv: torch.Tensor) -> torch.Tensor:
+def affine_warp(img: torch.Tensor, G_inv: torch.Tensor, antialias: bool = True) -> torch.Tensor:
     """Resample each image with its own affine map from output to input pixel coordinates.
 
     Coordinates are in pixels with the origin at the image centre, x to the right and y down (pixel
     (i, j) has its centre at ``(j + 0.5 - W/2, i + 0.5 - H/2)``); the output pixel at ``q`` takes the
-    input value at ``G_inv @ q`` with bilinear interpolation, points outside the image mirrored back
-    in (``grid_sample`` with ``padding_mode="reflection"``, ``align_corners=False``). Flips, 90°
-    turns of square images and integer shifts therefore copy pixels (up to float rounding of
-    ~1e-6). Images whose ``G_inv`` is exactly the identity are returned unchanged, bit for bit.
+    input value at ``G_inv @ q``, points outside the image mirrored back in. Images whose ``G_inv`` is
+    exactly the identity are returned unchanged, bit for bit; images whose map sends every pixel centre
+    to a pixel centre (flips, 90° turns of square images, integer shifts) are copied (bilinear
+    ``grid_sample`` at pixel centres, exact up to float rounding of ~1e-6).
+
+    Every other image is resampled as in Karras et al. 2020 ("Training GANs with Limited Data",
+    Appendix B; the official ``AugmentPipe``): reflection-padded as far as the map reaches, upsampled
+    2× with the ``sym6`` low-pass filter (:data:`SYM6`), sampled bilinearly on a 2× output grid and
+    low-pass filtered and decimated back to [H, W]. The filter has negative taps, so such images can
+    ring a little beyond the input's range near sharp edges. With ``antialias=False`` they are
+    instead sampled once, bilinearly with ``padding_mode="reflection"`` (this toolkit's behaviour
+    before 2026-12-02: shrinking and rotating then alias).
 
     Args:
         img: [N, C, H, W] float, any device.
         G_inv: [N, 3, 3] homogeneous matrices (last row ``[0, 0, 1]``), any float dtype, on ``img``'s
             device.
+        antialias: use the filtered 2× resampling for the images that need interpolation.
 
     Returns:
-        [N, C, H, W], same dtype and device; differentiable w.r.t. ``img`` (and ``G_inv``).
+        [N, C, H, W], same dtype and device; differentiable w.r.t. ``img`` (and, on the unfiltered
+        path, ``G_inv``).
 
     Raises:
         ValueError: ``img`` is not 4-D or ``G_inv`` is not [N, 3, 3].
@@ -179,13 +196,123 @@ def affine_warp(img: torch.Tensor, G_inv: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"expected matrices [{N}, 3, 3], got shape {tuple(G_inv.shape)}")
     G_inv = G_inv.to(device=img.device, dtype=torch.float32)
     identity = (G_inv == torch.eye(3, device=img.device)).flatten(1).all(dim=1)  # [N] bool
+    out = _bilinear_warp(img, G_inv)
+    if antialias:
+        smooth = ~(identity | _maps_centres_to_centres(G_inv, H, W))  # [N] bool: needs interpolation
+        if bool(smooth.any()):
+            idx = smooth.nonzero().flatten()
+            out = out.index_copy(0, idx, _filtered_warp(img[idx], G_inv[idx]))
+    return torch.where(identity[:, None, None, None], img, out)
+
+
+#: ``sym6`` wavelet decomposition low-pass filter (Daubechies' least-asymmetric wavelet with 6
+#: vanishing moments; values as PyWavelets' ``pywt.Wavelet("sym6").dec_lo``, sum √2, unit norm): the
+#: resampling filter of ADA's geometric transforms (Karras et al. 2020, Appendix B).
+SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
+        0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
+        -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036, -0.007800708325034148)
+
+
+def _bilinear_warp(img: torch.Tensor, G_inv: torch.Tensor) -> torch.Tensor:
+    """One bilinear ``grid_sample`` of [N, C, H, W] with [N, 3, 3] float32 maps, reflection padding."""
+    N, C, H, W = img.shape
     # affine_grid works in normalised coords (x / (W/2), y / (H/2)): theta = S @ G_inv @ S^-1.
     S = torch.diag(torch.tensor([2.0 / W, 2.0 / H, 1.0], device=img.device))
     S_inv = torch.diag(torch.tensor([W / 2.0, H / 2.0, 1.0], device=img.device))
     theta = (S @ G_inv @ S_inv)[:, :2, :].to(img.dtype)  # [N, 2, 3]
     grid = F.affine_grid(theta, [N, C, H, W], align_corners=False)  # [N, H, W, 2]
-    out = F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    return torch.where(identity[:, None, None, None], img, out)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def _maps_centres_to_centres(G_inv: torch.Tensor, H: int, W: int) -> torch.Tensor:
+    """[N] bool: the map's linear part is a signed permutation and the corner pixels' centres land
+    on pixel centres, so that every output pixel copies one input pixel."""
+    A = G_inv[:, :2, :2]
+    signed_perm = ((A.abs() == 1) | (A == 0)).flatten(1).all(dim=1) & (A.abs().sum(dim=1) == 1).all(dim=1)
+    cx, cy = (W - 1) / 2, (H - 1) / 2
+    corners = torch.tensor([[-cx, cx, cx, -cx], [-cy, -cy, cy, cy], [1.0, 1.0, 1.0, 1.0]],
+                           device=G_inv.device)  # [3, 4]
+    src = (G_inv @ corners)[:, :2, :]  # [N, 2, 4] in centred pixel coordinates
+    offset = torch.tensor([W / 2 - 0.5, H / 2 - 0.5], device=G_inv.device)[None, :, None]
+    on_centres = ((src + offset) - (src + offset).round()).abs().amax(dim=(1, 2)) < 1e-4
+    return signed_perm & on_centres
+
+
+def _fir(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Correlate each row of [R, n] with the 1-D filter ``f``, 'valid' region only: [R, n - len(f) + 1]."""
+    return F.conv1d(x[:, None, :], f[None, None, :])[:, 0, :]
+
+
+def _upsample2x_1d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """[R, n] → [R, 2n]: a zero inserted after every sample, then convolved with ``f`` (sum 1) at
+    gain 2 (along one axis, the official ``upsample2d`` with its default padding)."""
+    R, n = x.shape
+    x = torch.stack([x, torch.zeros_like(x)], dim=2).reshape(R, 2 * n)
+    k = f.numel()
+    return _fir(F.pad(x, [(k + 1) // 2, (k - 2) // 2]), f.flip(0) * 2)  # true convolution with f
+
+
+def _downsample2x_1d(x: torch.Tensor, f: torch.Tensor, crop: int) -> torch.Tensor:
+    """[R, n] cropped, correlated with ``f`` (sum 1), every second sample kept (along one axis, the
+    official ``downsample2d(x, f, down=2, padding=-crop, flip_filter=True)``)."""
+    k = f.numel()
+    c0, c1 = crop - (k - 1) // 2, crop - (k - 2) // 2  # the crop, net of the filter's own padding
+    return _fir(x[:, c0:x.shape[1] - c1], f)[:, ::2]
+
+
+@functools.lru_cache(maxsize=32)
+def _resampling_matrix(kind: str, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The linear map of :func:`_upsample2x_1d` (``kind="up"``) or of :func:`_downsample2x_1d` with
+    the crop of :func:`_filtered_warp` (``"down"``) on length-``n`` signals, as an [n, n_out] matrix
+    (``y = x @ M``): two dense matrix products run the 2-D filtering several times faster on a CPU
+    than depthwise or strided-window convolutions do."""
+    f = torch.tensor(SYM6, dtype=torch.float64)
+    f = f / f.sum()
+    eye = torch.eye(n, dtype=torch.float64)
+    M = _upsample2x_1d(eye, f) if kind == "up" else _downsample2x_1d(eye, f, crop=2 * (len(SYM6) // 4))
+    return M.to(dtype=dtype, device=device)
+
+
+def _separable(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """[N, C, H, W] → [N, C, H', W'] with :func:`_resampling_matrix` ``kind`` along y and x."""
+    H, W = x.shape[-2:]
+    M_y = _resampling_matrix(kind, H, x.dtype, x.device)
+    M_x = _resampling_matrix(kind, W, x.dtype, x.device)
+    return M_y.T @ (x @ M_x)
+
+
+def _filtered_warp(img: torch.Tensor, G_inv: torch.Tensor) -> torch.Tensor:
+    """Resample [N, C, H, W] with [N, 3, 3] float32 maps through a 2× ``sym6``-filtered grid
+    (Karras et al. 2020, Appendix B): reflection-pad as far as the maps reach (at most H - 1 and
+    W - 1 per side), upsample, sample bilinearly at 2× the output size plus the filter's margin,
+    filter and decimate."""
+    N, C, H, W = img.shape
+    dev = img.device
+    fpad = len(SYM6) // 4  # margin of output pixels the decimating filter needs on each side
+    cx, cy = (W - 1) / 2, (H - 1) / 2
+    corners = torch.tensor([[-cx, cx, cx, -cx], [-cy, -cy, cy, cy], [1.0, 1.0, 1.0, 1.0]], device=dev)
+    reach = (G_inv @ corners)[:, :2, :].permute(1, 0, 2).flatten(1)  # [2 (x, y), N·4]
+    margin = torch.cat([-reach, reach]).amax(dim=1)  # [x0, y0, x1, y1] furthest corner from the centre
+    margin = margin + torch.tensor([2 * fpad - cx, 2 * fpad - cy] * 2, device=dev)
+    margin = margin.clamp(min=0).minimum(torch.tensor([W - 1.0, H - 1.0] * 2, device=dev))
+    mx0, my0, mx1, my1 = (int(m) for m in margin.ceil().tolist())
+    x = F.pad(img, [mx0, mx1, my0, my1], mode="reflect")
+    # output px → padded input px, then → upsampled input px; the upsampling's half-pixel phase
+    # is the conjugation with a shift of -0.5 (as the official code)
+    G = _translate(torch.full((N,), (mx0 - mx1) / 2, device=dev),
+                   torch.full((N,), (my0 - my1) / 2, device=dev)) @ G_inv
+    x = _separable(x, "up")
+    two = torch.full((N,), 2.0, device=dev)
+    half = torch.full((N,), -0.5, device=dev)
+    G = _scale_inv(1 / two, 1 / two) @ G @ _scale_inv(two, two)
+    G = _translate(half, half) @ G @ _translate_inv(half, half)
+    out_h, out_w = (H + 2 * fpad) * 2, (W + 2 * fpad) * 2
+    S = torch.diag(torch.tensor([2.0 / x.shape[3], 2.0 / x.shape[2], 1.0], device=dev))
+    S_inv = torch.diag(torch.tensor([out_w / 2.0, out_h / 2.0, 1.0], device=dev))
+    theta = (S @ G @ S_inv)[:, :2, :].to(img.dtype)
+    grid = F.affine_grid(theta, [N, C, out_h, out_w], align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return _separable(x, "down")
 
 
 def color_transform(img: torch.Tensor, C_mat: torch.Tensor) -> torch.Tensor:
@@ -417,6 +544,11 @@ def _scale_inv(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
 def _translate_inv(tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
     z, o = torch.zeros_like(tx), torch.ones_like(tx)
     return _affine(o, z, -tx, z, o, -ty)
+
+
+def _translate(tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
+    z, o = torch.zeros_like(tx), torch.ones_like(tx)
+    return _affine(o, z, tx, z, o, ty)
 
 
 def _rotate_inv(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
