@@ -100,7 +100,7 @@ def check_groups(groups: Iterable[str]) -> tuple[str, ...]:
 
 
 def ada_augment(img: torch.Tensor, p: float, generator: Optional[torch.Generator] = None,
-                groups: Iterable[str] = ("blit", "geom")) -> torch.Tensor:
+                groups: Iterable[str] = ("blit", "geom"), antialias: bool = True) -> torch.Tensor:
     """Augment each image with the ADA pipeline at probability ``p`` (Karras et al. 2020, §2.2, App. B).
 
     Every transform of the chosen groups is applied to every image independently with probability
@@ -122,6 +122,8 @@ def ada_augment(img: torch.Tensor, p: float, generator: Optional[torch.Generator
             the same augmentation on every device. None draws from torch's global RNG on ``img``'s
             device.
         groups: which groups to apply, from :data:`GROUPS`.
+        antialias: resample geometric transforms through the 2× ``sym6``-filtered grid (the paper's
+            way, default) or with one unfiltered bilinear sample (see :func:`affine_warp`).
 
     Returns:
         [N, C, H, W], same dtype and device as ``img``. ``blit`` keeps the input's values (copies
@@ -151,7 +153,7 @@ def ada_augment(img: torch.Tensor, p: float, generator: Optional[torch.Generator
             G_inv = G_inv @ _blit_matrix(N, H, W, p, draw)
         if "geom" in names:
             G_inv = G_inv @ _geom_matrix(N, H, W, p, draw)
-        img = affine_warp(img, G_inv)
+        img = affine_warp(img, G_inv, antialias=antialias)
 
     if "color" in names:
         img = color_transform(img, _color_matrix(N, p, draw))
