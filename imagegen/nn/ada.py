@@ -35,8 +35,8 @@ cutout.
 Resampling (Appendix B, as the official code): an image whose transform sends pixel centres to
 pixel centres (flips, 90° turns, integer shifts) is copied exactly; any other is reflection-padded,
 upsampled 2× with the ``sym6`` wavelet low-pass filter, sampled bilinearly at twice the output
-resolution and filtered and decimated back, so that rotating or shrinking neither aliases the image
-D sees nor the gradient G receives through it (:func:`affine_warp`). Until 2026-12-02 this toolkit
+resolution and filtered and decimated back, so that rotating or shrinking aliases far less, in the
+image D sees and in the gradient G receives through it (:func:`affine_warp`). Until 2026-12-02 this toolkit
 resampled once with bilinear ``grid_sample`` and no filter (``affine_warp(..., antialias=False)``);
 the ADA runs in docs/stylegan.md before that date used it.
 
