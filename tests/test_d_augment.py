@@ -133,13 +133,16 @@ def test_ada_p0_is_identity():
         assert out is x and torch.equal(out, x)
 
 
-def _symmetric_shift(img: torch.Tensor, ty: int, tx: int) -> torch.Tensor:
-    """out[.., i, j] = img[.., i - ty, j - tx], out-of-range indices mirrored about the edges."""
+def _shift(img: torch.Tensor, ty: int, tx: int, repeat_edge: bool = False) -> torch.Tensor:
+    """out[.., i, j] = img[.., i - ty, j - tx], out-of-range indices mirrored about the edge pixels
+    (``F.pad``'s "reflect", the official AugmentPipe's padding) or, with ``repeat_edge``, about the
+    outer border (``grid_sample``'s "reflection": the edge pixel repeated)."""
     H, W = img.shape[-2:]
+    e = 1 if repeat_edge else 0
 
     def mirror(idx: torch.Tensor, n: int) -> torch.Tensor:
-        idx = torch.where(idx < 0, -idx - 1, idx)
-        return torch.where(idx >= n, 2 * n - 1 - idx, idx)
+        idx = torch.where(idx < 0, -idx - e, idx)
+        return torch.where(idx >= n, 2 * (n - 1) + e - idx, idx)
 
     rows = mirror(torch.arange(H) - ty, H)
     cols = mirror(torch.arange(W) - tx, W)
@@ -153,9 +156,9 @@ def test_ada_blit_is_a_flip_rotation_and_integer_shift():
     for flip, k in itertools.product((False, True), range(4)):
         base = torch.rot90(x.flip(-1) if flip else x, k, dims=(-2, -1))
         for ty, tx in itertools.product(range(-2, 3), repeat=2):  # round(0.125 · 16) = 2
-            candidates.append(_symmetric_shift(base, ty, tx))
+            candidates.append(_shift(base, ty, tx))
     err = (torch.stack(candidates) - out).abs().flatten(2).amax(dim=2).amin(dim=0)  # [N]
-    assert (err < 1e-5).all(), f"not a flip/rot90/integer shift of the input (errors {err.tolist()})"
+    assert (err == 0).all(), f"not a flip/rot90/integer shift of the input (errors {err.tolist()})"
     assert not torch.allclose(out, x, atol=1e-5)
 
 
@@ -272,8 +275,13 @@ def test_affine_warp_quarter_turn_and_shift():
     zero, one = torch.zeros(2), torch.ones(2)
     turned = affine_warp(x, _rotate_inv(zero, one))  # θ = 90°, clockwise as displayed (y down)
     assert torch.allclose(turned, torch.rot90(x, -1, dims=(2, 3)), atol=1e-5)
-    shifted = affine_warp(x, _translate_inv(one, zero))  # one pixel to the right, mirrored edge
-    assert torch.allclose(shifted, _symmetric_shift(x, 0, 1), atol=1e-5)
+    two = torch.full((2,), 2.0)
+    shifted = affine_warp(x, _translate_inv(two, -one))  # two pixels right, one up, mirrored edges
+    assert torch.equal(shifted, _shift(x, -1, 2))
+    # columns -2, -1 come from columns 2, 1: the edge column 0 is not repeated
+    assert torch.equal(shifted[..., :-1, 0], x[..., 1:, 2]) and torch.equal(shifted[..., :-1, 1], x[..., 1:, 1])
+    old = affine_warp(x, _translate_inv(two, -one), antialias=False)  # grid_sample's reflection
+    assert torch.allclose(old, _shift(x, -1, 2, repeat_edge=True), atol=1e-5)
     eye = torch.eye(3).repeat(2, 1, 1)
     assert torch.equal(affine_warp(x, eye), x)
 
@@ -375,3 +383,12 @@ def test_controller_all_reduce_sums_over_processes(monkeypatch):
     assert ada.p == pytest.approx(0.5 - 16 / 500_000, rel=1e-12, abs=0)
     ada.accumulate(torch.ones(8))
     assert ada.update(16, all_reduce=False) == 1.0 and len(calls) == 2
+
+
+def test_upsampling_matrix_slices_agree_with_direct_computation():
+    from imagegen.nn.ada import _dense_resampling_matrix, _resampling_matrix
+    cpu = torch.device("cpu")
+    for n in (2, 3, 16, 17, 64, 100, 190):
+        sliced = _resampling_matrix("up", n, torch.float32, cpu)
+        assert sliced.shape == (n, 2 * n)
+        assert torch.allclose(sliced, _dense_resampling_matrix("up", n, torch.float32, cpu), atol=1e-7)

@@ -165,24 +165,28 @@ def affine_warp(img: torch.Tensor, G_inv: torch.Tensor, antialias: bool = True) 
 
     Coordinates are in pixels with the origin at the image centre, x to the right and y down (pixel
     (i, j) has its centre at ``(j + 0.5 - W/2, i + 0.5 - H/2)``); the output pixel at ``q`` takes the
-    input value at ``G_inv @ q``, points outside the image mirrored back in. Images whose ``G_inv`` is
-    exactly the identity are returned unchanged, bit for bit; images whose map sends every pixel centre
-    to a pixel centre (flips, 90° turns of square images, integer shifts) are copied (bilinear
-    ``grid_sample`` at pixel centres, exact up to float rounding of ~1e-6).
+    input value at ``G_inv @ q``. Points outside the image are mirrored back in about the edge pixels'
+    centres, the edge pixel not repeated (``F.pad(mode="reflect")``, as the official code pads).
+    Images whose ``G_inv`` is exactly the identity are returned unchanged, bit for bit; images whose
+    map sends every pixel centre to a pixel centre (flips, 90° turns of square images, integer
+    shifts) are copied pixel for pixel (exact values).
 
     Every other image is resampled as in Karras et al. 2020 ("Training GANs with Limited Data",
     Appendix B; the official ``AugmentPipe``): reflection-padded as far as the map reaches, upsampled
     2× with the ``sym6`` low-pass filter (:data:`SYM6`), sampled bilinearly on a 2× output grid and
     low-pass filtered and decimated back to [H, W]. The filter has negative taps, so such images can
-    ring a little beyond the input's range near sharp edges. With ``antialias=False`` they are
-    instead sampled once, bilinearly with ``padding_mode="reflection"`` (this toolkit's behaviour
-    before 2026-12-02: shrinking and rotating then alias).
+    ring a little beyond the input's range near sharp edges. With ``antialias=False`` every image
+    that is not the identity is instead sampled once, bilinearly with ``grid_sample``'s
+    ``padding_mode="reflection"``, which mirrors about the image's outer border and so repeats the
+    edge pixel (this toolkit's behaviour before 2026-12-02: shrinking and rotating then alias).
 
     Args:
         img: [N, C, H, W] float, any device.
         G_inv: [N, 3, 3] homogeneous matrices (last row ``[0, 0, 1]``), any float dtype, on ``img``'s
-            device.
-        antialias: use the filtered 2× resampling for the images that need interpolation.
+            device. Maps may reach at most H - 1 (W - 1) pixels beyond the image; points further out
+            are read as 0.
+        antialias: use the filtered 2× resampling for the images that need interpolation, and the
+            official reflection for every image.
 
     Returns:
         [N, C, H, W], same dtype and device; differentiable w.r.t. ``img`` (and, on the unfiltered
@@ -198,13 +202,16 @@ def affine_warp(img: torch.Tensor, G_inv: torch.Tensor, antialias: bool = True) 
         raise ValueError(f"expected matrices [{N}, 3, 3], got shape {tuple(G_inv.shape)}")
     G_inv = G_inv.to(device=img.device, dtype=torch.float32)
     identity = (G_inv == torch.eye(3, device=img.device)).flatten(1).all(dim=1)  # [N] bool
-    out = _bilinear_warp(img, G_inv)
-    if antialias:
-        smooth = ~(identity | _maps_centres_to_centres(G_inv, H, W))  # [N] bool: needs interpolation
-        if bool(smooth.any()):
-            idx = smooth.nonzero().flatten()
-            out = out.index_copy(0, idx, _filtered_warp(img[idx], G_inv[idx]))
-    return torch.where(identity[:, None, None, None], img, out)
+    if not antialias:
+        return torch.where(identity[:, None, None, None], img, _bilinear_warp(img, G_inv))
+    exact = _maps_centres_to_centres(G_inv, H, W) & ~identity  # [N] bool: pixel copies
+    smooth = ~(identity | exact)  # [N] bool: needs interpolation
+    out = img
+    for chosen, warp in ((exact, _copy_warp), (smooth, _filtered_warp)):
+        if bool(chosen.any()):
+            idx = chosen.nonzero().flatten()
+            out = out.index_copy(0, idx, warp(img[idx], G_inv[idx]))
+    return out
 
 
 #: ``sym6`` wavelet decomposition low-pass filter (Daubechies' least-asymmetric wavelet with 6
@@ -216,14 +223,10 @@ SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.04
 
 
 def _bilinear_warp(img: torch.Tensor, G_inv: torch.Tensor) -> torch.Tensor:
-    """One bilinear ``grid_sample`` of [N, C, H, W] with [N, 3, 3] float32 maps, reflection padding."""
-    N, C, H, W = img.shape
-    # affine_grid works in normalised coords (x / (W/2), y / (H/2)): theta = S @ G_inv @ S^-1.
-    S = torch.diag(torch.tensor([2.0 / W, 2.0 / H, 1.0], device=img.device))
-    S_inv = torch.diag(torch.tensor([W / 2.0, H / 2.0, 1.0], device=img.device))
-    theta = (S @ G_inv @ S_inv)[:, :2, :].to(img.dtype)  # [N, 2, 3]
-    grid = F.affine_grid(theta, [N, C, H, W], align_corners=False)  # [N, H, W, 2]
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    """One bilinear ``grid_sample`` of [N, C, H, W] with [N, 3, 3] float32 maps, ``grid_sample``'s
+    reflection padding (about the outer border: the edge pixel repeated)."""
+    H, W = img.shape[-2:]
+    return _sample(img, G_inv, H, W, mode="bilinear", padding_mode="reflection")
 
 
 def _maps_centres_to_centres(G_inv: torch.Tensor, H: int, W: int) -> torch.Tensor:
@@ -262,12 +265,24 @@ def _downsample2x_1d(x: torch.Tensor, f: torch.Tensor, crop: int) -> torch.Tenso
     return _fir(x[:, c0:x.shape[1] - c1], f)[:, ::2]
 
 
-@functools.lru_cache(maxsize=32)
 def _resampling_matrix(kind: str, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """The linear map of :func:`_upsample2x_1d` (``kind="up"``) or of :func:`_downsample2x_1d` with
     the crop of :func:`_filtered_warp` (``"down"``) on length-``n`` signals, as an [n, n_out] matrix
     (``y = x @ M``): two dense matrix products run the 2-D filtering several times faster on a CPU
-    than depthwise or strided-window convolutions do."""
+    than depthwise or strided-window convolutions do.
+
+    The padded length of the upsampled images changes with every batch's maps; the upsampling's
+    matrix only depends on ``2 i - j`` (zero padding, no wrap), so the one for ``n`` is the top-left
+    [n, 2n] block of any larger one, and one matrix per power of two is cached and sliced."""
+    if kind == "up":
+        size = 1 << max(n - 1, 1).bit_length()  # the next power of two ≥ n (≥ 2)
+        return _dense_resampling_matrix("up", size, dtype, device)[:n, :2 * n]
+    return _dense_resampling_matrix(kind, n, dtype, device)
+
+
+@functools.lru_cache(maxsize=32)
+def _dense_resampling_matrix(kind: str, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """:func:`_resampling_matrix` computed from its filter for exactly length ``n``."""
     f = torch.tensor(SYM6, dtype=torch.float64)
     f = f / f.sum()
     eye = torch.eye(n, dtype=torch.float64)
@@ -283,6 +298,48 @@ def _separable(x: torch.Tensor, kind: str) -> torch.Tensor:
     return M_y.T @ (x @ M_x)
 
 
+def _reflect_pad_to_reach(img: torch.Tensor, G_inv: torch.Tensor,
+                          extra: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reflection-pad [N, C, H, W] (``F.pad(mode="reflect")``, as the official ``AugmentPipe``) as far
+    as the [N, 3, 3] float32 maps reach from the output's corner pixels, plus ``extra`` pixels, at
+    most H - 1 and W - 1 per side; returns the padded images and the maps from output pixels to
+    the padded images' centred pixel coordinates."""
+    N, C, H, W = img.shape
+    dev = img.device
+    cx, cy = (W - 1) / 2, (H - 1) / 2
+    corners = torch.tensor([[-cx, cx, cx, -cx], [-cy, -cy, cy, cy], [1.0, 1.0, 1.0, 1.0]], device=dev)
+    reach = (G_inv @ corners)[:, :2, :].permute(1, 0, 2).flatten(1)  # [2 (x, y), N·4]
+    margin = torch.cat([-reach, reach]).amax(dim=1)  # [x0, y0, x1, y1] furthest corner from the centre
+    margin = margin + torch.tensor([extra - cx, extra - cy] * 2, device=dev)
+    margin = margin.clamp(min=0).minimum(torch.tensor([W - 1.0, H - 1.0] * 2, device=dev))
+    mx0, my0, mx1, my1 = (int(m) for m in margin.ceil().tolist())
+    x = F.pad(img, [mx0, mx1, my0, my1], mode="reflect")
+    G = _translate(torch.full((N,), (mx0 - mx1) / 2, device=dev),
+                   torch.full((N,), (my0 - my1) / 2, device=dev)) @ G_inv
+    return x, G
+
+
+def _sample(x: torch.Tensor, G: torch.Tensor, out_h: int, out_w: int, mode: str,
+            padding_mode: str = "zeros") -> torch.Tensor:
+    """``grid_sample`` [N, C, h, w] at [N, 3, 3] maps from centred output pixel coordinates of an
+    [out_h, out_w] grid to centred pixel coordinates of ``x`` (``affine_grid`` works in coordinates
+    normalised by the half sizes, hence the conjugation with S); outside points as ``padding_mode``."""
+    N, C, h, w = x.shape
+    S = torch.diag(torch.tensor([2.0 / w, 2.0 / h, 1.0], device=x.device))
+    S_inv = torch.diag(torch.tensor([out_w / 2.0, out_h / 2.0, 1.0], device=x.device))
+    theta = (S @ G @ S_inv)[:, :2, :].to(x.dtype)  # [N, 2, 3]
+    grid = F.affine_grid(theta, [N, C, out_h, out_w], align_corners=False)  # [N, out_h, out_w, 2]
+    return F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
+
+
+def _copy_warp(img: torch.Tensor, G_inv: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] with maps that send pixel centres to pixel centres (:func:`_maps_centres_to_centres`):
+    every output pixel a copy of one input pixel, mirrored as :func:`_reflect_pad_to_reach` pads."""
+    H, W = img.shape[-2:]
+    x, G = _reflect_pad_to_reach(img, G_inv, extra=0)
+    return _sample(x, G, H, W, mode="nearest")
+
+
 def _filtered_warp(img: torch.Tensor, G_inv: torch.Tensor) -> torch.Tensor:
     """Resample [N, C, H, W] with [N, 3, 3] float32 maps through a 2× ``sym6``-filtered grid
     (Karras et al. 2020, Appendix B): reflection-pad as far as the maps reach (at most H - 1 and
@@ -291,29 +348,15 @@ def _filtered_warp(img: torch.Tensor, G_inv: torch.Tensor) -> torch.Tensor:
     N, C, H, W = img.shape
     dev = img.device
     fpad = len(SYM6) // 4  # margin of output pixels the decimating filter needs on each side
-    cx, cy = (W - 1) / 2, (H - 1) / 2
-    corners = torch.tensor([[-cx, cx, cx, -cx], [-cy, -cy, cy, cy], [1.0, 1.0, 1.0, 1.0]], device=dev)
-    reach = (G_inv @ corners)[:, :2, :].permute(1, 0, 2).flatten(1)  # [2 (x, y), N·4]
-    margin = torch.cat([-reach, reach]).amax(dim=1)  # [x0, y0, x1, y1] furthest corner from the centre
-    margin = margin + torch.tensor([2 * fpad - cx, 2 * fpad - cy] * 2, device=dev)
-    margin = margin.clamp(min=0).minimum(torch.tensor([W - 1.0, H - 1.0] * 2, device=dev))
-    mx0, my0, mx1, my1 = (int(m) for m in margin.ceil().tolist())
-    x = F.pad(img, [mx0, mx1, my0, my1], mode="reflect")
-    # output px → padded input px, then → upsampled input px; the upsampling's half-pixel phase
-    # is the conjugation with a shift of -0.5 (as the official code)
-    G = _translate(torch.full((N,), (mx0 - mx1) / 2, device=dev),
-                   torch.full((N,), (my0 - my1) / 2, device=dev)) @ G_inv
+    x, G = _reflect_pad_to_reach(img, G_inv, extra=2 * fpad)  # G: output px → padded input px
     x = _separable(x, "up")
+    # → upsampled input px, on a 2× output grid; the upsampling's half-pixel phase is the
+    # conjugation with a shift of -0.5 (as the official code)
     two = torch.full((N,), 2.0, device=dev)
     half = torch.full((N,), -0.5, device=dev)
     G = _scale_inv(1 / two, 1 / two) @ G @ _scale_inv(two, two)
     G = _translate(half, half) @ G @ _translate_inv(half, half)
-    out_h, out_w = (H + 2 * fpad) * 2, (W + 2 * fpad) * 2
-    S = torch.diag(torch.tensor([2.0 / x.shape[3], 2.0 / x.shape[2], 1.0], device=dev))
-    S_inv = torch.diag(torch.tensor([out_w / 2.0, out_h / 2.0, 1.0], device=dev))
-    theta = (S @ G @ S_inv)[:, :2, :].to(img.dtype)
-    grid = F.affine_grid(theta, [N, C, out_h, out_w], align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    x = _sample(x, G, (H + 2 * fpad) * 2, (W + 2 * fpad) * 2, mode="bilinear")
     return _separable(x, "down")
 
 
