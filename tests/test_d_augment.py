@@ -392,3 +392,25 @@ def test_upsampling_matrix_slices_agree_with_direct_computation():
         sliced = _resampling_matrix("up", n, torch.float32, cpu)
         assert sliced.shape == (n, 2 * n)
         assert torch.allclose(sliced, _dense_resampling_matrix("up", n, torch.float32, cpu), atol=1e-7)
+
+
+@pytest.mark.parametrize("augment", ["ada", "diffaugment"])
+def test_gan_augmentation_draws_apart_from_the_global_rng_and_resumes(augment):
+    from imagegen.models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+    torch.manual_seed(0)
+    model = StyleGAN2(StyleGAN2Config(resolution=8, channels=3, z_dim=8, w_dim=8, mapping_layers=2,
+                                      channel_base=32, channel_max=8, augment=augment))
+    if model.ada is not None:
+        model.ada.p = 0.5
+    x = images(n=4, size=8)
+    before = torch.get_rng_state()
+    out = model.augment_d(x)
+    # a run with augmentation keeps the latents, noise and mixing draws of the same seed without it
+    assert torch.equal(torch.get_rng_state(), before)
+    assert not torch.equal(out, x)
+    state = model.training_state()
+    nxt = model.augment_d(x)
+    assert not torch.equal(nxt, out)  # the generator moved on
+    model.load_training_state(state)
+    assert torch.equal(model.augment_d(x), nxt)  # and resumes where it was

@@ -103,25 +103,38 @@ class GANModel(GenerativeModel):
         """Create the ADA controller when ``augment == "ada"`` (call from ``__init__``)."""
         c = self.config
         self.ada = None
+        self._augment_generator: Optional[torch.Generator] = None
         if getattr(c, "augment", "none") == "ada":
             from ..nn.ada import AdaController
 
             self.ada = AdaController(c.ada_target, c.ada_interval, c.ada_kimg)
 
+    @property
+    def augment_generator(self) -> torch.Generator:
+        """The CPU generator of D's augmentations, apart from torch's global RNG, so that a run with
+        augmentation draws the same latents, noise and mixing choices as the same seed without it (a
+        paired comparison: the runs differ by what D sees, not by the random stream). Seeded on first
+        use from ``torch.initial_seed()`` (the run's seed + rank, set by the trainer; no number is drawn
+        from the global stream), saved by :meth:`training_state` and restored on resume."""
+        if self._augment_generator is None:
+            self._augment_generator = torch.Generator().manual_seed(torch.initial_seed() * 6007 + 13)
+        return self._augment_generator
+
     def augment_d(self, img: torch.Tensor) -> torch.Tensor:
         """What D sees of ``img`` [N, C, H, W] in [-1, 1]: DiffAugment (Zhao et al. 2020, §3), ADA at
         the current ``p`` (Karras et al. 2020b, §2–3), or ``img`` itself. Differentiable; apply it to
-        real and fake images in every phase, before every call of D."""
+        real and fake images in every phase, before every call of D. Random draws come from
+        :attr:`augment_generator`, never from the global RNG."""
         c = self.config
         mode = getattr(c, "augment", "none")
         if mode == "diffaugment":
             from ..nn.diffaugment import diff_augment
 
-            return diff_augment(img, c.diffaugment_policy)
+            return diff_augment(img, c.diffaugment_policy, generator=self.augment_generator)
         if mode == "ada" and self.ada is not None and self.ada.p > 0:
             from ..nn.ada import ada_augment
 
-            return ada_augment(img, self.ada.p, groups=c.ada_group_names)
+            return ada_augment(img, self.ada.p, self.augment_generator, groups=c.ada_group_names)
         return img
 
     def observe_real_logits(self, real_logits: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -138,11 +151,17 @@ class GANModel(GenerativeModel):
             self.ada.update(int(round(ctx.images_per_step)))
 
     def training_state(self) -> dict[str, Any]:
-        return {"ada": self.ada.state_dict()} if self.ada is not None else {}
+        state: dict[str, Any] = {"ada": self.ada.state_dict()} if self.ada is not None else {}
+        if getattr(self.config, "augment", "none") != "none":
+            state["augment_rng"] = self.augment_generator.get_state()  # uint8 tensor
+        return state
 
     def load_training_state(self, state: dict[str, Any]) -> None:
         if self.ada is not None and "ada" in state:
             self.ada.load_state_dict(state["ada"])
+        if "augment_rng" in state and getattr(self.config, "augment", "none") != "none":
+            # checkpoints from before the separate generator have none: it starts from the seed
+            self.augment_generator.set_state(state["augment_rng"])
 
     #: latents per step for the forward pass that keeps a batch-norm ``G_ema``'s running statistics
     ema_norm_batch = 64
