@@ -117,7 +117,8 @@ class GANModel(GenerativeModel):
         use from ``torch.initial_seed()`` (the run's seed + rank, set by the trainer; no number is drawn
         from the global stream), saved by :meth:`training_state` and restored on resume."""
         if self._augment_generator is None:
-            self._augment_generator = torch.Generator().manual_seed(torch.initial_seed() * 6007 + 13)
+            seed = (torch.initial_seed() * 6007 + 13) % (1 << 63)  # initial_seed() can be any 64-bit value
+            self._augment_generator = torch.Generator().manual_seed(seed)
         return self._augment_generator
 
     def augment_d(self, img: torch.Tensor) -> torch.Tensor:
