@@ -183,8 +183,8 @@ def affine_warp(img: torch.Tensor, G_inv: torch.Tensor, antialias: bool = True) 
     Args:
         img: [N, C, H, W] float, any device.
         G_inv: [N, 3, 3] homogeneous matrices (last row ``[0, 0, 1]``), any float dtype, on ``img``'s
-            device. Maps may reach at most H - 1 (W - 1) pixels beyond the image; points further out
-            are read as 0.
+            device. With ``antialias``, points more than H - 1 (W - 1) pixels beyond the image (past
+            what one reflection covers) read as 0; ADA's maps stay well within.
         antialias: use the filtered 2× resampling for the images that need interpolation, and the
             official reflection for every image.
 
