@@ -414,3 +414,28 @@ def test_gan_augmentation_draws_apart_from_the_global_rng_and_resumes(augment):
     assert not torch.equal(nxt, out)  # the generator moved on
     model.load_training_state(state)
     assert torch.equal(model.augment_d(x), nxt)  # and resumes where it was
+
+
+def test_controller_fixed_holds_p_and_still_measures_rt():
+    ada = AdaController(target=0.6, interval=2, speed_kimg=0.1, p=0.3, fixed=True)
+    rts = run_interval(ada, torch.ones(8), batch=8)  # D overfits: an adaptive p would rise
+    assert rts[-1] == pytest.approx(1.0) and ada.p == 0.3
+    state = ada.state_dict()
+    assert state["p"] == 0.3
+
+
+def test_gan_ada_fixed_p_and_resampling_options():
+    from imagegen.models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+    kw = dict(resolution=8, channels=3, z_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
+    model = StyleGAN2(StyleGAN2Config(**kw, augment="ada", ada_p=0.4, ada_resample="bilinear"))
+    assert model.ada.p == 0.4 and model.ada.fixed
+    x = images(n=4, size=8)
+    state = model.augment_generator.get_state()
+    out = model.augment_d(x)
+    expected = ada_augment(x, 0.4, torch.Generator().set_state(state), groups=GROUPS, antialias=False)
+    assert torch.equal(out, expected)
+    for bad in (dict(augment="ada", ada_p=1.5), dict(augment="none", ada_p=0.2),
+                dict(augment="diffaugment", ada_resample="bilinear"), dict(augment="ada", ada_resample="nearest")):
+        with pytest.raises(ConfigError):
+            StyleGAN2Config(**kw, **bad)

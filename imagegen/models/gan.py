@@ -45,9 +45,16 @@ class DAugmentConfig:
     ada_kimg: float = help_field(500.0, "ADA speed: thousands of images for p to go from 0 to 1")
     ada_interval: int = help_field(4, "ADA: adjust p every N steps")
     ada_groups: str = help_field("blit,geom,color", "ADA augmentation groups (blit, geom, color)")
+    ada_p: Optional[float] = help_field(None, "ADA with a fixed probability p in [0, 1] instead of steering it "
+                                              "(the official --aug fixed --p; D/acc_real still shows the "
+                                              "overfitting heuristic)")
+    ada_resample: Literal["filtered", "bilinear"] = help_field(
+        "filtered", "ADA geometric resampling: filtered (2x sym6, Karras et al. 2020b App. B) or bilinear (one "
+                    "unfiltered sample, this toolkit's way before 2026-12-02), for comparisons")
 
     def check_augment(self) -> None:
-        """Raise ConfigError for an unknown policy or group list (called by ``__post_init__``)."""
+        """Raise ConfigError for an unknown policy or group list, a fixed ``ada_p`` outside [0, 1], or
+        ADA options without ``augment == "ada"`` (called by ``__post_init__``)."""
         if self.augment == "diffaugment":
             from ..nn.diffaugment import check_policy
 
@@ -58,6 +65,14 @@ class DAugmentConfig:
             check_groups(self.ada_group_names)
         elif self.augment != "none":
             raise ConfigError(f"augment={self.augment!r}: use none, diffaugment or ada")
+        if self.ada_p is not None and not 0.0 <= self.ada_p <= 1.0:
+            raise ConfigError(f"ada_p={self.ada_p}: a fixed augmentation probability in [0, 1] (or unset, "
+                              "for adaptive p)")
+        if self.ada_resample not in ("filtered", "bilinear"):
+            raise ConfigError(f"ada_resample={self.ada_resample!r}: use filtered or bilinear")
+        if self.augment != "ada" and (self.ada_p is not None or self.ada_resample != "filtered"):
+            raise ConfigError(f"ada_p / ada_resample set with augment={self.augment!r}: they only apply to "
+                              "augment=ada (--augment ada)")
 
     @property
     def ada_group_names(self) -> tuple[str, ...]:
@@ -107,7 +122,9 @@ class GANModel(GenerativeModel):
         if getattr(c, "augment", "none") == "ada":
             from ..nn.ada import AdaController
 
-            self.ada = AdaController(c.ada_target, c.ada_interval, c.ada_kimg)
+            fixed = getattr(c, "ada_p", None)
+            self.ada = AdaController(c.ada_target, c.ada_interval, c.ada_kimg, p=fixed or 0.0,
+                                     fixed=fixed is not None)
 
     @property
     def augment_generator(self) -> torch.Generator:
@@ -135,7 +152,8 @@ class GANModel(GenerativeModel):
         if mode == "ada" and self.ada is not None and self.ada.p > 0:
             from ..nn.ada import ada_augment
 
-            return ada_augment(img, self.ada.p, self.augment_generator, groups=c.ada_group_names)
+            return ada_augment(img, self.ada.p, self.augment_generator, groups=c.ada_group_names,
+                               antialias=getattr(c, "ada_resample", "filtered") == "filtered")
         return img
 
     def observe_real_logits(self, real_logits: torch.Tensor) -> dict[str, torch.Tensor]:

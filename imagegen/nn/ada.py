@@ -414,8 +414,12 @@ class AdaController:
     when ``all_reduce`` is true (by default whenever ``torch.distributed`` is initialised), so every
     process computes the same ``p``. Every process must then call :meth:`update` equally often.
 
+    With ``fixed=True`` :meth:`update` still measures ``r_t`` every interval but leaves ``p`` where
+    it started (the paper's fixed-``p`` runs, §2.3; the official ``--aug fixed --p``).
+
     Attributes:
         p: current augmentation probability in [0, 1] (starts at ``p``, default 0).
+        fixed: ``p`` is held, not steered.
         target: target value of ``r_t`` in [-1, 1].
         interval: D steps between adjustments.
         speed_kimg: thousands of images for ``p`` to go from 0 to 1.
@@ -423,12 +427,13 @@ class AdaController:
     """
 
     def __init__(self, target: float = 0.6, interval: int = 4, speed_kimg: float = 500.0,
-                 p: float = 0.0) -> None:
+                 p: float = 0.0, fixed: bool = False) -> None:
         """Args:
             target: target ``r_t`` in [-1, 1] (the paper: 0.6).
             interval: adjust ``p`` every this many D steps, >= 1 (the paper: 4).
             speed_kimg: thousands of images for ``p`` to rise from 0 to 1, > 0 (the paper: 500).
             p: initial probability in [0, 1].
+            fixed: hold ``p`` (only measure ``r_t``).
 
         Raises:
             ConfigError: a value is out of range.
@@ -447,6 +452,7 @@ class AdaController:
         self.interval = interval
         self.speed_kimg = float(speed_kimg)
         self.p = float(p)
+        self.fixed = bool(fixed)
         self.rt: Optional[float] = None
         self._acc: Optional[torch.Tensor] = None  # [2]: sum of signs, count (on the logits' device)
         self._steps = 0  # update() calls since the last adjustment
@@ -478,8 +484,9 @@ class AdaController:
                 initialised", decided at call time. All processes must call :meth:`update` together.
 
         Returns:
-            ``r_t`` when ``p`` was adjusted in this call, else None (also when no logits were
-            accumulated in the interval, in which case ``p`` is left as it is).
+            ``r_t`` when it was measured in this call (and ``p`` adjusted, unless :attr:`fixed`), else
+            None (also when no logits were accumulated in the interval, in which case ``p`` is left
+            as it is).
 
         Raises:
             ValueError: ``batch_size_total`` is negative.
@@ -504,7 +511,7 @@ class AdaController:
         if count <= 0:
             return None
         rt = sign_sum / count
-        adjust = math.copysign(1.0, rt - self.target) if rt != self.target else 0.0
+        adjust = math.copysign(1.0, rt - self.target) if rt != self.target and not self.fixed else 0.0
         self.p = min(max(self.p + adjust * images / (self.speed_kimg * 1000.0), 0.0), 1.0)
         self.rt = rt
         return rt
@@ -548,7 +555,7 @@ class AdaController:
 
     def __repr__(self) -> str:
         return (f"AdaController(p={self.p:.4f}, target={self.target}, interval={self.interval}, "
-                f"speed_kimg={self.speed_kimg})")
+                f"speed_kimg={self.speed_kimg}, fixed={self.fixed})")
 
 
 # ----------------------------------------------------------------------------------------------
