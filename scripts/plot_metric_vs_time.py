@@ -9,7 +9,8 @@ protocol: for ``nll`` (nats per image) and ``nll_bpd`` (bits/dim) the same numbe
 metrics the same number of generated samples (``--num-fake``, default the first record's) and the same
 reference images as the run's first record — other records are skipped and counted on stderr.
 ``--scalar KEY`` plots a training scalar of ``logs/scalars.jsonl`` instead (e.g. ``D/ada_p``, ADA's
-augmentation probability), and ``--x kimg`` puts thousands of images seen on the horizontal axis.
+augmentation probability), ``--x kimg`` puts thousands of images seen on the horizontal axis, and
+``--max-x`` leaves out the points beyond a value of that axis.
 
 Usage::
 
@@ -146,6 +147,20 @@ def at_training_seconds(run: Path, values: dict[int, float]) -> list[tuple[float
     return [(seconds_at(secs, step), value, step) for step, value in sorted(values.items())]
 
 
+def curve(run: Path, pts: list[tuple[float, float, int]], x: str = "minutes",
+          max_x: Optional[float] = None) -> tuple[list[float], list[float]]:
+    """(xs, ys) of ``pts`` ((training seconds, value, step) as above) on the horizontal axis ``x``:
+    training minutes, or thousands of images seen (``kimg``: step × the run's batch size / 1000); points
+    with x > ``max_x`` are left out."""
+    if x == "kimg":
+        batch = json.loads((run / "config.json").read_text())["train_config"]["batch_size"]
+        xs = [p[2] * batch / 1000 for p in pts]
+    else:
+        xs = [p[0] / 60 for p in pts]
+    keep = [i for i, v in enumerate(xs) if max_x is None or v <= max_x]
+    return [xs[i] for i in keep], [pts[i][1] for i in keep]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", help="RUN_DIR[:label]")
@@ -164,7 +179,13 @@ def main() -> int:
                                                    "of --metric (e.g. D/ada_p)")
     ap.add_argument("--x", choices=("minutes", "kimg"), default="minutes",
                     help="horizontal axis: training minutes or thousands of images seen")
+    ap.add_argument("--max-x", type=float, default=None,
+                    help="leave out points beyond this value of the horizontal axis (its unit), e.g. to compare "
+                         "a long run's first 100 k images with shorter runs")
     args = ap.parse_args()
+    if args.max_x is not None and args.max_x <= 0:
+        print(f"error: --max-x {args.max_x}: use a positive value in the horizontal axis' unit", file=sys.stderr)
+        return 2
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.2), dpi=110)
@@ -178,13 +199,8 @@ def main() -> int:
         if not pts:
             print(f"no {args.scalar or args.metric} records in {path}", file=sys.stderr)
             continue
-        if args.x == "kimg":
-            batch = json.loads((run / "config.json").read_text())["train_config"]["batch_size"]
-            xs = [p[2] * batch / 1000 for p in pts]
-        else:
-            xs = [p[0] / 60 for p in pts]
-        ax.plot(xs, [p[1] for p in pts], marker="o" if len(pts) < 60 else None, markersize=3,
-                label=label or path)
+        xs, ys = curve(run, pts, args.x, args.max_x)
+        ax.plot(xs, ys, marker="o" if len(xs) < 60 else None, markersize=3, label=label or path)
     for point in args.point:
         label, _, xy = point.rpartition("=")
         sec, value = (float(v) for v in xy.split(","))

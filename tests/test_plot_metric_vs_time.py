@@ -67,3 +67,21 @@ def test_scalar_curve_reads_training_scalars_with_or_without_prefix(plot, tmp_pa
     finally:
         sys.argv = argv
     assert out.stat().st_size > 0
+
+
+def test_curve_in_kimg_or_minutes_and_cut_at_max_x(plot, tmp_path):
+    """``--x kimg`` puts step × batch / 1000 on the axis, minutes the training seconds / 60; ``--max-x``
+    leaves out the points beyond it, in the axis' unit; a non-positive ``--max-x`` is refused."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"train_config": {"batch_size": 32}}))
+    pts = [(60.0, 9.0, 1000), (180.0, 5.0, 3000), (300.0, 4.0, 5000)]
+    assert plot.curve(run, pts, "kimg") == ([32.0, 96.0, 160.0], [9.0, 5.0, 4.0])
+    assert plot.curve(run, pts, "kimg", max_x=100) == ([32.0, 96.0], [9.0, 5.0])
+    assert plot.curve(run, pts, "minutes", max_x=3) == ([1.0, 3.0], [9.0, 5.0])
+    import sys
+    argv, sys.argv = sys.argv, ["plot", str(run), "--metric", "fid", "--max-x", "0", "--out", str(tmp_path / "x.png")]
+    try:
+        assert plot.main() == 2
+    finally:
+        sys.argv = argv
