@@ -34,10 +34,14 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
+def batch_size(run: Path) -> int:
+    """Images per training step of ``run`` (its ``config.json``)."""
+    return json.loads((run / "config.json").read_text())["train_config"]["batch_size"]
+
+
 def training_seconds(run: Path) -> dict[int, float]:
     """Cumulative training seconds at each logged step of ``run``."""
-    cfg = json.loads((run / "config.json").read_text())
-    batch = cfg["train_config"]["batch_size"]
+    batch = batch_size(run)
     out, total, prev = {0: 0.0}, 0.0, 0
     for row in read_jsonl(run / "logs" / "scalars.jsonl"):
         step, ips = row.get("step"), row.get("images_per_sec")
@@ -153,7 +157,7 @@ def curve(run: Path, pts: list[tuple[float, float, int]], x: str = "minutes",
     training minutes, or thousands of images seen (``kimg``: step × the run's batch size / 1000); points
     with x > ``max_x`` are left out."""
     if x == "kimg":
-        batch = json.loads((run / "config.json").read_text())["train_config"]["batch_size"]
+        batch = batch_size(run)
         xs = [p[2] * batch / 1000 for p in pts]
     else:
         xs = [p[0] / 60 for p in pts]
