@@ -10,7 +10,8 @@ metrics the same number of generated samples (``--num-fake``, default the first 
 reference images as the run's first record — other records are skipped and counted on stderr.
 ``--scalar KEY`` plots a training scalar of ``logs/scalars.jsonl`` instead (e.g. ``D/ada_p``, ADA's
 augmentation probability), ``--x kimg`` puts thousands of images seen on the horizontal axis, and
-``--max-x`` leaves out the points beyond a value of that axis.
+``--max-x`` leaves out the points beyond a value of that axis. ``--point 'label=x,value'`` adds one result
+from elsewhere, x in seconds of training on the minutes axis and in kimg on the kimg axis.
 
 Usage::
 
@@ -165,12 +166,26 @@ def curve(run: Path, pts: list[tuple[float, float, int]], x: str = "minutes",
     return [xs[i] for i in keep], [pts[i][1] for i in keep]
 
 
+def point_xy(spec: str, x_axis: str) -> tuple[str, float, float]:
+    """``'label=x,value'`` -> (label, x on the ``x_axis`` in its unit, value). x is seconds of training on
+    the minutes axis (as documented results state them) and thousands of images on the kimg axis.
+    Raises ValueError naming the expected form."""
+    label, _, xy = spec.rpartition("=")
+    try:
+        x, value = (float(v) for v in xy.split(","))
+    except ValueError:
+        raise ValueError(f"--point {spec!r}: use 'label=x,value' with x in "
+                         f"{'seconds' if x_axis == 'minutes' else 'kimg'}") from None
+    return label, (x / 60 if x_axis == "minutes" else x), value
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", help="RUN_DIR[:label]")
     ap.add_argument("--ref", action="append", default=[], help="a horizontal reference line, 'label=value'")
     ap.add_argument("--point", action="append", default=[],
-                    help="a single result from elsewhere, 'label=seconds,value' (e.g. a documented run)")
+                    help="a single result from elsewhere, 'label=x,value' (e.g. a documented run): x in seconds "
+                         "of training with --x minutes, in kimg with --x kimg")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--metric", default="nll", help="nll (nats), nll_bpd (bits/dim), or a sample metric of "
                                                     "metrics.jsonl: fid, kid, is, precision, recall, confident, ...")
@@ -190,6 +205,11 @@ def main() -> int:
     if args.max_x is not None and args.max_x <= 0:
         print(f"error: --max-x {args.max_x}: use a positive value in the horizontal axis' unit", file=sys.stderr)
         return 2
+    try:
+        points = [point_xy(spec, args.x) for spec in args.point]
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.2), dpi=110)
@@ -205,10 +225,9 @@ def main() -> int:
             continue
         xs, ys = curve(run, pts, args.x, args.max_x)
         ax.plot(xs, ys, marker="o" if len(xs) < 60 else None, markersize=3, label=label or path)
-    for point in args.point:
-        label, _, xy = point.rpartition("=")
-        sec, value = (float(v) for v in xy.split(","))
-        ax.plot([sec / 60], [value], marker="s", linestyle="none", label=label)
+    for label, x, value in points:
+        if args.max_x is None or x <= args.max_x:
+            ax.plot([x], [value], marker="s", linestyle="none", label=label)
     for ref in args.ref:
         label, _, value = ref.rpartition("=")
         ax.axhline(float(value), linestyle="--", linewidth=0.9, color="grey")

@@ -85,3 +85,17 @@ def test_curve_in_kimg_or_minutes_and_cut_at_max_x(plot, tmp_path):
         assert plot.main() == 2
     finally:
         sys.argv = argv
+
+
+def test_point_in_the_axis_unit(plot, tmp_path):
+    """``--point`` x is seconds on the minutes axis and kimg on the kimg axis; a malformed one exits 2."""
+    assert plot.point_xy("vae=706,85.87", "minutes") == ("vae", pytest.approx(706 / 60), 85.87)
+    assert plot.point_xy("a=b=102.4,8.36", "kimg") == ("a=b", 102.4, 8.36)
+    with pytest.raises(ValueError, match="kimg"):
+        plot.point_xy("x=1", "kimg")
+    import sys
+    argv, sys.argv = sys.argv, ["plot", str(tmp_path), "--point", "x=oops", "--out", str(tmp_path / "x.png")]
+    try:
+        assert plot.main() == 2
+    finally:
+        sys.argv = argv
