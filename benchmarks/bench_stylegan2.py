@@ -8,7 +8,10 @@ both modulated-convolution paths (``grouped``: per-sample weights in one grouped
 * FLOPs per training image (``torch.utils.flop_counter``'s formulas, every phase weighted by how often it runs),
   the achieved GFLOP/s and its share of the machine's fp32 matmul peak measured in the same run;
 * peak resident memory of the process that ran the configuration (each configuration runs in its
-  own subprocess, so the figure is its own; CUDA: ``torch.cuda.max_memory_allocated``).
+  own subprocess, so the figure is its own; CUDA: ``torch.cuda.max_memory_allocated``);
+* with ``--ada-p 0.2,...``: the same with adaptive discriminator augmentation held at each ``p``
+  (``--augment ada --ada-p P``, the paper's filtered resampling), i.e. what augmenting every image D sees
+  costs per step (``none`` in the list: without augmentation).
 
 The training loop is the trainer's (one real batch per step, each phase: enable only its optimiser's
 parameters, forward, backward, step) on random data, so data loading is not measured.
@@ -20,6 +23,7 @@ Usage (run alone)::
 
     python benchmarks/bench_stylegan2.py --json bench_stylegan2.json
     python benchmarks/bench_stylegan2.py --resolutions 32 --modes scaled --steps 16   # quick
+    python benchmarks/bench_stylegan2.py --resolutions 64 --modes scaled --ada-p none,0.2   # ADA's cost
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -61,12 +66,15 @@ class FlopCount(TorchDispatchMode):
         return out
 
 
-def build(res: int, mode: str, channel_base: int, channel_max: int, device: torch.device):
+def build(res: int, mode: str, channel_base: int, channel_max: int, device: torch.device,
+          ada_p: Optional[float] = None):
+    """A StyleGAN2 at these widths; with ``ada_p`` ADA augments every image D sees at that fixed ``p``."""
     from imagegen.models.stylegan2 import StyleGAN2, StyleGAN2Config
 
     torch.manual_seed(0)
+    augment = {} if ada_p is None else {"augment": "ada", "ada_p": ada_p}
     cfg = StyleGAN2Config(resolution=res, channels=3, channel_base=channel_base, channel_max=channel_max,
-                          conv_mode=mode)
+                          conv_mode=mode, **augment)
     return StyleGAN2(cfg).to(device)
 
 
@@ -87,11 +95,12 @@ def prepare_phase(opts: dict, ph) -> torch.optim.Optimizer:
     return opts[ph.optimizer_name]
 
 
-def count_flops_per_step(res: int, batch: int, channel_base: int, channel_max: int, device: torch.device) -> float:
+def count_flops_per_step(res: int, batch: int, channel_base: int, channel_max: int, device: torch.device,
+                         ada_p: Optional[float] = None) -> float:
     """FLOPs of one training step (every phase weighted by how often it runs), counted on the ``scaled``
     path for both paths: they compute the same products, but the formulas of ``torch.utils.flop_counter``
     do not divide a grouped convolution's count by its groups (they over-count the grouped path N-fold)."""
-    model = build(res, "scaled", channel_base, channel_max, device)
+    model = build(res, "scaled", channel_base, channel_max, device, ada_p)
     opts = model.configure_optimizers()
     real = random_batch(res, batch, device)
     total = 0.0
@@ -104,9 +113,9 @@ def count_flops_per_step(res: int, batch: int, channel_base: int, channel_max: i
 
 
 def run_one(res: int, mode: str, steps: int, batch: int, channel_base: int, channel_max: int,
-            device: torch.device) -> dict:
+            device: torch.device, ada_p: Optional[float] = None) -> dict:
     """Train ``steps`` steps and sample; return the figures of one configuration."""
-    model = build(res, mode, channel_base, channel_max, device)
+    model = build(res, mode, channel_base, channel_max, device, ada_p)
     opts = model.configure_optimizers()
     phases = model.phases()
     real = random_batch(res, batch, device)
@@ -120,7 +129,7 @@ def run_one(res: int, mode: str, steps: int, batch: int, channel_base: int, chan
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    flops_per_step = count_flops_per_step(res, batch, channel_base, channel_max, device)
+    flops_per_step = count_flops_per_step(res, batch, channel_base, channel_max, device, ada_p)
     for step in range(2):
         for ph in phases:
             run_phase(ph)
@@ -150,13 +159,26 @@ def run_one(res: int, mode: str, steps: int, batch: int, channel_base: int, chan
     sample_ips = n_sample / (time.perf_counter() - t)
     peak_mb = (torch.cuda.max_memory_allocated() if device.type == "cuda"
                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2 ** 20
-    return {"resolution": res, "mode": mode, "batch": batch, "steps": steps,
+    return {"resolution": res, "mode": mode, "ada_p": ada_p, "batch": batch, "steps": steps,
             "params_G": sum(p.numel() for p in model.G.parameters()),
             "params_D": sum(p.numel() for p in model.D.parameters()),
             "train_img_per_s": train_ips, "sample_img_per_s": sample_ips,
             "seconds_per_step": {k: v / steps for k, v in seconds.items()},
             "mflop_per_train_image": flops_per_step / batch / 1e6,
             "train_gflop_per_s": flops_per_step * steps / total / 1e9, "peak_memory_mb": peak_mb}
+
+
+def parse_p(text: str) -> Optional[float]:
+    """``"none"`` -> None (no augmentation), else a probability in [0, 1]; raises ValueError otherwise."""
+    if text.strip().lower() in ("none", "-"):
+        return None
+    try:
+        p = float(text)
+    except ValueError:
+        p = -1.0
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"--ada-p {text!r}: use probabilities in [0, 1] or none, comma-separated")
+    return p
 
 
 def main() -> int:
@@ -168,27 +190,34 @@ def main() -> int:
     ap.add_argument("--channel-base", type=int, default=2048)
     ap.add_argument("--channel-max", type=int, default=128)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # "RES,MODE": run in this process, print JSON
+    ap.add_argument("--ada-p", default="none", help="comma-separated ADA probabilities to measure at "
+                                                     "(none: no augmentation), e.g. none,0.2")
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # "RES,MODE,P": run in this process, print JSON
     add_thread_and_json_options(ap)
     args = ap.parse_args()
     device = torch.device(args.device)
+    try:
+        ada_ps = [parse_p(v) for v in args.ada_p.split(",")]
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.one:
         if args.threads:
             torch.set_num_threads(args.threads)
-        res, mode = args.one.split(",")
+        res, mode, p = args.one.split(",")
         print(json.dumps(run_one(int(res), mode, args.steps, args.batch_size, args.channel_base, args.channel_max,
-                                 device)))
+                                 device, parse_p(p))))
         return 0
     peak = start(args)
     print(f"# stylegan2, channel_base {args.channel_base}, channel_max {args.channel_max}, batch {args.batch_size}, "
           f"{args.steps} timed steps, device {device}")
-    print("\n| res | conv | train img/s | sample img/s | MFLOP/train img | GFLOP/s (% of peak) | "
+    print("\n| res | conv | ADA p | train img/s | sample img/s | MFLOP/train img | GFLOP/s (% of peak) | "
           "s/step D · Dreg/16 · G · Greg/4 | peak MB |")
-    print("|---|---|---|---|---|---|---|---|", flush=True)
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
     rows = []
     for res in [int(r) for r in args.resolutions.split(",")]:
-        for mode in args.modes.split(","):
-            cmd = [sys.executable, __file__, "--one", f"{res},{mode}", "--steps", str(args.steps),
+        for mode, p in [(m, p) for m in args.modes.split(",") for p in ada_ps]:
+            cmd = [sys.executable, __file__, "--one", f"{res},{mode},{p}", "--steps", str(args.steps),
                    "--batch-size", str(args.batch_size), "--channel-base", str(args.channel_base),
                    "--channel-max", str(args.channel_max), "--device", args.device,
                    "--threads", str(args.threads or torch.get_num_threads())]
@@ -197,7 +226,7 @@ def main() -> int:
             rows.append(r)
             sp = r["seconds_per_step"]
             parts = " · ".join(f"{sp[k]:.3f}" for k in ("D", "Dreg", "G", "Greg") if k in sp)
-            print(f"| {res} | {mode} | {r['train_img_per_s']:.1f} | {r['sample_img_per_s']:.0f} | "
+            print(f"| {res} | {mode} | {'–' if p is None else p} | {r['train_img_per_s']:.1f} | {r['sample_img_per_s']:.0f} | "
                   f"{r['mflop_per_train_image']:.0f} | {r['train_gflop_per_s']:.0f} ({100 * r['train_gflop_per_s'] / peak:.0f}%) | "
                   f"{parts} | {r['peak_memory_mb']:.0f} |", flush=True)
     print("\ns/step: seconds per training step spent in each phase, averaged over all steps (Dreg runs every 16th "
