@@ -71,6 +71,23 @@ def test_config_refuses_bad_values():
     assert AdaINConfig(resolution=16, encoder="auto", encoder_widths=(4, 8, 8, 8, 8)).encoder == "random"
 
 
+def test_decoder_widths_widen_the_decoder_behind_a_narrow_encoder():
+    """decoder_widths sets the decoder's own widths (input still the encoder's relu4_1 width); unset, it
+    mirrors the encoder as in the paper; a wrong count is refused."""
+    mirror = tiny_model(0)
+    convs = [m for m in mirror.decoder.net if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [
+        (8, 8), (8, 8), (8, 8), (8, 8), (8, 8), (8, 8), (8, 4), (4, 4), (4, 3)]
+    wide = tiny_model(0, decoder_widths=(6, 10, 12))
+    convs = [m for m in wide.decoder.net if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [
+        (8, 12), (12, 12), (12, 12), (12, 12), (12, 10), (10, 10), (10, 6), (6, 6), (6, 3)]
+    x = images(2, 16, 1)
+    assert wide.stylize(x, images(2, 16, 2)).shape == (2, 3, 16, 16)
+    with pytest.raises(ConfigError, match="decoder_widths"):
+        AdaINConfig(**{**TINY, "decoder_widths": (8, 8, 8, 8)})
+
+
 def test_alpha_zero_decodes_the_content_features_and_one_is_full_adain():
     model = tiny_model(0)
     c, s = images(1, 24, 1), images(1, 24, 2)  # the style is resized to the output's long side: keep it 24

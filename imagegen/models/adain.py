@@ -12,7 +12,8 @@ A fixed VGG-19 encoder ``f`` (up to ``relu4_1``), an AdaIN layer and a trained d
   ``net.py``) puts ``ReflectionPad2d(1)`` before every 3×3 convolution where VGG itself zero-pads;
   ``encoder_padding`` chooses (``reflect`` by default; runs saved before the option existed used ``zeros``
   and load that way). With ``reflect`` the smallest image is 16 pixels (conv4_1 needs 2×2 to reflect).
-* **Decoder** (§6): the encoder mirrored from ``relu4_1`` down: pooling layers become 2× nearest-neighbour
+* **Decoder** (§6): the encoder mirrored from ``relu4_1`` down (``decoder_widths`` can widen it beyond a
+  narrow offline encoder's mirror, e.g. the paper's full widths behind a half-width encoder): pooling layers become 2× nearest-neighbour
   upsampling, every 3×3 convolution uses reflection padding, no normalisation layer; ReLU after every
   convolution but the last, whose 3 output channels are the image (not squashed; :meth:`AdaIN.stylize`
   clamps to [-1, 1]). With VGG-19 widths (64, 128, 256, 512): 512→256, up, 3× 256→256, 256→128, up,
@@ -105,6 +106,10 @@ class AdaINConfig:
     encoder_widths: tuple[int, ...] = help_field(
         VGG19_WIDTHS, "conv widths of VGG-19's five blocks (standard for imagenet; a weights file's own are "
                       "read from it; narrower ones for a random encoder); the decoder mirrors the first four")
+    decoder_widths: Optional[tuple[int, ...]] = help_field(
+        None, "conv widths of the decoder at the resolutions of the encoder's blocks 1-3 (the mirror of its "
+              "w1,w2,w3; its input is the encoder's relu4_1 width); default: the encoder's own, as in the paper. "
+              "With a half-width encoder, 64,128,256 gives the paper's full-width decoder")
     encoder_padding: str = help_field(
         "reflect", "border handling of the encoder's 3×3 convolutions: reflect (ReflectionPad2d, the official "
                    "AdaIN encoder's) or zeros (VGG's own; runs saved before this option existed used it)")
@@ -129,6 +134,11 @@ class AdaINConfig:
         self.encoder_widths = tuple(int(w) for w in self.encoder_widths)
         if len(self.encoder_widths) != 5 or min(self.encoder_widths) < 1:
             raise ConfigError(f"encoder_widths={self.encoder_widths}: give 5 positive widths, e.g. {VGG19_WIDTHS}")
+        if self.decoder_widths is not None:
+            self.decoder_widths = tuple(int(w) for w in self.decoder_widths)
+            if len(self.decoder_widths) != 3 or min(self.decoder_widths) < 1:
+                raise ConfigError(f"decoder_widths={self.decoder_widths}: give 3 positive widths, e.g. 64,128,256 "
+                                  "(or leave it unset to mirror the encoder)")
         if self.encoder == "auto":  # resolve now, so that config.json names the encoder the decoder learns
             # (non-standard widths mean a random encoder was asked for: never the ImageNet or a trained file)
             self.encoder = resolve_auto() if self.encoder_widths == VGG19_WIDTHS else "random"
@@ -162,12 +172,15 @@ def _conv(c_in: int, c_out: int, relu: bool = True) -> list[nn.Module]:
 
 
 class AdaINDecoder(nn.Module):
-    """relu4_1 features [N, w4, h, w] → image [N, 3, 8h, 8w] (unbounded; see the module docstring)."""
+    """relu4_1 features [N, w4, h, w] → image [N, 3, 8h, 8w] (unbounded; see the module docstring).
 
-    def __init__(self, widths: tuple[int, ...]) -> None:
+    ``widths``: (w1, w2, w3), the widths of the encoder's first three blocks, mirrored; ``in_channels``: the
+    channels of the features it decodes (the encoder's relu4_1 width, w4)."""
+
+    def __init__(self, widths: tuple[int, ...], in_channels: int) -> None:
         super().__init__()
-        w1, w2, w3, w4 = widths[:4]
-        layers: list[nn.Module] = [*_conv(w4, w3), nn.Upsample(scale_factor=2, mode="nearest")]
+        w1, w2, w3 = widths[:3]
+        layers: list[nn.Module] = [*_conv(in_channels, w3), nn.Upsample(scale_factor=2, mode="nearest")]
         for _ in range(3):
             layers += _conv(w3, w3)
         layers += [*_conv(w3, w2), nn.Upsample(scale_factor=2, mode="nearest"), *_conv(w2, w2), *_conv(w2, w1),
@@ -206,7 +219,8 @@ class AdaIN(GenerativeModel):
         super().__init__(config)
         # kept out of the module tree: not in state_dict, not in parameters(); moved by _apply
         self._encoder = [build_encoder(config)]
-        self.decoder = AdaINDecoder(config.encoder_widths)
+        self.decoder = AdaINDecoder(config.decoder_widths or config.encoder_widths[:3],
+                                    in_channels=config.encoder_widths[3])
 
     @property
     def encoder(self) -> VGG19Encoder:
