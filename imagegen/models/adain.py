@@ -105,7 +105,7 @@ class AdaINConfig:
         None, "SHA-256 of the encoder weights file (set when the run starts, checked when it is loaded)")
     encoder_widths: tuple[int, ...] = help_field(
         VGG19_WIDTHS, "conv widths of VGG-19's five blocks (standard for imagenet; a weights file's own are "
-                      "read from it; narrower ones for a random encoder); the decoder mirrors the first four")
+                      "read from it; narrower ones for a random encoder); the decoder mirrors the first four unless --decoder-widths is given")
     decoder_widths: Optional[tuple[int, ...]] = help_field(
         None, "conv widths of the decoder at the resolutions of the encoder's blocks 1-3 (the mirror of its "
               "w1,w2,w3; its input is the encoder's relu4_1 width); default: the encoder's own, as in the paper. "
