@@ -13,11 +13,11 @@ A fixed VGG-19 encoder ``f`` (up to ``relu4_1``), an AdaIN layer and a trained d
   ``encoder_padding`` chooses (``reflect`` by default; runs saved before the option existed used ``zeros``
   and load that way). With ``reflect`` the smallest image is 16 pixels (conv4_1 needs 2×2 to reflect).
 * **Decoder** (§6): the encoder mirrored from ``relu4_1`` down (``decoder_widths`` can widen it beyond a
-  narrow offline encoder's mirror, e.g. the paper's full widths behind a half-width encoder): pooling layers become 2× nearest-neighbour
-  upsampling, every 3×3 convolution uses reflection padding, no normalisation layer; ReLU after every
-  convolution but the last, whose 3 output channels are the image (not squashed; :meth:`AdaIN.stylize`
-  clamps to [-1, 1]). With VGG-19 widths (64, 128, 256, 512): 512→256, up, 3× 256→256, 256→128, up,
-  128→128, 128→64, up, 64→64, 64→3 (the official decoder).
+  narrow offline encoder's mirror, e.g. the paper's full widths behind a half-width encoder): pooling
+  layers become 2× nearest-neighbour upsampling, every 3×3 convolution uses reflection padding, no
+  normalisation layer; ReLU after every convolution but the last, whose 3 output channels are the image
+  (not squashed; :meth:`AdaIN.stylize` clamps to [-1, 1]). With VGG-19 widths (64, 128, 256, 512):
+  512→256, up, 3× 256→256, 256→128, up, 128→128, 128→64, up, 64→64, 64→3 (the official decoder).
 * **Loss** (Eq. 11–13) with mean squared errors, as in the official implementation (``nn.MSELoss``; the
   paper writes Euclidean norms): content ``L_c = mean((f(g(t)) − t)²)`` at ``relu4_1`` against the AdaIN
   target ``t`` (not the content image's features); style ``L_s = Σ_i [mean((μ(φ_i(g(t))) − μ(φ_i(s)))²)
@@ -105,7 +105,8 @@ class AdaINConfig:
         None, "SHA-256 of the encoder weights file (set when the run starts, checked when it is loaded)")
     encoder_widths: tuple[int, ...] = help_field(
         VGG19_WIDTHS, "conv widths of VGG-19's five blocks (standard for imagenet; a weights file's own are "
-                      "read from it; narrower ones for a random encoder); the decoder mirrors the first four unless --decoder-widths is given")
+                      "read from it; narrower ones for a random encoder); the decoder mirrors the first four "
+                      "unless --decoder-widths is given")
     decoder_widths: Optional[tuple[int, ...]] = help_field(
         None, "conv widths of the decoder at the resolutions of the encoder's blocks 1-3 (the mirror of its "
               "w1,w2,w3; its input is the encoder's relu4_1 width); default: the encoder's own, as in the paper. "
@@ -131,14 +132,10 @@ class AdaINConfig:
                               "so load them at least that large (or leave --load-size unset)")
         if self.channels is not None and self.channels not in (1, 3):
             raise ConfigError(f"channels={self.channels}: use 3 (or 1 for greyscale data)")
-        self.encoder_widths = tuple(int(w) for w in self.encoder_widths)
-        if len(self.encoder_widths) != 5 or min(self.encoder_widths) < 1:
-            raise ConfigError(f"encoder_widths={self.encoder_widths}: give 5 positive widths, e.g. {VGG19_WIDTHS}")
+        self.encoder_widths = _widths("encoder_widths", self.encoder_widths, 5, str(VGG19_WIDTHS))
         if self.decoder_widths is not None:
-            self.decoder_widths = tuple(int(w) for w in self.decoder_widths)
-            if len(self.decoder_widths) != 3 or min(self.decoder_widths) < 1:
-                raise ConfigError(f"decoder_widths={self.decoder_widths}: give 3 positive widths, e.g. 64,128,256 "
-                                  "(or leave it unset to mirror the encoder)")
+            self.decoder_widths = _widths("decoder_widths", self.decoder_widths, 3,
+                                          "64,128,256 (or leave it unset to mirror the encoder)")
         if self.encoder == "auto":  # resolve now, so that config.json names the encoder the decoder learns
             # (non-standard widths mean a random encoder was asked for: never the ImageNet or a trained file)
             self.encoder = resolve_auto() if self.encoder_widths == VGG19_WIDTHS else "random"
@@ -167,6 +164,14 @@ class AdaINConfig:
             raise ConfigError(f"style_weight={self.style_weight}, lr={self.lr}: need style_weight ≥ 0 and lr > 0")
 
 
+def _widths(name: str, value, n: int, example: str) -> tuple[int, ...]:  # noqa: ANN001 - any int sequence
+    """``value`` as a tuple of ``n`` positive ints (ConfigError naming ``name`` and an example otherwise)."""
+    widths = tuple(int(w) for w in value)
+    if len(widths) != n or min(widths) < 1:
+        raise ConfigError(f"{name}={widths}: give {n} positive widths, e.g. {example}")
+    return widths
+
+
 def _conv(c_in: int, c_out: int, relu: bool = True) -> list[nn.Module]:
     return [nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 3)] + ([nn.ReLU()] if relu else [])
 
@@ -179,7 +184,7 @@ class AdaINDecoder(nn.Module):
 
     def __init__(self, widths: tuple[int, ...], in_channels: int) -> None:
         super().__init__()
-        w1, w2, w3 = widths[:3]
+        w1, w2, w3 = widths
         layers: list[nn.Module] = [*_conv(in_channels, w3), nn.Upsample(scale_factor=2, mode="nearest")]
         for _ in range(3):
             layers += _conv(w3, w3)
