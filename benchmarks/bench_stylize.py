@@ -111,12 +111,14 @@ def _threads(threads: int) -> None:
 
 # ---------------------------------------------------------------------------------------------- tasks
 def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], style: Optional[str],
-               style_size: Optional[int], run: Optional[str], threads: int, encoder: str = "random") -> dict[str, Any]:
-    """Stylise the content photo at long side ``size``: median seconds over ``repeats`` after ``warmup``."""
+               style_size: Optional[int], run: Optional[str], threads: int, encoder: str = "random",
+               decoder: str = "mirror") -> dict[str, Any]:
+    """Stylise the content photo at long side ``size``: median seconds over ``repeats`` after ``warmup``.
+    ``decoder``: ``mirror`` (the encoder's widths) or an untrained decoder's ``W1,W2,W3``."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from imagegen.models.adain import AdaIN, AdaINConfig, load_adain
-    from imagegen.nn.vgg import parse_encoder_spec
+    from imagegen.nn.vgg import parse_encoder_spec, parse_widths
     from imagegen.style.adain import stylize_adain
 
     _threads(threads)
@@ -125,7 +127,10 @@ def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], sty
         model = load_adain(run).eval()
     else:
         weights, widths = parse_encoder_spec(encoder)
-        model = AdaIN(AdaINConfig(encoder=weights, **({"encoder_widths": widths} if widths else {}))).eval()
+        extra = {"encoder_widths": widths} if widths else {}
+        if decoder != "mirror":
+            extra["decoder_widths"] = parse_widths(decoder, 3, what=f"--decoders {decoder!r}", example="64,128,256")
+        model = AdaIN(AdaINConfig(encoder=weights, **extra)).eval()
     c_img, c_info = load_image(content, size, 1)
     s_img, s_info = load_image(style, size, 2)
     rss_before = rss_mib()
@@ -149,6 +154,8 @@ def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], sty
     return {"task": "adain", "size": size, "output_hw": list(out.shape[-2:]), "style_size": style_size or size,
             "content": c_info, "style": s_info, "encoder": model.encoder.source,
             "encoder_widths": list(model.config.encoder_widths),
+            "decoder_widths": list(model.config.decoder_widths or model.config.encoder_widths[:3]),
+            "decoder_parameters": sum(p.numel() for p in model.decoder.parameters()),
             "decoder": f"trained run {run}" if run else
                        "untrained (random initialisation); the time does not depend on the weights",
             "warmup": warmup, "repeats": repeats, "seconds_median": med, "seconds": times, "img_per_s": 1 / med,
@@ -201,7 +208,8 @@ def gatys_task(optimizer: str, size: int, steps: int, warmup: int, content: Opti
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     if task["task"] == "adain":
         return adain_task(task["size"], task["repeats"], task["warmup"], task["content"], task["style"],
-                          task["style_size"], task["run"], task["threads"], task.get("encoder", "random"))
+                          task["style_size"], task["run"], task["threads"], task.get("encoder", "random"),
+                          task.get("decoder", "mirror"))
     return gatys_task(task["optimizer"], task["size"], task["steps"], task["warmup"], task["content"], task["style"],
                       task["threads"], task.get("encoder", "random"))
 
@@ -228,6 +236,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "random:W1,W2,W3,W4,W5 (narrower), imagenet, or a weights file (e.g. from imagegen "
                          "train-encoder); every task runs once per encoder (AdaIN with an untrained decoder "
                          "mirroring it, unless --adain-run)")
+    ap.add_argument("--decoders", default="mirror",
+                    help="';'-separated AdaIN decoder widths W1,W2,W3 (untrained), or mirror (the encoder's first "
+                         "three widths, the default); every AdaIN task runs once per decoder, e.g. "
+                         "'mirror;64,128,256' times the paper-width decoder behind a half-width encoder")
     ap.add_argument("--skip-adain", action="store_true")
     ap.add_argument("--skip-gatys", action="store_true")
     ap.add_argument("--same-process", action="store_true",
@@ -256,12 +268,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     threads = args.threads or torch.get_num_threads()
     tasks: list[dict[str, Any]] = []
     encoders = [e.strip() for e in args.encoders.split(";") if e.strip()]
+    decoders = [d.strip() for d in args.decoders.split(";") if d.strip()] or ["mirror"]
+    if args.adain_run and decoders != ["mirror"]:
+        ap.error("--decoders times untrained decoders; a trained --adain-run has its own")
     for enc in encoders:
         if not args.skip_adain:
             tasks += [{"task": "adain", "size": int(s), "repeats": args.repeats, "warmup": args.warmup,
                        "content": content, "style": style, "style_size": args.style_size, "run": args.adain_run,
-                       "threads": threads, "encoder": enc}
-                      for s in args.adain_sizes.split(",") if s.strip()]
+                       "threads": threads, "encoder": enc, "decoder": dec}
+                      for dec in decoders for s in args.adain_sizes.split(",") if s.strip()]
             if args.adain_run:  # the run fixes its encoder: time it once
                 break
     for enc in encoders:
@@ -289,11 +304,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     adain_rows = [r for r in rows if r["task"] == "adain"]
     gatys_rows = [r for r in rows if r["task"] == "gatys"]
     if adain_rows:
-        print("\n| AdaIN | encoder widths | output (H×W) | s/image (median) | GFLOP/image | GFLOP/s (% of peak) "
-              "| peak RSS MiB (before) |")
-        print("|---|---|---|---|---|---|---|")
+        print("\n| AdaIN | encoder widths | decoder widths (parameters) | output (H×W) | s/image (median) "
+              "| GFLOP/image | GFLOP/s (% of peak) | peak RSS MiB (before) |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in adain_rows:
             print(f"| long side {r['size']} | {','.join(map(str, r['encoder_widths']))} | "
+                  f"{','.join(map(str, r['decoder_widths']))} ({r['decoder_parameters'] / 1e6:.2f} M) | "
                   f"{r['output_hw'][0]}×{r['output_hw'][1]} | {r['seconds_median']:.3f} | "
                   f"{r['gflop_per_image']:.0f} | {r['gflop_per_s']:.0f} ({r['pct_of_peak']:.0f}%) | "
                   f"{r['peak_rss_mib']:.0f} ({r['rss_before_mib']:.0f}) |")

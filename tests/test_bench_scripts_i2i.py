@@ -100,6 +100,20 @@ def test_bench_stylize_tiny(bench, tmp_path, capsys):
     assert "| lbfgs | 64,128,256,512,512 | 32×32 |" in capsys.readouterr().out
 
 
+def test_bench_stylize_decoder_widths(bench, tmp_path, capsys):
+    mod = bench("bench_stylize")
+    out = tmp_path / "stylize.json"
+    assert mod.main(["--adain-sizes", "32", "--repeats", "1", "--warmup", "0", "--threads", "1", "--same-process",
+                     "--skip-gatys", "--json", str(out), "--encoders", "random:4,8,8,16,16",
+                     "--decoders", "mirror;8,16,16"]) == 0
+    mirror, wide = json.loads(out.read_text())["adain"]
+    assert mirror["decoder_widths"] == [4, 8, 8] and wide["decoder_widths"] == [8, 16, 16]
+    assert wide["decoder_parameters"] > mirror["decoder_parameters"] and wide["gflop_per_image"] > mirror["gflop_per_image"]
+    assert "| 8,16,16 (" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # a trained run has its own decoder
+        mod.main(["--adain-run", str(tmp_path), "--decoders", "8,16,16", "--skip-gatys"])
+
+
 def test_bench_stylize_worker_random_input(bench, capsys):
     mod = bench("bench_stylize")
     task = {"task": "adain", "size": 16, "repeats": 1, "warmup": 0, "content": None, "style": None,

@@ -94,7 +94,7 @@ def test_cli_writes_the_file_and_never_overwrites(tmp_path, capsys):
     code, _, err = run_cli(args, capsys)
     assert code == 2 and "exists" in err and out.read_bytes() == before
     code, _, err = run_cli(args[:-2] + ["--widths", "4,8", "--out", tmp_path / "x.pth"], capsys)
-    assert code == 2 and "five positive integers" in err
+    assert code == 2 and "give 5 positive widths" in err
 
 
 def test_auto_uses_the_self_trained_encoder_of_the_cache_and_adain_pins_its_hash(tmp_path, monkeypatch, capsys):
@@ -124,5 +124,5 @@ def test_encoder_specs_of_scripts():
     assert parse_encoder_spec("random:4,8,8,8,8") == ("random", TINY)
     assert parse_encoder_spec("random") == ("random", None) and parse_encoder_spec("a.pth") == ("a.pth", None)
     for bad in ("random:4,8", "random:4,8,x,8,8", "random:0,8,8,8,8"):
-        with pytest.raises(ConfigError, match="five positive widths"):
+        with pytest.raises(ConfigError, match="give 5 positive widths"):
             parse_encoder_spec(bad)

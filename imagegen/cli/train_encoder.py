@@ -43,12 +43,9 @@ def train_encoder(data: str, data_root: Optional[str], resolution: int, widths: 
     from ..device import resolve_device
     from ..style.encoder_training import save_vgg_encoder, train_vgg_encoder
 
-    try:
-        w = tuple(int(x) for x in widths.split(","))
-    except ValueError:
-        w = ()
-    if len(w) != 5 or min(w) < 1:
-        raise ConfigError(f"--widths {widths}: give five positive integers, e.g. 32,64,128,256,256")
+    from ..nn.vgg import parse_widths
+
+    w = parse_widths(widths, 5, what=f"--widths {widths}", example="32,64,128,256,256")
     if resolution < 32:
         raise ConfigError(f"--resolution {resolution}: VGG-19 needs at least 32 pixels")
     from ..nn.vgg import self_trained_path

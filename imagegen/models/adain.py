@@ -53,7 +53,8 @@ from torch import nn
 from ..config import help_field
 from ..data.augment import random_crops
 from ..errors import ConfigError
-from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, load_vgg19, min_image_size, resolve_auto, vgg19_file_widths
+from ..nn.vgg import (VGG19_WIDTHS, VGG19Encoder, load_vgg19, min_image_size, parse_widths, resolve_auto,
+                      vgg19_file_widths)
 from ..registry import register_model
 from .base import Batch, DataSource, GenerativeModel, Phase
 
@@ -132,10 +133,11 @@ class AdaINConfig:
                               "so load them at least that large (or leave --load-size unset)")
         if self.channels is not None and self.channels not in (1, 3):
             raise ConfigError(f"channels={self.channels}: use 3 (or 1 for greyscale data)")
-        self.encoder_widths = _widths("encoder_widths", self.encoder_widths, 5, str(VGG19_WIDTHS))
+        self.encoder_widths = parse_widths(self.encoder_widths, 5, what=f"encoder_widths={self.encoder_widths}",
+                                           example=",".join(map(str, VGG19_WIDTHS)))
         if self.decoder_widths is not None:
-            self.decoder_widths = _widths("decoder_widths", self.decoder_widths, 3,
-                                          "64,128,256 (or leave it unset to mirror the encoder)")
+            self.decoder_widths = parse_widths(self.decoder_widths, 3, what=f"decoder_widths={self.decoder_widths}",
+                                               example="64,128,256 (or leave it unset to mirror the encoder)")
         if self.encoder == "auto":  # resolve now, so that config.json names the encoder the decoder learns
             # (non-standard widths mean a random encoder was asked for: never the ImageNet or a trained file)
             self.encoder = resolve_auto() if self.encoder_widths == VGG19_WIDTHS else "random"
@@ -162,14 +164,6 @@ class AdaINConfig:
                                       "restore that file, or train a new decoder against this one")
         if self.style_weight < 0 or self.lr <= 0:
             raise ConfigError(f"style_weight={self.style_weight}, lr={self.lr}: need style_weight ≥ 0 and lr > 0")
-
-
-def _widths(name: str, value, n: int, example: str) -> tuple[int, ...]:  # noqa: ANN001 - any int sequence
-    """``value`` as a tuple of ``n`` positive ints (ConfigError naming ``name`` and an example otherwise)."""
-    widths = tuple(int(w) for w in value)
-    if len(widths) != n or min(widths) < 1:
-        raise ConfigError(f"{name}={widths}: give {n} positive widths, e.g. {example}")
-    return widths
 
 
 def _conv(c_in: int, c_out: int, relu: bool = True) -> list[nn.Module]:

@@ -333,14 +333,31 @@ def parse_encoder_spec(spec: str) -> tuple[str, Optional[tuple[int, ...]]]:
     """
     if not spec.startswith("random:"):
         return spec, None
+    return "random", parse_widths(spec.split(":", 1)[1], 5, what=f"encoder {spec!r}",
+                                  example="random:32,64,128,256,256")
+
+
+def parse_widths(value: Union[str, Iterable[int]], n: int, *, what: str, example: str) -> tuple[int, ...]:
+    """Channel widths from ``"W1,W2,..."`` or a sequence of ints, e.g. VGG-19's five block widths or a
+    decoder's three: ``"32,64,128,256,256"`` → ``(32, 64, 128, 256, 256)``.
+
+    Args:
+        value: the widths as given (a comma-separated string or ints).
+        n: how many widths are needed.
+        what: the start of the error message, naming the option and its value (e.g. ``--widths 4,8``).
+        example: a valid value for the message.
+
+    Raises:
+        ConfigError: not ``n`` positive integers (``"{what}: give {n} positive widths, e.g. {example}"``).
+    """
+    items = value.split(",") if isinstance(value, str) else value
     try:
-        widths = tuple(int(w) for w in spec.split(":", 1)[1].split(","))
-    except ValueError:
+        widths = tuple(int(w) for w in items)
+    except (TypeError, ValueError):
         widths = ()
-    if len(widths) != 5 or min(widths) < 1:
-        raise ConfigError(f"encoder {spec!r}: random:W1,W2,W3,W4,W5 needs five positive widths, e.g. "
-                          "random:32,64,128,256,256")
-    return "random", widths
+    if len(widths) != n or min(widths) < 1:
+        raise ConfigError(f"{what}: give {n} positive widths, e.g. {example}")
+    return widths
 
 
 def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, pooling: str = "max",
@@ -400,5 +417,5 @@ def _padding_note(padding: str) -> str:
 
 __all__ = ["VGG19Encoder", "load_vgg19", "resolve_auto", "self_trained_path", "SELF_TRAINED_FILENAME", "parse_encoder_spec",
            "load_vgg19_state_dict", "read_vgg19_file", "vgg19_file_widths",
-           "state_widths", "random_init_", "layer_index", "pools_before",
+           "state_widths", "parse_widths", "random_init_", "layer_index", "pools_before",
            "LAYERS", "VGG19_WIDTHS", "POOLINGS", "PADDINGS", "check_padding", "min_image_size"]
