@@ -31,6 +31,11 @@ def test_mosaic_letterboxes_cells_of_any_size():
     arr = np.asarray(im)
     assert arr[18 + 2 + 10, 2 + 10].tolist() == [255, 255, 255]  # the tall white image, centred
     assert arr[18 + 24 + 10, 2 + 10].tolist() == [0, 0, 0]  # the wide black one, fitted to the width
+    # a title longer than its cell wraps onto more lines instead of being cut: the header grows by 12 px a line
+    long = mosaic([[tall, tall]], cell=60, padding=2, header=["self-trained, wide decoder", "b"])
+    assert long.size[1] == 6 + 12 * 3 + 62 + 2
+    ink = np.asarray(long.convert("L"))[: 6 + 12 * 3, :62] < 128
+    assert ink[3 + 24:3 + 36].any()  # the third line ("decoder") is drawn
 
 
 def test_style_gallery_gatys_two_encoders(tmp_path, capsys):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -49,8 +50,9 @@ def make_grid(img: torch.Tensor, nrow: Optional[int] = None, padding: int = 2, p
 def mosaic(rows: Sequence[Sequence[Optional[np.ndarray]]], cell: int, padding: int = 4,
            header: Optional[Sequence[str]] = None) -> Image.Image:
     """Images of different sizes in a table on white: each is fitted into a ``cell`` × ``cell`` square
-    (aspect ratio kept, Lanczos, centred); ``None`` leaves a cell blank; ``header`` puts a line of text
-    (column titles, Pillow's default font) above the columns.
+    (aspect ratio kept, Lanczos, centred); ``None`` leaves a cell blank; ``header`` puts column titles
+    (Pillow's default font, about 6 pixels per character) above the columns, wrapped onto as many 12-pixel
+    lines as the longest needs to fit its cell's width.
 
     Args:
         rows: rows of uint8 [H, W, C] arrays (C = 1 or 3) or None.
@@ -62,12 +64,13 @@ def mosaic(rows: Sequence[Sequence[Optional[np.ndarray]]], cell: int, padding: i
         an RGB PIL image.
     """
     n_rows, n_cols = len(rows), max((len(r) for r in rows), default=0)
-    top = 18 if header else 0
+    titles = [textwrap.wrap(text, max(1, cell // 6), break_on_hyphens=False) or [""] for text in header or []]
+    top = 6 + 12 * max(map(len, titles)) if titles else 0
     out = Image.new("RGB", (n_cols * (cell + padding) + padding, top + n_rows * (cell + padding) + padding), "white")
-    if header:
-        draw = ImageDraw.Draw(out)
-        for j, text in enumerate(header):
-            draw.text((padding + j * (cell + padding) + 2, 3), text[: max(1, cell // 6)], fill="black")
+    draw = ImageDraw.Draw(out)
+    for j, lines in enumerate(titles):
+        for k, line in enumerate(lines):
+            draw.text((padding + j * (cell + padding) + 2, 3 + 12 * k), line, fill="black")
     for i, row in enumerate(rows):
         for j, arr in enumerate(row):
             if arr is None:
