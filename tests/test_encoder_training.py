@@ -95,6 +95,18 @@ def test_cli_writes_the_file_and_never_overwrites(tmp_path, capsys):
     assert code == 2 and "exists" in err and out.read_bytes() == before
     code, _, err = run_cli(args[:-2] + ["--widths", "4,8", "--out", tmp_path / "x.pth"], capsys)
     assert code == 2 and "give 5 positive widths" in err
+    # --normalize-filters: every filter's mean ReLU activation over the (here: all 12) training images is 1
+    norm = tmp_path / "norm.pth"
+    code, _, err = run_cli(args[:-1] + [norm, "--normalize-filters"], capsys)
+    assert code == 0, err
+    record = json.loads((tmp_path / "norm.pth.json").read_text())["normalized_filters"]
+    assert record["images"] == 12 and set(record["channel_means_before"]) >= {"relu1_1", "relu5_4"}
+    from imagegen.data import build_dataset
+
+    images = build_dataset(str(tmp_path / "data"), split="train", resolution=32, channels=3).get_batch(
+        torch.arange(12))[0]
+    means = load_vgg19(norm)(images, "relu3_1")["relu3_1"].mean(dim=(0, 2, 3))
+    assert torch.allclose(means[means > 0], torch.ones(int((means > 0).sum())), rtol=1e-3)
 
 
 def test_auto_uses_the_self_trained_encoder_of_the_cache_and_adain_pins_its_hash(tmp_path, monkeypatch, capsys):
@@ -126,3 +138,29 @@ def test_encoder_specs_of_scripts():
     for bad in ("random:4,8", "random:4,8,x,8,8", "random:0,8,8,8,8"):
         with pytest.raises(ConfigError, match="give 5 positive widths"):
             parse_encoder_spec(bad)
+
+
+def test_normalize_filters_gives_unit_mean_activations_and_keeps_what_each_layer_computes():
+    from imagegen.nn.vgg import LAYERS, VGG19Encoder, normalize_filters_, random_init_
+
+    torch.manual_seed(0)
+    enc = random_init_(VGG19Encoder(widths=TINY, padding="reflect"), seed=3).freeze()
+    conv3 = [m for m in enc.features if isinstance(m, torch.nn.Conv2d)][2]
+    conv3.bias.data[1] = -1e4  # a filter that never fires: left alone
+    batches = [torch.rand(4, 3, 32, 32) * 2 - 1 for _ in range(2)]
+    relus = [n for n in LAYERS if n.startswith("relu")]
+    before = {n: torch.cat([enc(b, relus)[n] for b in batches]) for n in relus}
+    record = normalize_filters_(enc, batches)
+    after = {n: torch.cat([enc(b, relus)[n] for b in batches]) for n in relus}
+    assert record["images"] == 8 and record["layers"]["relu2_1"]["dead"] == 1
+    for n in relus:
+        means = after[n].mean(dim=(0, 2, 3))
+        alive = before[n].mean(dim=(0, 2, 3)) > 0
+        assert torch.allclose(means[alive], torch.ones(int(alive.sum())), rtol=1e-4)
+        assert torch.all(means[~alive] == 0)
+        # each layer is the old one divided per channel by its old mean (the next layer compensates)
+        m = torch.where(alive, before[n].mean(dim=(0, 2, 3)), torch.ones_like(alive, dtype=torch.float32))
+        expected = before[n] / m.view(1, -1, 1, 1)
+        assert (after[n] - expected).abs().max() <= 1e-4 * expected.abs().max()  # float32, scales 1e-4..10
+    with pytest.raises(ConfigError, match="at least one image"):
+        normalize_filters_(enc, [])

@@ -9,6 +9,9 @@ import click
 
 from ..errors import ConfigError, ImagegenError
 
+#: training images (a seeded random subset) over which --normalize-filters measures the mean activations
+NORMALIZE_IMAGES = 2048
+
 
 @click.command("train-encoder", context_settings={"show_default": True})
 @click.option("--data", default="cifar10", help="labelled RGB dataset (name, or folder/zip with class sub-folders)")
@@ -25,9 +28,14 @@ from ..errors import ConfigError, ImagegenError
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="weights file to write (.pth; a .pth.json with the training record beside it); default: "
                    "<cache>/weights/vgg19-selftrained.pth, which --encoder auto uses when the ImageNet file is absent")
+@click.option("--normalize-filters", is_flag=True,
+              help="after training, rescale every filter to mean ReLU activation 1 over 2,048 training images, "
+                   "compensated in the next layer (Gatys et al. 2016 §2; the official AdaIN encoder is the ImageNet "
+                   "VGG-19 normalised so), so that no channel dominates the style losses by its scale alone")
 @click.option("--force", is_flag=True, help="replace --out if it exists")
 def train_encoder(data: str, data_root: Optional[str], resolution: int, widths: str, epochs: float, batch_size: int,
-                  lr: float, seed: int, threads: Optional[int], device: str, out: Optional[Path], force: bool) -> None:
+                  lr: float, seed: int, threads: Optional[int], device: str, out: Optional[Path],
+                  normalize_filters: bool, force: bool) -> None:
     """Train a VGG-19-layout classifier on a labelled dataset (CIFAR-10 by default) and write its
     convolutional layers (batch norm folded in) as an encoder for `imagegen stylize` and `imagegen train
     adain`, for machines without the ImageNet weights. Written to the cache (the default --out), it is
@@ -67,6 +75,15 @@ def train_encoder(data: str, data_root: Optional[str], resolution: int, widths: 
     encoder, info = train_vgg_encoder(train, test, widths=w, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                       device=dev, log=lambda m: click.echo(m, err=True))
     info["resolution"] = resolution
+    if normalize_filters:
+        from ..nn.vgg import normalize_filters_
+
+        idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:NORMALIZE_IMAGES]
+        record = normalize_filters_(encoder, (train.get_batch(idx[i:i + 256])[0] for i in range(0, len(idx), 256)))
+        info["normalized_filters"] = {
+            "method": "Gatys et al. 2016 §2: each filter scaled to mean ReLU activation 1, the next conv compensates",
+            "images": record["images"], "split": "train", "resolution": resolution, "padding": encoder.padding,
+            "channel_means_before": record["layers"]}
     path = save_vgg_encoder(encoder, out, info, force=force)
     acc = info["test_accuracy"]
     click.echo(f"{path}: widths {tuple(info['widths'])}, {info['steps']} steps in {info['seconds']:.0f} s"

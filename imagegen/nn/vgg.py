@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -232,6 +232,63 @@ def random_init_(encoder: VGG19Encoder, seed: int = 0) -> VGG19Encoder:
     return encoder
 
 
+@torch.no_grad()
+def normalize_filters_(encoder: VGG19Encoder, images: Iterable[torch.Tensor]) -> dict[str, Any]:
+    """Gatys et al.'s network normalisation (Gatys, Ecker & Bethge 2016, §2: "We normalized the network
+    by scaling the weights such that the mean activation of each convolutional filter over images and
+    positions is equal to one"), in place; the official AdaIN encoder, ``vgg_normalised``, is the ImageNet
+    VGG-19 normalised this way.
+
+    Every conv filter's weights and bias are divided by ``m``, the mean of its ReLU activation over
+    ``images`` and all positions, and the next convolution's input weights for that channel are
+    multiplied by ``m``: every ReLU layer's channels then have mean activation 1 on these images, and
+    what each layer computes from the one before is unchanged up to those per-channel factors (ReLU,
+    max or average pooling and zero or reflection padding all commute with a positive per-channel
+    scale). Filters that never fire on the images (``m = 0``) are left alone. Every ``m`` comes from the
+    network before the call (the compensation makes each layer's input what it was), so one pass suffices.
+
+    Why it matters: style losses compare per-channel statistics (AdaIN's means and standard deviations,
+    Gatys' Gram matrices) summed over channels, so without it the channels that happen to have large
+    activations — e.g. after batch normalisation was folded in — dominate the loss.
+
+    Args:
+        encoder: the encoder to change (the conv weights and biases of its ``features``).
+        images: batches [N, 3, H, W] float32 in [-1, 1], each side at least
+            ``min_image_size("relu5_4", encoder.padding)`` (16 pixels; 32 with reflection padding).
+
+    Returns:
+        ``{"images": count, "layers": {relu name: {"mean_min", "mean_median", "mean_max", "dead"}}}``: the
+        channel means before the normalisation (for the record).
+
+    Raises:
+        ConfigError: no images, or images too small for relu5_4.
+    """
+    relus = [n for n in LAYERS if n.startswith("relu")]
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    for batch in images:
+        feats = encoder(batch, relus)
+        for n in relus:
+            total = feats[n].float().mean(dim=(2, 3)).sum(0)  # per-channel means, summed over the batch
+            sums[n] = total if n not in sums else sums[n] + total
+        count += batch.shape[0]
+    if count == 0:
+        raise ConfigError("normalize_filters_ needs at least one image batch")
+    convs = [m for m in encoder.features if isinstance(m, nn.Conv2d)]
+    record: dict[str, Any] = {"images": count, "layers": {}}
+    for k, (name, conv) in enumerate(zip(relus, convs)):
+        m = sums[name] / count
+        alive = m > 0
+        scale = torch.where(alive, m, torch.ones_like(m))
+        conv.weight.data.div_(scale.view(-1, 1, 1, 1).to(conv.weight.dtype))
+        conv.bias.data.div_(scale.to(conv.bias.dtype))
+        if k + 1 < len(convs):
+            convs[k + 1].weight.data.mul_(scale.view(1, -1, 1, 1).to(convs[k + 1].weight.dtype))
+        record["layers"][name] = {"mean_min": float(m.min()), "mean_median": float(m.median()),
+                                  "mean_max": float(m.max()), "dead": int((~alive).sum())}
+    return record
+
+
 def _short(keys: Sequence[str], n: int = 3) -> str:
     keys = sorted(keys, key=lambda k: (len(k), k))
     return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
@@ -417,5 +474,5 @@ def _padding_note(padding: str) -> str:
 
 __all__ = ["VGG19Encoder", "load_vgg19", "resolve_auto", "self_trained_path", "SELF_TRAINED_FILENAME", "parse_encoder_spec",
            "load_vgg19_state_dict", "read_vgg19_file", "vgg19_file_widths",
-           "state_widths", "parse_widths", "random_init_", "layer_index", "pools_before",
+           "state_widths", "parse_widths", "random_init_", "normalize_filters_", "layer_index", "pools_before",
            "LAYERS", "VGG19_WIDTHS", "POOLINGS", "PADDINGS", "check_padding", "min_image_size"]
