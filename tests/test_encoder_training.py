@@ -77,13 +77,19 @@ def test_unlabelled_or_grey_data_is_refused():
         train_vgg_encoder(ImageDataset(imgs[..., :1], np.arange(4) % 2, name="g"), widths=TINY, epochs=1)
 
 
-def test_cli_writes_the_file_and_never_overwrites(tmp_path, capsys):
+def _class_folders(root):
+    """Two classes (dark, bright) of 6 noisy 32x32 RGB PNGs each under ``root``."""
     rng = np.random.default_rng(0)
     for c, level in (("dark", 50), ("bright", 200)):
-        (tmp_path / "data" / c).mkdir(parents=True)
+        (root / c).mkdir(parents=True)
         for i in range(6):
             img = np.clip(level + rng.normal(0, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(img).save(tmp_path / "data" / c / f"{i}.png")
+            Image.fromarray(img).save(root / c / f"{i}.png")
+    return root
+
+
+def test_cli_writes_the_file_and_never_overwrites(tmp_path, capsys):
+    _class_folders(tmp_path / "data")
     out = tmp_path / "enc.pth"
     args = ["train-encoder", "--data", tmp_path / "data", "--widths", "4,8,8,8,8", "--epochs", "1",
             "--batch-size", "4", "--threads", "1", "--device", "cpu", "--out", out]
@@ -164,3 +170,30 @@ def test_normalize_filters_gives_unit_mean_activations_and_keeps_what_each_layer
         assert (after[n] - expected).abs().max() <= 1e-4 * expected.abs().max()  # float32, scales 1e-4..10
     with pytest.raises(ConfigError, match="at least one image"):
         normalize_filters_(enc, [])
+
+
+def test_normalize_encoder_script(tmp_path, capsys):
+    from _scripts import load_script
+    from imagegen.data import build_dataset
+    from imagegen.nn.vgg import VGG19Encoder, random_init_
+    from imagegen.style.encoder_training import save_vgg_encoder
+    from imagegen.weights import weights_sha256
+
+    script = load_script("scripts/normalize_encoder.py")
+    data = _class_folders(tmp_path / "data")
+    src = save_vgg_encoder(random_init_(VGG19Encoder(widths=TINY), seed=1), tmp_path / "enc.pth")
+    out = tmp_path / "norm.pth"
+    args = ["--encoder", str(src), "--data", str(data), "--images", "8", "--out", str(out)]
+    assert script.main(args) == 0, capsys.readouterr().err
+    info = json.loads((tmp_path / "norm.pth.json").read_text())
+    assert info["source_sha256"] == weights_sha256(src) and info["normalized_filters"]["images"] == 8
+    images = build_dataset(str(data), split="train", resolution=32, channels=3).get_batch(torch.arange(12))[0]
+    before = load_vgg19(src)(images, "relu1_1")["relu1_1"].mean(dim=(0, 2, 3))
+    after = load_vgg19(out)(images, "relu1_1")["relu1_1"].mean(dim=(0, 2, 3))
+    assert before.std() / before.mean() > 0.1 and after.std() / after.mean() < before.std() / before.mean()
+    assert "relu4_1 channel means before" in capsys.readouterr().out
+    before_bytes = out.read_bytes()
+    assert script.main(args) == 2 and "exists" in capsys.readouterr().err and out.read_bytes() == before_bytes
+    assert script.main(["--encoder", str(tmp_path / "missing.pth"), "--data", str(data), "--out",
+                        str(tmp_path / "x.pth")]) == 2
+    assert "missing.pth" in capsys.readouterr().err

@@ -9,9 +9,6 @@ import click
 
 from ..errors import ConfigError, ImagegenError
 
-#: training images (a seeded random subset) over which --normalize-filters measures the mean activations
-NORMALIZE_IMAGES = 2048
-
 
 @click.command("train-encoder", context_settings={"show_default": True})
 @click.option("--data", default="cifar10", help="labelled RGB dataset (name, or folder/zip with class sub-folders)")
@@ -49,7 +46,7 @@ def train_encoder(data: str, data_root: Optional[str], resolution: int, widths: 
 
     from ..data import build_dataset
     from ..device import resolve_device
-    from ..style.encoder_training import save_vgg_encoder, train_vgg_encoder
+    from ..style.encoder_training import normalize_on_dataset, save_vgg_encoder, train_vgg_encoder
 
     from ..nn.vgg import parse_widths
 
@@ -75,15 +72,9 @@ def train_encoder(data: str, data_root: Optional[str], resolution: int, widths: 
     encoder, info = train_vgg_encoder(train, test, widths=w, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                       device=dev, log=lambda m: click.echo(m, err=True))
     info["resolution"] = resolution
-    if normalize_filters:
-        from ..nn.vgg import normalize_filters_
-
-        idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:NORMALIZE_IMAGES]
-        record = normalize_filters_(encoder, (train.get_batch(idx[i:i + 256])[0] for i in range(0, len(idx), 256)))
-        info["normalized_filters"] = {
-            "method": "Gatys et al. 2016 §2: each filter scaled to mean ReLU activation 1, the next conv compensates",
-            "images": record["images"], "split": "train", "resolution": resolution, "padding": encoder.padding,
-            "channel_means_before": record["layers"]}
+    if normalize_filters:  # over training images at the training resolution
+        info["normalized_filters"] = {**normalize_on_dataset(encoder, train, seed=seed), "split": "train",
+                                      "resolution": resolution}
     path = save_vgg_encoder(encoder, out, info, force=force)
     acc = info["test_accuracy"]
     click.echo(f"{path}: widths {tuple(info['widths'])}, {info['steps']} steps in {info['seconds']:.0f} s"

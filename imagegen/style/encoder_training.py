@@ -37,7 +37,7 @@ from ..checkpoint import write_json_atomic, write_torch_atomic
 from ..data.augment import AugmentConfig, augment
 from ..errors import ConfigError, DataError
 from ..metrics.classifier import classifier_accuracy
-from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder
+from ..nn.vgg import VGG19_WIDTHS, VGG19Encoder, normalize_filters_
 
 #: the default widths of a self-trained encoder: VGG-19 at half the standard width (a quarter of its cost)
 HALF_WIDTHS = tuple(w // 2 for w in VGG19_WIDTHS)
@@ -161,6 +161,38 @@ def train_vgg_encoder(train: Any, test: Optional[Any] = None, *, widths: Sequenc
     return encoder, info
 
 
+#: training images (a seeded random subset) over which :func:`normalize_on_dataset` measures mean activations
+NORMALIZE_IMAGES = 2048
+
+
+def normalize_on_dataset(encoder: VGG19Encoder, dataset: Any, images: int = NORMALIZE_IMAGES, seed: int = 0,
+                         batch_size: int = 256) -> dict[str, Any]:
+    """Gatys et al.'s network normalisation (:func:`imagegen.nn.vgg.normalize_filters_`, in place) over a
+    seeded random subset of ``dataset``, and its record for an encoder file's ``.json``.
+
+    Args:
+        encoder: the encoder to normalise (on the CPU).
+        dataset: an :class:`~imagegen.data.ImageDataset` of RGB images (``get_batch`` → float32 in [-1, 1]).
+        images: how many (all of them if the dataset is smaller).
+        seed: seed of the subset.
+        batch_size: images per forward pass (memory only; the result does not depend on it).
+
+    Returns:
+        ``{"method", "images", "seed", "padding", "channel_means_before"}``.
+
+    Raises:
+        ConfigError: ``images`` < 1, or images too small for relu5_4.
+    """
+    if images < 1:
+        raise ConfigError(f"images={images}: normalise over at least one image")
+    idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:images]
+    record = normalize_filters_(encoder, (dataset.get_batch(idx[i:i + batch_size])[0]
+                                          for i in range(0, len(idx), batch_size)))
+    return {"method": "Gatys et al. 2016 §2: each filter scaled to mean ReLU activation 1 over the images, "
+                      "the next conv compensates", "images": record["images"], "seed": seed,
+            "padding": encoder.padding, "channel_means_before": record["layers"]}
+
+
 def save_vgg_encoder(encoder: VGG19Encoder, path: Union[str, os.PathLike], info: Optional[dict[str, Any]] = None,
                      *, force: bool = False) -> Path:
     """Write ``encoder.features`` in torchvision's layout (``features.N.weight/bias``, float32) to ``path``
@@ -182,4 +214,5 @@ def save_vgg_encoder(encoder: VGG19Encoder, path: Union[str, os.PathLike], info:
     return path
 
 
-__all__ = ["VGG19BNClassifier", "train_vgg_encoder", "save_vgg_encoder", "HALF_WIDTHS"]
+__all__ = ["VGG19BNClassifier", "train_vgg_encoder", "save_vgg_encoder", "normalize_on_dataset", "HALF_WIDTHS",
+           "NORMALIZE_IMAGES"]
