@@ -46,15 +46,12 @@ def train_encoder(data: str, data_root: Optional[str], resolution: int, widths: 
 
     from ..data import build_dataset
     from ..device import resolve_device
+    from ..nn.vgg import parse_widths, self_trained_path
     from ..style.encoder_training import normalize_on_dataset, save_vgg_encoder, train_vgg_encoder
-
-    from ..nn.vgg import parse_widths
 
     w = parse_widths(widths, 5, what=f"--widths {widths}", example="32,64,128,256,256")
     if resolution < 32:
         raise ConfigError(f"--resolution {resolution}: VGG-19 needs at least 32 pixels")
-    from ..nn.vgg import self_trained_path
-
     out = out or self_trained_path()
     if out.exists() and not force:  # before the training, not after it
         raise ConfigError(f"{out} exists; choose another --out or pass --force to replace it")
