@@ -18,8 +18,10 @@ exactly as the ImageNet one.
 Export: the batch normalisations (inference form, running statistics) are folded into the preceding
 convolutions, ``W' = W γ / sqrt(σ² + ε)``, ``b' = (b − μ) γ / sqrt(σ² + ε) + β`` (exact in eval mode),
 which gives a plain conv + ReLU VGG-19; the classifier head is dropped. The features therefore have
-arbitrary per-layer scales, which is why :func:`imagegen.style.gatys.stylize_gatys` normalises each
-layer by default and AdaIN only uses per-channel statistics.
+arbitrary per-layer and per-channel scales, which is why :func:`imagegen.style.gatys.stylize_gatys`
+normalises each layer by default. :func:`normalize_on_dataset` (``imagegen train-encoder
+--normalize-filters``) goes further, as Gatys et al. 2016 (§2) did to the ImageNet VGG-19: every filter
+rescaled to mean activation 1 over a set of images, so that no channel dominates a style loss by its scale.
 """
 from __future__ import annotations
 
