@@ -1,8 +1,10 @@
 """Normalise a VGG-19 encoder file as Gatys et al. (2016, §2) normalised theirs: every filter rescaled so that
 its mean ReLU activation over a set of images is 1, the next convolution compensating
 (:func:`imagegen.nn.vgg.normalize_filters_`). The official AdaIN encoder (``vgg_normalised``) is the
-ImageNet VGG-19 normalised this way; torchvision's ImageNet file and this toolkit's self-trained encoder are
-not, so the style losses weight their channels by whatever scale each happens to have.
+ImageNet VGG-19 normalised this way; torchvision's ImageNet file is not, so the style losses weight its
+channels by whatever scale each happens to have. (This toolkit's self-trained encoder is nearly normalised
+already: batch norm, folded in, leaves every channel's mean activation at 0.27–0.47 on its training images,
+so for it this is an almost uniform rescale; see docs/style_transfer.md.)
 
 ``imagegen train-encoder --normalize-filters`` does the same at the end of training; this script applies it
 to a file that exists (the self-trained one, or the ImageNet one), over a seeded random subset of

@@ -249,7 +249,8 @@ def normalize_filters_(encoder: VGG19Encoder, images: Iterable[torch.Tensor]) ->
 
     Why it matters: style losses compare per-channel statistics (AdaIN's means and standard deviations,
     Gatys' Gram matrices) summed over channels, so without it the channels that happen to have large
-    activations — e.g. after batch normalisation was folded in — dominate the loss.
+    activations dominate the loss. (A network trained with batch normalisation, such as the self-trained
+    encoder, is close to normalised already: its channel means sit near 1/√(2π) ≈ 0.4.)
 
     Args:
         encoder: the encoder to change (the conv weights and biases of its ``features``).
