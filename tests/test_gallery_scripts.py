@@ -32,10 +32,11 @@ def test_mosaic_letterboxes_cells_of_any_size():
     assert arr[18 + 2 + 10, 2 + 10].tolist() == [255, 255, 255]  # the tall white image, centred
     assert arr[18 + 24 + 10, 2 + 10].tolist() == [0, 0, 0]  # the wide black one, fitted to the width
     # a title longer than its cell wraps onto more lines instead of being cut: the header grows by 12 px a line
-    long = mosaic([[tall, tall]], cell=60, padding=2, header=["self-trained, wide decoder", "b"])
+    long = mosaic([[tall, tall]], cell=60, padding=2, header=["self-trained, wide decoder", "b"], wrap_header=True)
     assert long.size[1] == 6 + 12 * 3 + 62 + 2
     ink = np.asarray(long.convert("L"))[: 6 + 12 * 3, :62] < 128
     assert ink[3 + 24:3 + 36].any()  # the third line ("decoder") is drawn
+    assert mosaic([[tall, tall]], cell=60, padding=2, header=["self-trained, wide decoder", "b"]).size[1] == 18 + 62 + 2
 
 
 def test_style_gallery_gatys_two_encoders(tmp_path, capsys):
@@ -49,11 +50,13 @@ def test_style_gallery_gatys_two_encoders(tmp_path, capsys):
     assert set(rec["results"]) == {"random-4-8-8-8-8", "b"} and len(rec["results"]["b"]) == 2
     assert rec["encoders"]["b"]["widths"] == [8] * 5
     assert (out / "b" / "c--s2.png").is_file() and (out / "gallery-b.jpg").is_file()
-    assert Image.open(out / "compare.jpg").size[1] == 18 + 2 * 36 + 4  # two (content, style) rows + header
+    # two (content, style) rows under a header whose longest title, "random-4-8-8-8-8" in 5 characters a
+    # line, wraps onto the most lines, 3 of 12 pixels
+    assert Image.open(out / "compare.jpg").size[1] == 6 + 12 * 3 + 2 * 36 + 4
     before = (out / "timings.json").read_text()
     assert gallery.main(["layout", "--content", str(c), "--style", str(s1), str(s2), "--cell", "16",
                          "--out-dir", str(out)]) == 0  # redrawn from the saved images
-    assert Image.open(out / "compare.jpg").size[1] == 18 + 2 * 20 + 4 and (out / "timings.json").read_text() == before
+    assert Image.open(out / "compare.jpg").size[1] == 6 + 12 * 3 + 2 * 20 + 4 and (out / "timings.json").read_text() == before
     assert gallery.main(["gatys", "--content", str(tmp_path / "nope.png"), "--style", str(s1),
                          "--out-dir", str(out)]) == 2
     assert "nope.png" in capsys.readouterr().err

@@ -48,23 +48,27 @@ def make_grid(img: torch.Tensor, nrow: Optional[int] = None, padding: int = 2, p
 
 
 def mosaic(rows: Sequence[Sequence[Optional[np.ndarray]]], cell: int, padding: int = 4,
-           header: Optional[Sequence[str]] = None) -> Image.Image:
+           header: Optional[Sequence[str]] = None, wrap_header: bool = False) -> Image.Image:
     """Images of different sizes in a table on white: each is fitted into a ``cell`` × ``cell`` square
     (aspect ratio kept, Lanczos, centred); ``None`` leaves a cell blank; ``header`` puts column titles
-    (Pillow's default font, about 6 pixels per character) above the columns, wrapped onto as many 12-pixel
-    lines as the longest needs to fit its cell's width.
+    (Pillow's default font, about 6 pixels per character) above the columns: one 18-pixel line, each title
+    cut to its cell's width, or with ``wrap_header`` wrapped onto up to three 12-pixel lines (what is
+    longer than three cell widths is cut).
 
     Args:
         rows: rows of uint8 [H, W, C] arrays (C = 1 or 3) or None.
         cell: cell side in pixels.
         padding: pixels between cells.
         header: one title per column, or None.
+        wrap_header: wrap long titles onto up to 3 lines (the header grows by 12 pixels a line).
 
     Returns:
         an RGB PIL image.
     """
     n_rows, n_cols = len(rows), max((len(r) for r in rows), default=0)
-    titles = [textwrap.wrap(text, max(1, cell // 6), break_on_hyphens=False) or [""] for text in header or []]
+    width = max(1, cell // 6)
+    titles = [(textwrap.wrap(text, width, break_on_hyphens=False)[:3] if wrap_header else [text[:width]]) or [""]
+              for text in header or []]
     top = 6 + 12 * max(map(len, titles)) if titles else 0
     out = Image.new("RGB", (n_cols * (cell + padding) + padding, top + n_rows * (cell + padding) + padding), "white")
     draw = ImageDraw.Draw(out)
