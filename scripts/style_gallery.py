@@ -282,8 +282,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             tags = list(outputs)
             rows = [[c_imgs[cn], s_imgs[sn]] + [outputs[t][(cn, sn)] for t in tags]
                     for cn, _ in contents for sn, _ in styles]
-            mosaic(rows, args.cell, header=["content", "style"] + tags, wrap_header=True).save(args.out_dir / "compare.jpg",
-                                                                           quality=args.quality)
+            pic = mosaic(rows, args.cell, header=["content", "style"] + tags, wrap_header=True)
+            pic.save(args.out_dir / "compare.jpg", quality=args.quality)
         if args.method != "layout":
             (args.out_dir / "timings.json").write_text(json.dumps(record, indent=2) + "\n")
         print(f"wrote {args.out_dir}")
