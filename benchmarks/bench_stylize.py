@@ -154,7 +154,7 @@ def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], sty
     return {"task": "adain", "size": size, "output_hw": list(out.shape[-2:]), "style_size": style_size or size,
             "content": c_info, "style": s_info, "encoder": model.encoder.source,
             "encoder_widths": list(model.config.encoder_widths),
-            "decoder_widths": list(model.config.decoder_widths or model.config.encoder_widths[:3]),
+            "decoder_widths": list(model.decoder.widths),
             "decoder_parameters": sum(p.numel() for p in model.decoder.parameters()),
             "decoder": f"trained run {run}" if run else
                        "untrained (random initialisation); the time does not depend on the weights",

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Optional
 
 from imagegen.errors import ImagegenError
+from imagegen.style.encoder_training import NORMALIZE_IMAGES
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -38,7 +39,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--data-root", default=None, help="directory holding the dataset's files")
     ap.add_argument("--split", default="train")
     ap.add_argument("--resolution", type=int, default=32, help="image size (32: the self-trained encoder's own)")
-    ap.add_argument("--images", type=int, default=2048, help="how many images (a seeded random subset)")
+    ap.add_argument("--images", type=int, default=NORMALIZE_IMAGES, help="how many images (a seeded random subset)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, required=True, help="weights file to write (and OUT.json)")
     ap.add_argument("--force", action="store_true", help="replace OUT if it exists")

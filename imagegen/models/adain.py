@@ -173,12 +173,13 @@ def _conv(c_in: int, c_out: int, relu: bool = True) -> list[nn.Module]:
 class AdaINDecoder(nn.Module):
     """relu4_1 features [N, w4, h, w] → image [N, 3, 8h, 8w] (unbounded; see the module docstring).
 
-    ``widths``: (w1, w2, w3), the widths of the encoder's first three blocks, mirrored; ``in_channels``: the
-    channels of the features it decodes (the encoder's relu4_1 width, w4)."""
+    ``widths``: (w1, w2, w3), the widths of the encoder's first three blocks, mirrored, or the config's
+    ``decoder_widths`` (kept as ``self.widths``); ``in_channels``: the channels of the features it decodes
+    (the encoder's relu4_1 width, w4)."""
 
     def __init__(self, widths: tuple[int, ...], in_channels: int) -> None:
         super().__init__()
-        w1, w2, w3 = widths
+        w1, w2, w3 = self.widths = tuple(widths)
         layers: list[nn.Module] = [*_conv(in_channels, w3), nn.Upsample(scale_factor=2, mode="nearest")]
         for _ in range(3):
             layers += _conv(w3, w3)

@@ -137,9 +137,8 @@ class VGG19Encoder(nn.Module):
     def __init__(self, widths: Sequence[int] = VGG19_WIDTHS, pooling: str = "max",
                  device: Optional[Union[str, torch.device]] = None, padding: str = "zeros") -> None:
         super().__init__()
-        if len(widths) != len(VGG19_BLOCKS) or any(int(w) < 1 for w in widths):
-            raise ConfigError(f"VGG-19 widths {tuple(widths)}: need 5 positive conv widths, e.g. {VGG19_WIDTHS}")
-        self.widths = tuple(int(w) for w in widths)
+        self.widths = parse_widths(widths, len(VGG19_BLOCKS), what=f"VGG-19 widths {tuple(widths)}",
+                                   example=",".join(map(str, VGG19_WIDTHS)))
         self.pooling = check_pooling(pooling)
         self.padding = check_padding(padding)
         layers: list[nn.Module] = []
