@@ -37,6 +37,13 @@ With ``--alpha 0`` the ``adain`` mode also scores each output against its photo 
 decodes the photo's own features, so this measures how well the decoder inverts the encoder
 (``timings.json`` → ``reconstruction``, with the mean over the photos).
 
+``invert`` asks how much of a photo an encoder layer keeps: for every ``--content`` photo, every ``--encoder``
+and every layer of ``--layers``, the image whose features at that layer match the photo's, optimised from
+white noise (:func:`imagegen.style.gatys.stylize_gatys` with the style weight 0: L-BFGS, ``--steps``
+iterations, the content loss alone), scored against the photo by PSNR and SSIM. A layer the optimisation
+cannot invert is one an AdaIN decoder cannot learn to invert either. ``invert.jpg`` (rows: photos; columns:
+the photo, then encoder × layer) and ``invert.json``; ``--style`` is not used (give any image).
+
 ``controls`` (AdaIN, one content and two styles S, T) writes ``controls.jpg``, four rows: the content–style
 trade-off α = 0, 0.25, 0.5, 0.75, 1 with S (Huang & Belongie 2017, Eq. 14); interpolation from S to T with
 weights 1, 0.75, 0.5, 0.25, 0 (Eq. 15); colour preservation none / luminance / histogram with S (Gatys et al.
@@ -144,6 +151,44 @@ def _content_at(content: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return _resize(content, tuple(like.shape[-2:]))
 
 
+def invert(args: argparse.Namespace, contents: list) -> int:
+    """The ``invert`` picture and scores (see the module docstring)."""
+    from imagegen.metrics.paired import paired_scores
+    from imagegen.style.gatys import stylize_gatys
+
+    layers = [name.strip() for name in args.layers.split(",") if name.strip()]
+    encoders = [parse_encoder(e) for e in (args.encoder or ["random"])]
+    record: dict = {"method": "invert", "size": args.size, "steps": args.steps, "optimizer": "lbfgs",
+                    "init": "noise", "seed": 0, "layers": layers, "encoders": {}, "scores": {}, "seconds": {}}
+    columns: list[list[np.ndarray]] = []
+    header = ["photo"]
+    for label, spec in encoders:
+        enc = build_encoder(spec)
+        record["encoders"][label] = {"spec": spec, "source": enc.source, "widths": list(enc.widths)}
+        for layer in layers:
+            tag = f"{label} {layer}"
+            header.append(tag)
+            column = []
+            for cname, c in contents:
+                t0 = time.perf_counter()
+                out = stylize_gatys(c, c, style_weight=0.0, content_layer=layer, init="noise", steps=args.steps,
+                                    size=args.size, encoder=enc)
+                seconds = time.perf_counter() - t0
+                sc = {k: float(v[0]) for k, v in paired_scores(out, _content_at(c, out)).items()}
+                record["scores"].setdefault(tag, {})[cname] = sc
+                record["seconds"].setdefault(tag, {})[cname] = round(seconds, 2)
+                column.append(to_hwc(out))
+                print(f"{tag}: {cname}: PSNR {sc['psnr']:.2f} dB, SSIM {sc['ssim']:.3f} ({seconds:.1f} s)", flush=True)
+            record["scores"][tag]["mean"] = {k: float(np.mean([v[k] for v in record["scores"][tag].values()]))
+                                             for k in ("psnr", "ssim")}
+            columns.append(column)
+    rows = [[to_hwc(c)] + [col[i] for col in columns] for i, (_, c) in enumerate(contents)]
+    mosaic(rows, args.cell, header=header, wrap_header=True).save(args.out_dir / "invert.jpg", quality=args.quality)
+    (args.out_dir / "invert.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {args.out_dir / 'invert.jpg'}")
+    return 0
+
+
 def controls(args: argparse.Namespace, contents: list, styles: list) -> int:
     """The ``controls`` picture (see the module docstring) and its timings."""
     from imagegen.models.adain import load_adain
@@ -181,14 +226,16 @@ def controls(args: argparse.Namespace, contents: list, styles: list) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("method", choices=["gatys", "adain", "controls", "score", "layout"])
+    ap.add_argument("method", choices=["gatys", "adain", "controls", "score", "layout", "invert"])
     ap.add_argument("--content", nargs="+", required=True, type=Path, help="content photos")
     ap.add_argument("--style", nargs="+", required=True, type=Path, help="style images")
-    ap.add_argument("--encoder", action="append", default=[], help="gatys: [LABEL=]SPEC, repeatable (default random)")
+    ap.add_argument("--encoder", action="append", default=[],
+                    help="gatys/score/invert: [LABEL=]SPEC, repeatable (default random)")
+    ap.add_argument("--layers", default="relu3_1,relu4_1", help="invert: the layers to invert, comma-separated")
     ap.add_argument("--run", action="append", default=[],
                     help="adain/controls: a trained adain run, [LABEL=]RUN; adain: repeatable (compare.jpg)")
     ap.add_argument("--size", type=int, default=256, help="long side of the outputs in pixels")
-    ap.add_argument("--steps", type=int, default=100, help="gatys: L-BFGS iterations")
+    ap.add_argument("--steps", type=int, default=100, help="gatys/invert: L-BFGS iterations")
     ap.add_argument("--style-weight", type=float, default=10.0, help="gatys: β (α = 1)")
     ap.add_argument("--alpha", type=float, default=1.0, help="adain: content-style trade-off")
     ap.add_argument("--cell", type=int, default=192, help="grid cell size in pixels")
@@ -235,6 +282,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return score(args, contents, styles)
         elif args.method == "controls":
             return controls(args, contents, styles)
+        elif args.method == "invert":
+            return invert(args, contents)
         else:
             from imagegen.models.adain import load_adain
             from imagegen.style.adain import stylize_adain

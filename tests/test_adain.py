@@ -275,3 +275,48 @@ def test_encoder_padding_reflect_by_default_zeros_for_runs_saved_before_it(tmp_p
     with pytest.raises(ConfigError, match="at least 16"):  # relu4_1's conv needs 2 pixels to reflect
         AdaINConfig(**{**TINY, "resolution": 8})
     assert AdaINConfig(**{**TINY, "resolution": 8, "encoder_padding": "zeros"}).resolution == 8
+
+
+def test_adain_layer_relu3_1_decodes_from_relu3_1():
+    """adain_layer=relu3_1: AdaIN, the content loss and the decoder's input move to relu3_1 (4× upsampling,
+    the relu4_1 decoder's tail); α = 0 decodes the content's relu3_1 features; an odd size is padded to a
+    multiple of 4 and cropped back; another layer name is refused."""
+    model = tiny_model(0, adain_layer="relu3_1", encoder_widths=(4, 6, 8, 10, 10))
+    assert model.decoder.scale == 4
+    convs = [m for m in model.decoder.net if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(8, 6), (6, 6), (6, 4), (4, 4), (4, 3)]
+    c, s = images(1, 20, 1), images(1, 20, 2)
+    fc = model.features(c)["relu3_1"]
+    assert fc.shape == (1, 8, 5, 5)
+    with torch.no_grad():
+        plain = model.decoder(fc).clamp(-1, 1)
+        full = model.decoder(adain(fc, model.features(s)["relu3_1"])).clamp(-1, 1)
+    torch.testing.assert_close(stylize_adain(model, c, s, alpha=0.0), plain)
+    torch.testing.assert_close(model.stylize(c, s), full)
+    assert stylize_adain(model, images(1, 22, 3), s).shape == (1, 3, 22, 22)
+    model.train()
+    out = model.losses(images(2, 16, 4), images(2, 16, 5))
+    with torch.no_grad():
+        t = adain(model.features(images(2, 16, 4))["relu3_1"], model.features(images(2, 16, 5))["relu3_1"])
+        expected = torch.nn.functional.mse_loss(model.encoder(model.decoder(t), ("relu3_1",))["relu3_1"], t)
+    torch.testing.assert_close(out["content"], expected)
+    with pytest.raises(ConfigError, match="adain_layer"):
+        AdaINConfig(**{**TINY, "adain_layer": "relu5_1"})
+
+
+def test_adain_layer_auto_is_relu3_1_for_a_narrow_encoder_file_and_relu4_1_otherwise(tmp_path):
+    """auto: relu3_1 behind a narrow weights file (imagegen train-encoder's), relu4_1 for the random and
+    ImageNet encoders; runs saved before the option existed load as relu4_1, as they were trained."""
+    from imagegen.config import from_saved, to_dict
+    from imagegen.nn.vgg import load_vgg19
+    from imagegen.style.encoder_training import save_vgg_encoder
+
+    assert tiny_model(0).config.adain_layer == "relu4_1"  # random encoder
+    path = save_vgg_encoder(load_vgg19("random", widths=(4, 6, 8, 10, 10)), tmp_path / "narrow.pth")
+    cfg = AdaINConfig(resolution=16, encoder=str(path))
+    assert cfg.encoder_widths == (4, 6, 8, 10, 10) and cfg.adain_layer == "relu3_1"
+    assert AdaIN(cfg).decoder.scale == 4
+    assert AdaINConfig(resolution=16, encoder=str(path), adain_layer="relu4_1").adain_layer == "relu4_1"
+    saved = to_dict(cfg)
+    del saved["adain_layer"]
+    assert from_saved(AdaINConfig, saved).adain_layer == "relu4_1"

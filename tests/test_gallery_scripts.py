@@ -141,3 +141,18 @@ def test_style_gallery_score_judges_every_output_with_every_encoder(tmp_path, ca
     # each optimisation lowers its own encoder's style loss below the unstylised photo's
     assert summary["a"]["a"]["style_loss_vs_photo"] < 1 and summary["b"]["b"]["style_loss_vs_photo"] < 1
     assert "| made with" in capsys.readouterr().out
+
+
+def test_style_gallery_invert_scores_every_encoder_and_layer(tmp_path):
+    """``invert``: one column per encoder × layer; relu1_1 (one convolution of a random encoder) is
+    inverted from noise far better than the noise itself matches the photo."""
+    c1, c2 = _photo(tmp_path / "c1.png", 16, 16, 0), _photo(tmp_path / "c2.png", 16, 24, 1)
+    out = tmp_path / "inv"
+    assert gallery.main(["invert", "--content", str(c1), str(c2), "--style", str(c1), "--encoder", "r=random:8,8,8,8,8",
+                         "--layers", "relu1_1,relu2_1", "--size", "16", "--steps", "20", "--cell", "16",
+                         "--out-dir", str(out)]) == 0
+    rec = json.loads((out / "invert.json").read_text())
+    assert list(rec["scores"]) == ["r relu1_1", "r relu2_1"] and rec["encoders"]["r"]["widths"] == [8] * 5
+    assert set(rec["scores"]["r relu1_1"]) == {"c1", "c2", "mean"}
+    assert rec["scores"]["r relu1_1"]["mean"]["psnr"] > 20  # uniform noise in [-1, 1] scores about 5 dB
+    assert Image.open(out / "invert.jpg").size[0] == 3 * 20 + 4  # photo + 2 columns, padding 4

@@ -1,7 +1,8 @@
 """Arbitrary style transfer with adaptive instance normalisation (Huang & Belongie 2017, "Arbitrary Style
 Transfer in Real-time with Adaptive Instance Normalization", ICCV), registered as ``adain``.
 
-A fixed VGG-19 encoder ``f`` (up to ``relu4_1``), an AdaIN layer and a trained decoder ``g``:
+A fixed VGG-19 encoder ``f`` (up to ``relu4_1``, or ``relu3_1`` with ``adain_layer``), an AdaIN layer and
+a trained decoder ``g``:
 
 * **AdaIN** (Eq. 8): ``AdaIN(x, y) = σ(y) (x − μ(x)) / σ(x) + μ(y)``, with ``μ`` and ``σ`` the
   per-image, per-channel mean and standard deviation over the spatial positions,
@@ -12,14 +13,21 @@ A fixed VGG-19 encoder ``f`` (up to ``relu4_1``), an AdaIN layer and a trained d
   ``net.py``) puts ``ReflectionPad2d(1)`` before every 3×3 convolution where VGG itself zero-pads;
   ``encoder_padding`` chooses (``reflect`` by default; runs saved before the option existed used ``zeros``
   and load that way). With ``reflect`` the smallest image is 16 pixels (conv4_1 needs 2×2 to reflect).
-* **Decoder** (§6): the encoder mirrored from ``relu4_1`` down (``decoder_widths`` can widen it beyond a
+* **AdaIN layer**: ``relu4_1`` as in the paper (§6); ``adain_layer = relu3_1`` moves AdaIN, the content
+  loss and the decoder's input one block shallower — our option, not the paper's, for encoders whose
+  ``relu4_1`` keeps too little of the photo to be decoded: the self-trained CIFAR-10 encoder's ``relu4_1``,
+  inverted by optimisation from noise, gives only the outlines of a face, where its ``relu3_1`` and a
+  random VGG-19's ``relu4_1`` give the face back (docs/style_transfer.md). The style loss keeps its four
+  layers.
+* **Decoder** (§6): the encoder mirrored from the AdaIN layer down (``decoder_widths`` can widen it beyond a
   narrow offline encoder's mirror, e.g. the paper's full widths behind a half-width encoder): pooling
   layers become 2× nearest-neighbour upsampling, every 3×3 convolution uses reflection padding, no
   normalisation layer; ReLU after every convolution but the last, whose 3 output channels are the image
   (not squashed; :meth:`AdaIN.stylize` clamps to [-1, 1]). With VGG-19 widths (64, 128, 256, 512):
-  512→256, up, 3× 256→256, 256→128, up, 128→128, 128→64, up, 64→64, 64→3 (the official decoder).
+  512→256, up, 3× 256→256, 256→128, up, 128→128, 128→64, up, 64→64, 64→3 (the official decoder); from
+  ``relu3_1`` its tail from 256→128 on.
 * **Loss** (Eq. 11–13) with mean squared errors, as in the official implementation (``nn.MSELoss``; the
-  paper writes Euclidean norms): content ``L_c = mean((f(g(t)) − t)²)`` at ``relu4_1`` against the AdaIN
+  paper writes Euclidean norms): content ``L_c = mean((f(g(t)) − t)²)`` at the AdaIN layer against the AdaIN
   target ``t`` (not the content image's features); style ``L_s = Σ_i [mean((μ(φ_i(g(t))) − μ(φ_i(s)))²)
   + mean((σ(φ_i(g(t))) − σ(φ_i(s)))²)]`` over ``φ_i`` = relu1_1, relu2_1, relu3_1, relu4_1 (means over
   batch and channels); ``L = L_c + λ L_s`` with λ = ``style_weight`` (10 in the paper).
@@ -60,8 +68,10 @@ from .base import Batch, DataSource, GenerativeModel, Phase
 
 #: ε of σ(x) = sqrt(Var(x) + ε) (the official implementation's)
 EPS = 1e-5
-#: the layer whose features AdaIN transforms
+#: the layer whose features AdaIN transforms, by default (the paper's)
 CONTENT_LAYER = "relu4_1"
+#: the layers ``adain_layer`` may name (``auto`` is resolved to one of them when the config is made)
+ADAIN_LAYERS = ("relu4_1", "relu3_1")
 #: the style loss layers (§6)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 ENCODERS = ("auto", "imagenet", "random")
@@ -112,6 +122,12 @@ class AdaINConfig:
         None, "conv widths of the decoder at the resolutions of the encoder's blocks 1-3 (the mirror of its "
               "w1,w2,w3; its input is the encoder's relu4_1 width); default: the encoder's own, as in the paper. "
               "With a half-width encoder, 64,128,256 gives the paper's full-width decoder")
+    adain_layer: str = help_field(
+        "auto", "the encoder layer AdaIN transforms and the decoder inverts: relu4_1 (the paper's), relu3_1 (one "
+                "block shallower, for an encoder whose relu4_1 keeps too little of the photo, such as the "
+                "self-trained CIFAR-10 one; see docs/style_transfer.md) or auto (relu3_1 for a weights file of "
+                "narrower than VGG-19's widths, i.e. one of imagegen train-encoder, else relu4_1; resolved when "
+                "the run starts)")
     encoder_padding: str = help_field(
         "reflect", "border handling of the encoder's 3×3 convolutions: reflect (ReflectionPad2d, the official "
                    "AdaIN encoder's) or zeros (VGG's own; runs saved before this option existed used it)")
@@ -121,7 +137,7 @@ class AdaINConfig:
     beta2: float = help_field(0.999, "Adam β2")
 
     #: runs saved before ``encoder_padding`` existed were trained against a zero-padded encoder
-    SAVED_DEFAULTS = {"encoder_padding": "zeros"}
+    SAVED_DEFAULTS = {"encoder_padding": "zeros", "adain_layer": "relu4_1"}
 
     def __post_init__(self) -> None:
         smallest = min_image_size(CONTENT_LAYER, self.encoder_padding)  # 8, or 16 with reflection padding
@@ -162,6 +178,11 @@ class AdaINConfig:
                     raise ConfigError(f"encoder file {self.encoder} has changed since this adain run was trained "
                                       f"(SHA-256 {digest[:12]}, the run expects {self.encoder_sha256[:12]}): "
                                       "restore that file, or train a new decoder against this one")
+        if self.adain_layer == "auto":  # after the encoder is resolved: a file's widths are known now
+            narrow_file = self.encoder not in ENCODERS and self.encoder_widths != VGG19_WIDTHS
+            self.adain_layer = "relu3_1" if narrow_file else "relu4_1"
+        if self.adain_layer not in ADAIN_LAYERS:
+            raise ConfigError(f"adain_layer={self.adain_layer!r}: use auto or one of {', '.join(ADAIN_LAYERS)}")
         if self.style_weight < 0 or self.lr <= 0:
             raise ConfigError(f"style_weight={self.style_weight}, lr={self.lr}: need style_weight ≥ 0 and lr > 0")
 
@@ -171,20 +192,29 @@ def _conv(c_in: int, c_out: int, relu: bool = True) -> list[nn.Module]:
 
 
 class AdaINDecoder(nn.Module):
-    """relu4_1 features [N, w4, h, w] → image [N, 3, 8h, 8w] (unbounded; see the module docstring).
+    """relu4_1 features [N, w4, h, w] → image [N, 3, 8h, 8w], or with ``layer="relu3_1"`` relu3_1 features
+    [N, w3, h, w] → [N, 3, 4h, 4w] (unbounded; see the module docstring).
 
     ``widths``: (w1, w2, w3), the widths of the encoder's first three blocks, mirrored, or the config's
-    ``decoder_widths`` (kept as ``self.widths``); ``in_channels``: the channels of the features it decodes
-    (the encoder's relu4_1 width, w4)."""
+    ``decoder_widths`` (kept as ``self.widths``; w3 is not used from relu3_1); ``in_channels``: the channels
+    of the features it decodes (the encoder's width at that layer). ``scale``: output pixels per feature
+    position (8 or 4)."""
 
-    def __init__(self, widths: tuple[int, ...], in_channels: int) -> None:
+    def __init__(self, widths: tuple[int, ...], in_channels: int, layer: str = CONTENT_LAYER) -> None:
         super().__init__()
         w1, w2, w3 = self.widths = tuple(widths)
-        layers: list[nn.Module] = [*_conv(in_channels, w3), nn.Upsample(scale_factor=2, mode="nearest")]
-        for _ in range(3):
-            layers += _conv(w3, w3)
-        layers += [*_conv(w3, w2), nn.Upsample(scale_factor=2, mode="nearest"), *_conv(w2, w2), *_conv(w2, w1),
-                   nn.Upsample(scale_factor=2, mode="nearest"), *_conv(w1, w1), *_conv(w1, 3, relu=False)]
+        up = nn.Upsample(scale_factor=2, mode="nearest")
+        layers: list[nn.Module] = []
+        if layer == "relu4_1":
+            layers += [*_conv(in_channels, w3), up]
+            for _ in range(3):
+                layers += _conv(w3, w3)
+            in_channels = w3
+        elif layer != "relu3_1":
+            raise ConfigError(f"adain_layer={layer!r}: use one of {', '.join(ADAIN_LAYERS)}")
+        layers += [*_conv(in_channels, w2), up, *_conv(w2, w2), *_conv(w2, w1), up, *_conv(w1, w1),
+                   *_conv(w1, 3, relu=False)]
+        self.scale = 8 if layer == "relu4_1" else 4
         self.net = nn.Sequential(*layers)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
@@ -219,8 +249,10 @@ class AdaIN(GenerativeModel):
         super().__init__(config)
         # kept out of the module tree: not in state_dict, not in parameters(); moved by _apply
         self._encoder = [build_encoder(config)]
+        self.layer = config.adain_layer
         self.decoder = AdaINDecoder(config.decoder_widths or config.encoder_widths[:3],
-                                    in_channels=config.encoder_widths[3])
+                                    in_channels=config.encoder_widths[3 if self.layer == "relu4_1" else 2],
+                                    layer=self.layer)
 
     @property
     def encoder(self) -> VGG19Encoder:
@@ -245,8 +277,9 @@ class AdaIN(GenerativeModel):
         """[N, 1 or 3, H, W] → [N, 3, H, W] (greyscale replicated)."""
         return img.expand(-1, 3, -1, -1) if img.shape[1] == 1 else img
 
-    def features(self, img: torch.Tensor, layers=(CONTENT_LAYER,)) -> dict[str, torch.Tensor]:  # noqa: ANN001
-        return self.encoder(self.rgb(img), layers)
+    def features(self, img: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:  # noqa: ANN001
+        """The encoder's features of ``img`` [N, 1 or 3, H, W] at ``layers`` (default: the AdaIN layer)."""
+        return self.encoder(self.rgb(img), layers or (self.layer,))
 
     def _out_channels(self, img: torch.Tensor) -> torch.Tensor:
         if (self.config.channels or 3) == 1:
@@ -264,12 +297,12 @@ class AdaIN(GenerativeModel):
     def losses(self, content: torch.Tensor, style: torch.Tensor) -> dict[str, torch.Tensor]:
         """``loss`` = L_c + λ L_s, with ``content`` and ``style`` (Eq. 11–13, MSE; see the module docstring)."""
         with torch.no_grad():
-            t = adain(self.features(content)[CONTENT_LAYER], self.features(style)[CONTENT_LAYER])
+            t = adain(self.features(content)[self.layer], self.features(style)[self.layer])
             s_feats = self.features(style, STYLE_LAYERS)
             s_stats = [mean_std(s_feats[n]) for n in STYLE_LAYERS]
         out = self.decoder(t)
         o_feats = self.encoder(out, STYLE_LAYERS)
-        l_c = F.mse_loss(o_feats[CONTENT_LAYER], t)
+        l_c = F.mse_loss(o_feats[self.layer], t)
         l_s = out.new_zeros(())
         for name, (mu_s, sd_s) in zip(STYLE_LAYERS, s_stats):
             mu_o, sd_o = mean_std(o_feats[name])
@@ -296,12 +329,12 @@ class AdaIN(GenerativeModel):
     @torch.no_grad()
     def stylize(self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
         """``g((1 − α) f(c) + α AdaIN(f(c), f(s)))`` (Eq. 14) for images [N, C, H, W] in [-1, 1] (H, W
-        multiples of 8; style any size ≥ 8); returns [N, 3, H, W] in [-1, 1], eval mode, no grad."""
+        multiples of the decoder's scale, 8 or 4; style any size ≥ 8); returns [N, 3, H, W] in [-1, 1], eval mode, no grad."""
         was = self.training
         self.eval()
         try:
-            fc = self.features(content)[CONTENT_LAYER]
-            t = adain(fc, self.features(style)[CONTENT_LAYER])
+            fc = self.features(content)[self.layer]
+            t = adain(fc, self.features(style)[self.layer])
             return self.decoder(alpha * t + (1 - alpha) * fc).clamp(-1, 1)
         finally:
             self.train(was)

@@ -11,10 +11,11 @@
   pixel); AdaIN is applied separately in each region of the content feature map, with the content's
   statistics over that region (``μ``, ``σ`` over the region's positions only, ε as in
   :func:`imagegen.models.adain.adain`) and style k's global statistics. The masks are taken to the
-  relu4_1 grid by area averaging and arg-max, so the regions partition it.
+  feature grid of the AdaIN layer (relu4_1, or the run's ``adain_layer``) by area averaging and arg-max, so
+  the regions partition it.
 
-Fully convolutional: the content is reflection-padded to a multiple of 8 pixels per side and the output
-cropped back, so any size ≥ 8 works.
+Fully convolutional: the content is reflection-padded to a multiple of the decoder's scale (8 pixels per
+side from relu4_1, 4 from relu3_1) and the output cropped back, so any size ≥ 8 works.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..models.adain import CONTENT_LAYER, EPS, AdaIN, adain, load_adain, mean_std
+from ..models.adain import EPS, AdaIN, adain, load_adain, mean_std
 from .gatys import (_as_image, _fit_long_side, _mix_weights, _resize, match_color_histogram, match_luminance,
                     rgb_to_yiq, yiq_to_rgb)
 
@@ -138,14 +139,15 @@ def stylize_adain(model: Union[AdaIN, str, os.PathLike], content: torch.Tensor,
                       for s in style_list]
         content = c_y.expand(-1, 3, -1, -1) * 2 - 1
 
-    # reflection padding to a multiple of 8 (the decoder upsamples relu4_1 by 8)
-    ph, pw = (-hw[0]) % 8, (-hw[1]) % 8
+    # reflection padding to a multiple of the decoder's scale (it upsamples relu4_1 by 8, relu3_1 by 4)
+    k = model.decoder.scale
+    ph, pw = (-hw[0]) % k, (-hw[1]) % k
     x = F.pad(content, (0, pw, 0, ph), mode="reflect") if ph or pw else content
     was = model.training
     model.eval()
     try:
-        fc = model.features(x)[CONTENT_LAYER]
-        fs = [model.features(s)[CONTENT_LAYER] for s in style_list]
+        fc = model.features(x)[model.layer]
+        fs = [model.features(s)[model.layer] for s in style_list]
         if mask is not None:
             m = F.pad(mask[None], (0, pw, 0, ph), mode="replicate")[0] if ph or pw else mask
             t = masked_adain(fc, fs, _features_grid_masks(m, tuple(fc.shape[-2:])))
