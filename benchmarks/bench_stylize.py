@@ -112,9 +112,10 @@ def _threads(threads: int) -> None:
 # ---------------------------------------------------------------------------------------------- tasks
 def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], style: Optional[str],
                style_size: Optional[int], run: Optional[str], threads: int, encoder: str = "random",
-               decoder: str = "mirror") -> dict[str, Any]:
+               decoder: str = "mirror", adain_layer: str = "auto") -> dict[str, Any]:
     """Stylise the content photo at long side ``size``: median seconds over ``repeats`` after ``warmup``.
-    ``decoder``: ``mirror`` (the encoder's widths) or an untrained decoder's ``W1,W2,W3``."""
+    ``decoder``: ``mirror`` (the encoder's widths) or an untrained decoder's ``W1,W2,W3``; ``adain_layer``: the
+    untrained model's (``auto``, ``relu4_1`` or ``relu3_1``; a run has its own)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from imagegen.models.adain import AdaIN, AdaINConfig, load_adain
@@ -127,7 +128,8 @@ def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], sty
         model = load_adain(run).eval()
     else:
         weights, widths = parse_encoder_spec(encoder)
-        extra = {"encoder_widths": widths} if widths else {}
+        extra: dict[str, Any] = {"encoder_widths": widths, "adain_layer": adain_layer} if widths else {
+            "adain_layer": adain_layer}
         if decoder != "mirror":
             extra["decoder_widths"] = parse_widths(decoder, 3, what=f"--decoders {decoder!r}", example="64,128,256")
         model = AdaIN(AdaINConfig(encoder=weights, **extra)).eval()
@@ -154,7 +156,7 @@ def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], sty
     return {"task": "adain", "size": size, "output_hw": list(out.shape[-2:]), "style_size": style_size or size,
             "content": c_info, "style": s_info, "encoder": model.encoder.source,
             "encoder_widths": list(model.config.encoder_widths),
-            "decoder_widths": list(model.decoder.widths),
+            "decoder_widths": list(model.decoder.widths), "adain_layer": model.config.adain_layer,
             "decoder_parameters": sum(p.numel() for p in model.decoder.parameters()),
             "decoder": f"trained run {run}" if run else
                        "untrained (random initialisation); the time does not depend on the weights",
@@ -209,7 +211,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     if task["task"] == "adain":
         return adain_task(task["size"], task["repeats"], task["warmup"], task["content"], task["style"],
                           task["style_size"], task["run"], task["threads"], task.get("encoder", "random"),
-                          task.get("decoder", "mirror"))
+                          task.get("decoder", "mirror"), task.get("adain_layer", "auto"))
     return gatys_task(task["optimizer"], task["size"], task["steps"], task["warmup"], task["content"], task["style"],
                       task["threads"], task.get("encoder", "random"))
 
@@ -240,6 +242,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="';'-separated AdaIN decoder widths W1,W2,W3 (untrained), or mirror (the encoder's first "
                          "three widths, the default); every AdaIN task runs once per decoder, e.g. "
                          "'mirror;64,128,256' times the paper-width decoder behind a half-width encoder")
+    ap.add_argument("--adain-layers", default="auto",
+                    help="';'-separated AdaIN layers of the untrained models (auto, relu4_1, relu3_1; auto: relu3_1 "
+                         "behind a narrow weights file such as train-encoder's, else relu4_1); every AdaIN task "
+                         "runs once per layer")
     ap.add_argument("--skip-adain", action="store_true")
     ap.add_argument("--skip-gatys", action="store_true")
     ap.add_argument("--same-process", action="store_true",
@@ -269,14 +275,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     tasks: list[dict[str, Any]] = []
     encoders = [e.strip() for e in args.encoders.split(";") if e.strip()]
     decoders = [d.strip() for d in args.decoders.split(";") if d.strip()] or ["mirror"]
-    if args.adain_run and decoders != ["mirror"]:
-        ap.error("--decoders times untrained decoders; a trained --adain-run has its own")
+    layers = [x.strip() for x in args.adain_layers.split(";") if x.strip()] or ["auto"]
+    if args.adain_run and (decoders != ["mirror"] or layers != ["auto"]):
+        ap.error("--decoders and --adain-layers time untrained decoders; a trained --adain-run has its own")
     for enc in encoders:
         if not args.skip_adain:
             tasks += [{"task": "adain", "size": int(s), "repeats": args.repeats, "warmup": args.warmup,
                        "content": content, "style": style, "style_size": args.style_size, "run": args.adain_run,
-                       "threads": threads, "encoder": enc, "decoder": dec}
-                      for dec in decoders for s in args.adain_sizes.split(",") if s.strip()]
+                       "threads": threads, "encoder": enc, "decoder": dec, "adain_layer": layer}
+                      for layer in layers for dec in decoders for s in args.adain_sizes.split(",") if s.strip()]
             if args.adain_run:  # the run fixes its encoder: time it once
                 break
     for enc in encoders:
@@ -304,11 +311,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     adain_rows = [r for r in rows if r["task"] == "adain"]
     gatys_rows = [r for r in rows if r["task"] == "gatys"]
     if adain_rows:
-        print("\n| AdaIN | encoder widths | decoder widths (parameters) | output (H×W) | s/image (median) "
+        print("\n| AdaIN | encoder widths | layer | decoder widths (parameters) | output (H×W) | s/image (median) "
               "| GFLOP/image | GFLOP/s (% of peak) | peak RSS MiB (before) |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in adain_rows:
-            print(f"| long side {r['size']} | {','.join(map(str, r['encoder_widths']))} | "
+            print(f"| long side {r['size']} | {','.join(map(str, r['encoder_widths']))} | {r['adain_layer']} | "
                   f"{','.join(map(str, r['decoder_widths']))} ({r['decoder_parameters'] / 1e6:.2f} M) | "
                   f"{r['output_hw'][0]}×{r['output_hw'][1]} | {r['seconds_median']:.3f} | "
                   f"{r['gflop_per_image']:.0f} | {r['gflop_per_s']:.0f} ({r['pct_of_peak']:.0f}%) | "

@@ -40,7 +40,8 @@ decodes the photo's own features, so this measures how well the decoder inverts 
 ``invert`` asks how much of a photo an encoder layer keeps: for every ``--content`` photo, every ``--encoder``
 and every layer of ``--layers``, the image whose features at that layer match the photo's, optimised from
 white noise (:func:`imagegen.style.gatys.stylize_gatys` with the style weight 0: L-BFGS, ``--steps``
-iterations, the content loss alone), scored against the photo by PSNR and SSIM. A layer the optimisation
+iterations, the content loss alone; ``--pooling max`` by default, as AdaIN's encoder pools), scored against
+the photo by PSNR and SSIM. A layer the optimisation
 cannot invert is one an AdaIN decoder cannot learn to invert either. ``invert.jpg`` (rows: photos; columns:
 the photo, then encoder × layer) and ``invert.json``; ``--style`` is not used (give any image).
 
@@ -159,7 +160,7 @@ def invert(args: argparse.Namespace, contents: list) -> int:
     layers = [name.strip() for name in args.layers.split(",") if name.strip()]
     encoders = [parse_encoder(e) for e in (args.encoder or ["random"])]
     record: dict = {"method": "invert", "size": args.size, "steps": args.steps, "optimizer": "lbfgs",
-                    "init": "noise", "seed": 0, "layers": layers, "encoders": {}, "scores": {}, "seconds": {}}
+                    "init": "noise", "seed": 0, "pooling": args.pooling, "layers": layers, "encoders": {}, "scores": {}, "seconds": {}}
     columns: list[list[np.ndarray]] = []
     header = ["photo"]
     for label, spec in encoders:
@@ -172,7 +173,7 @@ def invert(args: argparse.Namespace, contents: list) -> int:
             for cname, c in contents:
                 t0 = time.perf_counter()
                 out = stylize_gatys(c, c, style_weight=0.0, content_layer=layer, init="noise", steps=args.steps,
-                                    size=args.size, encoder=enc)
+                                    size=args.size, encoder=enc, pooling=args.pooling)
                 seconds = time.perf_counter() - t0
                 sc = {k: float(v[0]) for k, v in paired_scores(out, _content_at(c, out)).items()}
                 record["scores"].setdefault(tag, {})[cname] = sc
@@ -232,6 +233,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--encoder", action="append", default=[],
                     help="gatys/score/invert: [LABEL=]SPEC, repeatable (default random)")
     ap.add_argument("--layers", default="relu3_1,relu4_1", help="invert: the layers to invert, comma-separated")
+    ap.add_argument("--pooling", choices=["max", "avg"], default="max",
+                    help="invert: the encoder's pooling (max: AdaIN's; avg: Gatys')")
     ap.add_argument("--run", action="append", default=[],
                     help="adain/controls: a trained adain run, [LABEL=]RUN; adain: repeatable (compare.jpg)")
     ap.add_argument("--size", type=int, default=256, help="long side of the outputs in pixels")

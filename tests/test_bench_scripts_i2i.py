@@ -112,6 +112,14 @@ def test_bench_stylize_decoder_widths(bench, tmp_path, capsys):
     assert "| 8,16,16 (" in capsys.readouterr().out
     with pytest.raises(SystemExit):  # a trained run has its own decoder
         mod.main(["--adain-run", str(tmp_path), "--decoders", "8,16,16", "--skip-gatys"])
+    assert mod.main(["--adain-sizes", "32", "--repeats", "1", "--warmup", "0", "--threads", "1", "--same-process",
+                     "--skip-gatys", "--json", str(out), "--encoders", "random:4,8,8,16,16",
+                     "--adain-layers", "relu4_1;relu3_1"]) == 0
+    deep, shallow = json.loads(out.read_text())["adain"]
+    assert (deep["adain_layer"], shallow["adain_layer"]) == ("relu4_1", "relu3_1")
+    assert shallow["decoder_parameters"] < deep["decoder_parameters"] and shallow["output_hw"] == [32, 32]
+    with pytest.raises(SystemExit):
+        mod.main(["--adain-run", str(tmp_path), "--adain-layers", "relu3_1", "--skip-gatys"])
 
 
 def test_bench_stylize_worker_random_input(bench, capsys):
