@@ -40,8 +40,9 @@ decodes the photo's own features, so this measures how well the decoder inverts 
 ``invert`` asks how much of a photo an encoder layer keeps: for every ``--content`` photo, every ``--encoder``
 and every layer of ``--layers``, the image whose features at that layer match the photo's, optimised from
 white noise (:func:`imagegen.style.gatys.stylize_gatys` with the style weight 0: L-BFGS, ``--steps``
-iterations, the content loss alone; ``--pooling max`` by default, as AdaIN's encoder pools), scored against
-the photo by PSNR and SSIM. A layer the optimisation
+iterations, the content loss alone; the encoder with average pooling, as Gatys et al. 2016 §2 synthesise
+images, or ``--pooling max``, as AdaIN's encoder computes, through which optimisation from noise gets far less
+far), scored against the photo by PSNR and SSIM. A layer the optimisation
 cannot invert is one an AdaIN decoder cannot learn to invert either. ``invert.jpg`` (rows: photos; columns:
 the photo, then encoder × layer) and ``invert.json``; ``--style`` is not used (give any image).
 
@@ -233,8 +234,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--encoder", action="append", default=[],
                     help="gatys/score/invert: [LABEL=]SPEC, repeatable (default random)")
     ap.add_argument("--layers", default="relu3_1,relu4_1", help="invert: the layers to invert, comma-separated")
-    ap.add_argument("--pooling", choices=["max", "avg"], default="max",
-                    help="invert: the encoder's pooling (max: AdaIN's; avg: Gatys')")
+    ap.add_argument("--pooling", choices=["avg", "max"], default="avg",
+                    help="invert: the encoder's pooling (avg: Gatys', the default; max: AdaIN's)")
     ap.add_argument("--run", action="append", default=[],
                     help="adain/controls: a trained adain run, [LABEL=]RUN; adain: repeatable (compare.jpg)")
     ap.add_argument("--size", type=int, default=256, help="long side of the outputs in pixels")

@@ -16,8 +16,8 @@ a trained decoder ``g``:
 * **AdaIN layer**: ``relu4_1`` as in the paper (§6); ``adain_layer = relu3_1`` moves AdaIN, the content
   loss and the decoder's input one block shallower — our option, not the paper's, for encoders whose
   ``relu4_1`` keeps too little of the photo to be decoded: the self-trained CIFAR-10 encoder's ``relu4_1``,
-  inverted by optimisation from noise, gives only the outlines of a face, where its ``relu3_1`` and a
-  random VGG-19's ``relu4_1`` give the face back (docs/style_transfer.md). The style loss keeps its four
+  inverted by optimisation from noise (average pooling), gives only the outlines of a face, where its
+  ``relu3_1`` and a random VGG-19's ``relu4_1`` give the face back (docs/style_transfer.md). The style loss keeps its four
   layers.
 * **Decoder** (§6): the encoder mirrored from the AdaIN layer down (``decoder_widths`` can widen it beyond a
   narrow offline encoder's mirror, e.g. the paper's full widths behind a half-width encoder): pooling
