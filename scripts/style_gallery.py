@@ -42,8 +42,9 @@ and every layer of ``--layers``, the image whose features at that layer match th
 white noise (:func:`imagegen.style.gatys.stylize_gatys` with the style weight 0: L-BFGS, ``--steps``
 iterations, the content loss alone; the encoder with average pooling, as Gatys et al. 2016 §2 synthesise
 images, or ``--pooling max``, as AdaIN's encoder computes, through which optimisation from noise gets far less
-far), scored against the photo by PSNR and SSIM. A layer the optimisation
-cannot invert is one an AdaIN decoder cannot learn to invert either. ``invert.jpg`` (rows: photos; columns:
+far), scored against the photo by PSNR and SSIM. A probe, not a proof: a layer whose features leave the
+image undetermined is one no decoder can learn to invert, but failing to optimise is not proof of that
+(through max pooling it fails where a trained decoder succeeds). ``invert.jpg`` (rows: photos; columns:
 the photo, then encoder × layer) and ``invert.json``; ``--style`` is not used (give any image).
 
 ``controls`` (AdaIN, one content and two styles S, T) writes ``controls.jpg``, four rows: the content–style
@@ -161,7 +162,8 @@ def invert(args: argparse.Namespace, contents: list) -> int:
     layers = [name.strip() for name in args.layers.split(",") if name.strip()]
     encoders = [parse_encoder(e) for e in (args.encoder or ["random"])]
     record: dict = {"method": "invert", "size": args.size, "steps": args.steps, "optimizer": "lbfgs",
-                    "init": "noise", "seed": 0, "pooling": args.pooling, "layers": layers, "encoders": {}, "scores": {}, "seconds": {}}
+                    "init": "noise", "seed": 0, "pooling": args.pooling, "layers": layers, "encoders": {},
+                    "scores": {}, "seconds": {}}
     columns: list[list[np.ndarray]] = []
     header = ["photo"]
     for label, spec in encoders:

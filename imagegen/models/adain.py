@@ -17,8 +17,9 @@ a trained decoder ``g``:
   loss and the decoder's input one block shallower — our option, not the paper's, for encoders whose
   ``relu4_1`` keeps too little of the photo to be decoded: the self-trained CIFAR-10 encoder's ``relu4_1``,
   inverted by optimisation from noise (average pooling), gives only the outlines of a face, where its
-  ``relu3_1`` and a random VGG-19's ``relu4_1`` give the face back (docs/style_transfer.md). The style loss keeps its four
-  layers.
+  ``relu3_1`` and a random VGG-19's ``relu4_1`` give the face back (docs/style_transfer.md). The style
+  loss keeps its four layers. ``auto`` (the default) takes relu3_1 behind a weights file narrower than
+  VGG-19 (``imagegen train-encoder``'s), else relu4_1.
 * **Decoder** (§6): the encoder mirrored from the AdaIN layer down (``decoder_widths`` can widen it beyond a
   narrow offline encoder's mirror, e.g. the paper's full widths behind a half-width encoder): pooling
   layers become 2× nearest-neighbour upsampling, every 3×3 convolution uses reflection padding, no
@@ -136,7 +137,8 @@ class AdaINConfig:
     beta1: float = help_field(0.9, "Adam β1")
     beta2: float = help_field(0.999, "Adam β2")
 
-    #: runs saved before ``encoder_padding`` existed were trained against a zero-padded encoder
+    #: runs saved before ``encoder_padding`` existed were trained against a zero-padded encoder, and those
+    #: saved before ``adain_layer`` existed decoded from relu4_1
     SAVED_DEFAULTS = {"encoder_padding": "zeros", "adain_layer": "relu4_1"}
 
     def __post_init__(self) -> None:
@@ -329,7 +331,8 @@ class AdaIN(GenerativeModel):
     @torch.no_grad()
     def stylize(self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
         """``g((1 − α) f(c) + α AdaIN(f(c), f(s)))`` (Eq. 14) for images [N, C, H, W] in [-1, 1] (H, W
-        multiples of the decoder's scale, 8 or 4; style any size ≥ 8); returns [N, 3, H, W] in [-1, 1], eval mode, no grad."""
+        multiples of the decoder's scale, 8 or 4; style any size ≥ 8); returns [N, 3, H, W] in [-1, 1], eval
+        mode, no grad."""
         was = self.training
         self.eval()
         try:
