@@ -128,8 +128,9 @@ def adain_task(size: int, repeats: int, warmup: int, content: Optional[str], sty
         model = load_adain(run).eval()
     else:
         weights, widths = parse_encoder_spec(encoder)
-        extra: dict[str, Any] = {"encoder_widths": widths, "adain_layer": adain_layer} if widths else {
-            "adain_layer": adain_layer}
+        extra: dict[str, Any] = {"adain_layer": adain_layer}
+        if widths:
+            extra["encoder_widths"] = widths
         if decoder != "mirror":
             extra["decoder_widths"] = parse_widths(decoder, 3, what=f"--decoders {decoder!r}", example="64,128,256")
         model = AdaIN(AdaINConfig(encoder=weights, **extra)).eval()

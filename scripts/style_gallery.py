@@ -154,9 +154,21 @@ def _content_at(content: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return _resize(content, tuple(like.shape[-2:]))
 
 
+def photo_scores(out: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
+    """PSNR (dB) and SSIM of ``out`` [1, 3, H, W] in [-1, 1] against the photo resized to H×W
+    (:func:`imagegen.metrics.paired.paired_scores`)."""
+    from imagegen.metrics.paired import paired_scores
+
+    return {k: float(v[0]) for k, v in paired_scores(out, _content_at(content, out)).items()}
+
+
+def add_mean(by_photo: dict[str, dict[str, float]]) -> None:
+    """Add ``mean``: the PSNR and SSIM of :func:`photo_scores` averaged over the photos."""
+    by_photo["mean"] = {k: float(np.mean([v[k] for v in by_photo.values()])) for k in ("psnr", "ssim")}
+
+
 def invert(args: argparse.Namespace, contents: list) -> int:
     """The ``invert`` picture and scores (see the module docstring)."""
-    from imagegen.metrics.paired import paired_scores
     from imagegen.style.gatys import stylize_gatys
 
     layers = [name.strip() for name in args.layers.split(",") if name.strip()]
@@ -178,13 +190,12 @@ def invert(args: argparse.Namespace, contents: list) -> int:
                 out = stylize_gatys(c, c, style_weight=0.0, content_layer=layer, init="noise", steps=args.steps,
                                     size=args.size, encoder=enc, pooling=args.pooling)
                 seconds = time.perf_counter() - t0
-                sc = {k: float(v[0]) for k, v in paired_scores(out, _content_at(c, out)).items()}
+                sc = photo_scores(out, c)
                 record["scores"].setdefault(tag, {})[cname] = sc
                 record["seconds"].setdefault(tag, {})[cname] = round(seconds, 2)
                 column.append(to_hwc(out))
                 print(f"{tag}: {cname}: PSNR {sc['psnr']:.2f} dB, SSIM {sc['ssim']:.3f} ({seconds:.1f} s)", flush=True)
-            record["scores"][tag]["mean"] = {k: float(np.mean([v[k] for v in record["scores"][tag].values()]))
-                                             for k in ("psnr", "ssim")}
+            add_mean(record["scores"][tag])
             columns.append(column)
     rows = [[to_hwc(c)] + [col[i] for col in columns] for i, (_, c) in enumerate(contents)]
     mosaic(rows, args.cell, header=header, wrap_header=True).save(args.out_dir / "invert.jpg", quality=args.quality)
@@ -315,14 +326,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         record["results"].setdefault(tag, {})[f"{cname}--{sname}"] = round(seconds, 3)
                         note = ""
                         if args.alpha == 0:  # the decoder applied to the photo's own features: how well it inverts
-                            from imagegen.metrics.paired import paired_scores
-
-                            sc = {k: float(v[0]) for k, v in paired_scores(out, _content_at(c, out)).items()}
+                            sc = photo_scores(out, c)
                             record.setdefault("reconstruction", {}).setdefault(tag, {})[cname] = sc
                             note = f", PSNR {sc['psnr']:.2f} dB, SSIM {sc['ssim']:.3f} against the photo"
                         print(f"{tag}: {cname} x {sname}: {seconds:.2f} s{note}", flush=True)
-            for tag, by_content in record.get("reconstruction", {}).items():
-                by_content["mean"] = {k: float(np.mean([v[k] for v in by_content.values()])) for k in ("psnr", "ssim")}
+            for by_content in record.get("reconstruction", {}).values():
+                add_mean(by_content)
         c_imgs = {n: to_hwc(c) for n, c in contents}
         s_imgs = {n: to_hwc(s) for n, s in styles}
         for tag, outs in outputs.items():

@@ -62,8 +62,8 @@ from torch import nn
 from ..config import help_field
 from ..data.augment import random_crops
 from ..errors import ConfigError
-from ..nn.vgg import (VGG19_WIDTHS, VGG19Encoder, load_vgg19, min_image_size, parse_widths, resolve_auto,
-                      vgg19_file_widths)
+from ..nn.vgg import (VGG19_WIDTHS, VGG19Encoder, load_vgg19, min_image_size, parse_widths, pools_before,
+                      resolve_auto, vgg19_file_widths)
 from ..registry import register_model
 from .base import Batch, DataSource, GenerativeModel, Phase
 
@@ -216,7 +216,7 @@ class AdaINDecoder(nn.Module):
             raise ConfigError(f"adain_layer={layer!r}: use one of {', '.join(ADAIN_LAYERS)}")
         layers += [*_conv(in_channels, w2), up, *_conv(w2, w2), *_conv(w2, w1), up, *_conv(w1, w1),
                    *_conv(w1, 3, relu=False)]
-        self.scale = 8 if layer == "relu4_1" else 4
+        self.scale = 2 ** pools_before(layer)  # the encoder's poolings, undone by the upsamplings
         self.net = nn.Sequential(*layers)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
@@ -253,7 +253,7 @@ class AdaIN(GenerativeModel):
         self._encoder = [build_encoder(config)]
         self.layer = config.adain_layer
         self.decoder = AdaINDecoder(config.decoder_widths or config.encoder_widths[:3],
-                                    in_channels=config.encoder_widths[3 if self.layer == "relu4_1" else 2],
+                                    in_channels=config.encoder_widths[pools_before(self.layer)],  # its block's
                                     layer=self.layer)
 
     @property
