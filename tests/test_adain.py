@@ -320,3 +320,28 @@ def test_adain_layer_auto_is_relu3_1_for_a_narrow_encoder_file_and_relu4_1_other
     saved = to_dict(cfg)
     del saved["adain_layer"]
     assert from_saved(AdaINConfig, saved).adain_layer == "relu4_1"
+
+
+def test_lr_inverse_decay_follows_the_official_schedule_and_trains_open_ended(tmp_path):
+    """lr / (1 + d·t) at step t (pytorch-AdaIN's adjust_learning_rate); a step-only schedule needs no run
+    length, so --minutes alone is accepted; a negative d is refused; d = 0 schedules nothing."""
+    import json
+
+    from imagegen.models.base import StepContext
+
+    assert tiny_model().lr_schedules() == {}
+    factor = tiny_model(lr_inverse_decay=5e-5).lr_schedules()["train"]
+    assert factor(StepContext(0, 0, 0)) == 1.0 and factor(StepContext(20000, 0, 0)) == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="lr_inverse_decay"):
+        AdaINConfig(**{**TINY, "lr_inverse_decay": -1e-5})
+    content, style = write_pngs(tmp_path / "content", 4, 16, 0), write_pngs(tmp_path / "style", 4, 16, 1)
+    run = tmp_path / "run"
+    assert cli(["train", "adain", "--data-content", str(content), "--data-style", str(style), "--resolution", "16",
+                "--encoder", "random", "--encoder-widths", "4,8,8,8,8", "--minutes", "0.02", "--lr", "1e-3",
+                "--lr-inverse-decay", "0.5", "--batch-size", "2", "--log-every", "1", "--threads", "1",
+                "--out", str(run), "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (run / "logs" / "scalars.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if "lr/train" in r]
+    assert len(rows) >= 2  # the step logged as k trained at step index k - 1
+    for r in rows:
+        assert r["lr/train"] == pytest.approx(1e-3 / (1 + 0.5 * (r["step"] - 1)))

@@ -85,6 +85,10 @@ def test_lr_schedule_is_stepped_checkpointed_and_stretched_on_resume(contract_mo
             echo=lambda s: None).fit()
     rows = [json.loads(x) for x in (run / "logs" / "scalars.jsonl").read_text().splitlines()]
     assert [r["lr/G"] for r in rows[4:]] == pytest.approx([1e-2 * (1 - s / 8) for s in range(4, 8)])
+    # a schedule written in terms of the run's length cannot run open-ended (--minutes alone)
+    with pytest.raises(ConfigError, match="needs the run's length"):
+        Trainer("unpaired-pool", UnpairedPool.Config(), dataclasses.replace(cfg, steps=None, minutes=0.01),
+                tmp_path / "open", echo=lambda s: None).fit()
 
 
 def test_paired_side_by_side_is_split_before_resizing(tmp_path):

@@ -210,6 +210,9 @@ class AutoregressiveModel(GenerativeModel):
         decay = self.config.lr_decay
         return {} if decay == 1.0 else {"train": lambda ctx: decay ** (ctx.step / 1000.0)}
 
+    def lr_schedules_need_length(self) -> bool:
+        return False  # a factor per 1,000 steps: --minutes alone is enough
+
     def phases(self) -> list[Phase]:
         return [Phase("train")]
 

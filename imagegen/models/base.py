@@ -236,6 +236,12 @@ class GenerativeModel(nn.Module):
         """
         return {}
 
+    def lr_schedules_need_length(self) -> bool:
+        """Whether :meth:`lr_schedules` read ``ctx.total_steps`` (default: yes). A run with ``--minutes``
+        only has no length, so the trainer refuses such schedules there; a model whose schedules depend on
+        ``ctx.step`` alone (e.g. inverse-time decay) returns False and trains open-ended."""
+        return True
+
     def phases(self) -> list[Phase]:
         """The phases of one training step, in order (e.g. ``[Phase("D"), Phase("G")]``)."""
         raise NotImplementedError

@@ -311,7 +311,7 @@ class Trainer:
             total_steps = math.ceil(cfg.epochs * streams.batches_per_epoch / batches_per_step(phases))
         elif cfg.minutes is not None:
             total_steps = None
-            if model.lr_schedules():
+            if model.lr_schedules() and model.lr_schedules_need_length():
                 raise ConfigError(f"{self.model_name} has a learning-rate schedule that needs the run's length; "
                                   "give --steps or --epochs with --minutes")
         else:
