@@ -259,3 +259,17 @@ def test_cli_refuses_autoregressive_options_for_other_models(tmp_path, capsys):
     assert code == 0, err
     code, _, err = run_cli(["sample", str(run), "--temperature", "0.5", "--out", str(tmp_path / "x.png")], capsys)
     assert code == 2 and "autoregressive" in err
+
+
+def test_lr_decay_is_per_step_so_minutes_alone_may_train(tmp_path, capsys):
+    """--lr-decay is a factor per 1,000 steps (it reads no run length), so --minutes without --steps trains."""
+    import json
+
+    run = tmp_path / "run"
+    code, _, err = run_cli(["train", "pixelcnn", "--data", "digits", "--resolution", "8", "--width", "8",
+                            "--num-layers", "2", "--head-hidden", "4", "--minutes", "0.02", "--lr-decay", "0.5",
+                            "--batch-size", "8", "--log-every", "1", "--no-progress", "--out", run], capsys)
+    assert code == 0, err
+    rows = [json.loads(x) for x in (run / "logs" / "scalars.jsonl").read_text().splitlines()]
+    lr0 = json.loads((run / "config.json").read_text())["model_config"]["lr"]
+    assert rows and all(r["lr/train"] == pytest.approx(lr0 * 0.5 ** ((r["step"] - 1) / 1000)) for r in rows)
