@@ -8,6 +8,7 @@ from typing import Optional
 import click
 
 from ..errors import ConfigError, ImagegenError
+from ..style.encoder_training import NORMALIZE_IMAGES
 
 
 @click.command("train-encoder", context_settings={"show_default": True})
@@ -26,9 +27,10 @@ from ..errors import ConfigError, ImagegenError
               help="weights file to write (.pth; a .pth.json with the training record beside it); default: "
                    "<cache>/weights/vgg19-selftrained.pth, which --encoder auto uses when the ImageNet file is absent")
 @click.option("--normalize-filters", is_flag=True,
-              help="after training, rescale every filter to mean ReLU activation 1 over 2,048 training images, "
-                   "compensated in the next layer (Gatys et al. 2016 §2; the official AdaIN encoder is the ImageNet "
-                   "VGG-19 normalised so), so that no channel dominates the style losses by its scale alone")
+              help=f"after training, rescale every filter to mean ReLU activation 1 over {NORMALIZE_IMAGES:,} "
+                   "training images, compensated in the next layer (Gatys et al. 2016 §2; the official AdaIN "
+                   "encoder is the ImageNet VGG-19 normalised so), so that no channel dominates the style losses "
+                   "by its scale alone")
 @click.option("--force", is_flag=True, help="replace --out if it exists")
 def train_encoder(data: str, data_root: Optional[str], resolution: int, widths: str, epochs: float, batch_size: int,
                   lr: float, seed: int, threads: Optional[int], device: str, out: Optional[Path],
