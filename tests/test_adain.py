@@ -345,3 +345,60 @@ def test_lr_inverse_decay_follows_the_official_schedule_and_trains_open_ended(tm
     assert len(rows) >= 2  # the step logged as k trained at step index k - 1
     for r in rows:
         assert r["lr/train"] == pytest.approx(1e-3 / (1 + 0.5 * (r["step"] - 1)))
+
+
+def test_identity_losses_follow_sanet_and_are_off_by_default():
+    """Park & Lee 2019 §3.3: I_cc = g(f(c)), I_ss = g(f(s)); identity1 compares them with c and s in pixels,
+    identity2 at every style layer; the total adds them with their weights; weight 0 leaves the AdaIN loss."""
+    import torch.nn.functional as F
+
+    from imagegen.models.adain import STYLE_LAYERS
+
+    content, style = images(3, 16, 1), images(3, 16, 2)
+    plain = tiny_model(0).losses(content, style)
+    assert set(plain) == {"loss", "content", "style"}
+    model = tiny_model(0, style_weight=3.0, lambda_identity1=12.5, lambda_identity2=2.0)
+    out = model.losses(content, style)
+    torch.testing.assert_close(out["content"], plain["content"])  # the same decoder weights (seed 0)
+    with torch.no_grad():
+        rec_c = model.decoder(model.features(content)[model.layer])
+        rec_s = model.decoder(model.features(style)[model.layer])
+        id1 = F.mse_loss(rec_c, content) + F.mse_loss(rec_s, style)
+        fc, fs = model.features(content, STYLE_LAYERS), model.features(style, STYLE_LAYERS)
+        frc, frs = model.features(rec_c, STYLE_LAYERS), model.features(rec_s, STYLE_LAYERS)
+        id2 = sum(F.mse_loss(frc[n], fc[n]) + F.mse_loss(frs[n], fs[n]) for n in STYLE_LAYERS)
+    torch.testing.assert_close(out["identity1"], id1, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out["identity2"], id2, rtol=1e-5, atol=1e-6)
+    total = out["content"] + 3.0 * out["style"] + 12.5 * out["identity1"] + 2.0 * out["identity2"]
+    torch.testing.assert_close(out["loss"].detach(), total, rtol=1e-5, atol=1e-6)
+    assert "identity2" not in tiny_model(0, lambda_identity1=1.0).losses(content, style)
+    with pytest.raises(ConfigError, match="lambda_identity"):
+        AdaINConfig(**{**TINY, "lambda_identity1": -1.0})
+
+
+def test_identity_loss_teaches_the_decoder_to_give_the_content_back():
+    """Trained with the pixel identity loss (style_weight 0, so only L_c besides it), alpha = 0 gives the
+    content back much better than after training on L_c alone, and than the untrained decoder (smooth
+    images: a decoder from the 4x4 relu3_1 of a tiny random encoder cannot give back pixel noise)."""
+    import torch.nn.functional as F
+
+    def smooth(n: int, seed: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return F.interpolate(torch.rand(n, 3, 2, 2, generator=g) * 2 - 1, size=16, mode="bilinear",
+                             align_corners=False)
+
+    content, style = smooth(4, 1), smooth(4, 2)
+
+    def alpha0_error(steps: int = 40, **kw) -> float:
+        model = tiny_model(0, lr=1e-2, encoder_padding="zeros", adain_layer="relu3_1", style_weight=0.0, **kw)
+        model.train()
+        opt = model.configure_optimizers()["train"]
+        for _ in range(steps):
+            opt.zero_grad()
+            model.training_step("train", {"content": content, "style": style})["loss"].backward()
+            opt.step()
+        return float(((model.stylize(content, style, alpha=0.0) - content) ** 2).mean())
+
+    untrained = alpha0_error(steps=0)
+    identity, adain_only = alpha0_error(lambda_identity1=50.0), alpha0_error()
+    assert identity < 0.5 * adain_only and identity < 0.5 * untrained, (identity, adain_only, untrained)

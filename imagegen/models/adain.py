@@ -32,6 +32,16 @@ a trained decoder ``g``:
   target ``t`` (not the content image's features); style ``L_s = Σ_i [mean((μ(φ_i(g(t))) − μ(φ_i(s)))²)
   + mean((σ(φ_i(g(t))) − σ(φ_i(s)))²)]`` over ``φ_i`` = relu1_1, relu2_1, relu3_1, relu4_1 (means over
   batch and channels); ``L = L_c + λ L_s`` with λ = ``style_weight`` (10 in the paper).
+* **Identity losses** (optional, off by default; not in the AdaIN paper): Park & Lee 2019 ("Arbitrary Style
+  Transfer with Style-Attentional Networks", CVPR, §3.3) ask the decoder to give back an image from its own
+  features: ``I_cc = g(AdaIN(f(c), f(c))) = g(f(c))`` (AdaIN of a feature map with itself is the map) and
+  ``I_ss = g(f(s))``; ``L_identity1 = mean((I_cc − c)²) + mean((I_ss − s)²)`` on the images in [-1, 1] and
+  ``L_identity2 = Σ_i [mean((φ_i(I_cc) − φ_i(c))²) + mean((φ_i(I_ss) − φ_i(s))²)]`` over the style layers;
+  ``L += λ_identity1 L_identity1 + λ_identity2 L_identity2`` (``lambda_identity1``, ``lambda_identity2``).
+  A public SANet training code (GlebSBrykin/SANET ``Train.ipynb``; its issue 2 reports that the paper's
+  author gave these weights in dypark86/SANET issue 1) uses 50 and 1 with images in [0, 1] and
+  relu1_1…relu5_1; on [-1, 1] images the same pixel weight is 50 / 4 = 12.5. Here it targets what α = 0
+  shows: a decoder that does not give the photo back (docs/style_transfer.md).
 
 **The encoder is not a weight of the run.** It is rebuilt from the config when the model is built
 (including by :func:`imagegen.sampling.load_run`) and kept out of ``state_dict``: ``random`` from
@@ -137,6 +147,14 @@ class AdaINConfig:
     lr_inverse_decay: float = help_field(
         0.0, "inverse-time learning-rate decay: step t trains at lr / (1 + d·t), as the official AdaIN code "
              "(d = 5e-5 there, halving the rate after 20,000 steps); 0 keeps the rate constant")
+    lambda_identity1: float = help_field(
+        0.0, "weight of the pixel identity loss (Park & Lee 2019, SANet §3.3): the decoder must give back the "
+             "content and the style image from their own features, mean((g(f(c)) − c)²) + mean((g(f(s)) − s)²) "
+             "on images in [-1, 1]; 0 = off, as in the AdaIN paper; SANet's code uses 50 on [0, 1] images, "
+             "12.5 here")
+    lambda_identity2: float = help_field(
+        0.0, "weight of the feature identity loss: the same reconstructions compared with c and s at every "
+             "style layer, Σ_i mean((φ_i(g(f(c))) − φ_i(c))²) + the same for s; 0 = off; 1 in SANet's code")
     beta1: float = help_field(0.9, "Adam β1")
     beta2: float = help_field(0.999, "Adam β2")
 
@@ -190,6 +208,9 @@ class AdaINConfig:
             raise ConfigError(f"adain_layer={self.adain_layer!r}: use auto or one of {', '.join(ADAIN_LAYERS)}")
         if self.style_weight < 0 or self.lr <= 0:
             raise ConfigError(f"style_weight={self.style_weight}, lr={self.lr}: need style_weight ≥ 0 and lr > 0")
+        if not (self.lambda_identity1 >= 0 and self.lambda_identity2 >= 0):
+            raise ConfigError(f"lambda_identity1={self.lambda_identity1}, lambda_identity2={self.lambda_identity2}: "
+                              "need ≥ 0 (0 turns the identity loss off)")
         if not self.lr_inverse_decay >= 0:
             raise ConfigError(f"lr_inverse_decay={self.lr_inverse_decay}: need ≥ 0 (0 = constant; the official "
                               "code's is 5e-5)")
@@ -312,10 +333,15 @@ class AdaIN(GenerativeModel):
         return [Phase("train")]
 
     def losses(self, content: torch.Tensor, style: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``loss`` = L_c + λ L_s, with ``content`` and ``style`` (Eq. 11–13, MSE; see the module docstring)."""
+        """``loss`` = L_c + λ L_s (Eq. 11–13, MSE), plus the identity losses when their weights are > 0, for
+        ``content`` and ``style`` [N, C, r, r] in [-1, 1] (see the module docstring). Also returns the
+        detached terms: ``content``, ``style`` and, when on, ``identity1`` and ``identity2``."""
+        c = self.config
+        identity = c.lambda_identity1 > 0 or c.lambda_identity2 > 0
         with torch.no_grad():
-            t = adain(self.features(content)[self.layer], self.features(style)[self.layer])
+            c_feats = self.features(content, STYLE_LAYERS if identity else (self.layer,))
             s_feats = self.features(style, STYLE_LAYERS)
+            t = adain(c_feats[self.layer], s_feats[self.layer])
             s_stats = [mean_std(s_feats[n]) for n in STYLE_LAYERS]
         out = self.decoder(t)
         o_feats = self.encoder(out, STYLE_LAYERS)
@@ -324,8 +350,24 @@ class AdaIN(GenerativeModel):
         for name, (mu_s, sd_s) in zip(STYLE_LAYERS, s_stats):
             mu_o, sd_o = mean_std(o_feats[name])
             l_s = l_s + F.mse_loss(mu_o, mu_s) + F.mse_loss(sd_o, sd_s)
-        loss = l_c + self.config.style_weight * l_s
-        return {"loss": loss, "content": l_c.detach(), "style": l_s.detach()}
+        loss = l_c + c.style_weight * l_s
+        terms = {"content": l_c.detach(), "style": l_s.detach()}
+        if identity:  # SANet §3.3: I_cc = g(f(c)), I_ss = g(f(s)), decoded as one batch
+            n = len(content)
+            rec = self.decoder(torch.cat([c_feats[self.layer], s_feats[self.layer]]))
+            images = (self.rgb(content), self.rgb(style))
+            l_id1 = sum(F.mse_loss(r, x) for r, x in zip(rec.split(n), images))
+            loss = loss + c.lambda_identity1 * l_id1
+            terms["identity1"] = l_id1.detach()
+            if c.lambda_identity2 > 0:
+                r_feats = self.encoder(rec, STYLE_LAYERS)
+                l_id2 = out.new_zeros(())
+                for name in STYLE_LAYERS:
+                    r_c, r_s = r_feats[name].split(n)
+                    l_id2 = l_id2 + F.mse_loss(r_c, c_feats[name]) + F.mse_loss(r_s, s_feats[name])
+                loss = loss + c.lambda_identity2 * l_id2
+                terms["identity2"] = l_id2.detach()
+        return {"loss": loss, **terms}
 
     @classmethod
     def data_resolution(cls, config: AdaINConfig) -> Optional[int]:
