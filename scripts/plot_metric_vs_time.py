@@ -12,6 +12,9 @@ reference images as the run's first record — other records are skipped and cou
 augmentation probability), ``--x kimg`` puts thousands of images seen on the horizontal axis, and
 ``--max-x`` leaves out the points beyond a value of that axis. ``--point 'label=x,value'`` adds one result
 from elsewhere, x in seconds of training on the minutes axis and in kimg on the kimg axis.
+``--summary 'FILE.json:RUN[:label]'`` adds the curve of a run kept only as a ``scripts/run_summary.py``
+JSON (its ``evaluations``, at their ``kimg`` or ``train_seconds``), e.g. a documented run whose directory
+is gone.
 
 Usage::
 
@@ -179,9 +182,36 @@ def point_xy(spec: str, x_axis: str) -> tuple[str, float, float]:
     return label, (x / 60 if x_axis == "minutes" else x), value
 
 
+def summary_curve(spec: str, metric: str, x_axis: str,
+                  max_x: Optional[float] = None) -> tuple[str, list[float], list[float]]:
+    """``'FILE.json:RUN[:label]'`` -> (label, xs, ys): the ``metric`` of every evaluation of run ``RUN`` in a
+    :mod:`run_summary` JSON, at its kimg (``x_axis`` kimg) or training minutes. Raises ValueError naming the
+    problem (a missing file or run, no such metric)."""
+    path, _, rest = spec.partition(".json:")
+    name, _, label = rest.partition(":")
+    if not name:
+        raise ValueError(f"--summary {spec!r}: use 'FILE.json:RUN[:label]'")
+    try:
+        runs = json.loads(Path(path + ".json").read_text())["runs"]
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"--summary {spec!r}: cannot read a run_summary.py JSON from {path}.json ({e})") from None
+    if name not in runs:
+        raise ValueError(f"--summary {spec!r}: no run {name!r} in {path}.json (it has {', '.join(runs)})")
+    key = "kimg" if x_axis == "kimg" else "train_seconds"
+    evals = [e for e in runs[name].get("evaluations", []) if metric in e and key in e]
+    if not evals:
+        raise ValueError(f"--summary {spec!r}: no evaluation of run {name!r} has both {metric} and {key}")
+    xs = [e[key] if x_axis == "kimg" else e[key] / 60 for e in evals]
+    keep = [i for i, v in enumerate(xs) if max_x is None or v <= max_x]
+    return label or name, [xs[i] for i in keep], [evals[i][metric] for i in keep]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", help="RUN_DIR[:label]")
+    ap.add_argument("runs", nargs="*", help="RUN_DIR[:label]")
+    ap.add_argument("--summary", action="append", default=[],
+                    help="the curve of a run kept as a run_summary.py JSON, 'FILE.json:RUN[:label]' (sample "
+                         "metrics; x from its evaluations' kimg or train_seconds)")
     ap.add_argument("--ref", action="append", default=[], help="a horizontal reference line, 'label=value'")
     ap.add_argument("--point", action="append", default=[],
                     help="a single result from elsewhere, 'label=x,value' (e.g. a documented run): x in seconds "
@@ -205,8 +235,15 @@ def main() -> int:
     if args.max_x is not None and args.max_x <= 0:
         print(f"error: --max-x {args.max_x}: use a positive value in the horizontal axis' unit", file=sys.stderr)
         return 2
+    if not args.runs and not args.summary:
+        print("error: give at least one RUN_DIR or --summary FILE.json:RUN", file=sys.stderr)
+        return 2
+    if args.summary and (args.scalar or args.metric in NLL_METRICS):
+        print("error: --summary curves are sample metrics (e.g. --metric fid), not --scalar or nll", file=sys.stderr)
+        return 2
     try:
         points = [point_xy(spec, args.x) for spec in args.point]
+        summaries = [summary_curve(spec, args.metric, args.x, args.max_x) for spec in args.summary]
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -225,6 +262,8 @@ def main() -> int:
             continue
         xs, ys = curve(run, pts, args.x, args.max_x)
         ax.plot(xs, ys, marker="o" if len(xs) < 60 else None, markersize=3, label=label or path)
+    for label, xs, ys in summaries:
+        ax.plot(xs, ys, marker="o", markersize=3, label=label)
     for label, x, value in points:
         if args.max_x is None or x <= args.max_x:
             ax.plot([x], [value], marker="s", linestyle="none", label=label)

@@ -99,3 +99,18 @@ def test_point_in_the_axis_unit(plot, tmp_path):
         assert plot.main() == 2
     finally:
         sys.argv = argv
+
+
+def test_summary_curve_reads_a_run_summary_json(plot, tmp_path):
+    """``--summary FILE.json:RUN[:label]``: the run's evaluations at their kimg or training minutes, cut at
+    max_x; a missing run or metric is a one-line ValueError."""
+    evals = [{"kimg": 25.6, "fid": 20.0, "train_seconds": 600.0}, {"kimg": 51.2, "fid": 10.0, "train_seconds": 1200.0},
+             {"kimg": 60.0, "kid": 0.1}]
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"what": "x", "runs": {"none": {"evaluations": evals}}}))
+    assert plot.summary_curve(f"{path}:none", "fid", "kimg") == ("none", [25.6, 51.2], [20.0, 10.0])
+    assert plot.summary_curve(f"{path}:none:seed 0", "fid", "minutes", max_x=15) == ("seed 0", [10.0], [20.0])
+    with pytest.raises(ValueError, match="no run 'ada'"):
+        plot.summary_curve(f"{path}:ada", "fid", "kimg")
+    with pytest.raises(ValueError, match="has both is and kimg"):
+        plot.summary_curve(f"{path}:none", "is", "kimg")
