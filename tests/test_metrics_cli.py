@@ -355,3 +355,30 @@ def test_evaluate_ppl_of_style_and_dcgan_runs(tmp_path, cache, capsys):
     assert code == 0 and json.loads(out)["protocol"]["space"] == "z", err
     code, _, err = run_cli(["evaluate", dc, "--metrics", "ppl", "--ppl-space", "w", "--num-samples", "10"], capsys)
     assert code == 2 and "has no mapping network" in err
+
+
+def test_classifier_data_root_reaches_the_classifier_and_data_root_serves_the_reference(monkeypatch):
+    """--data-root is the reference dataset's; a classifier of another dataset reads --classifier-data-root,
+    and without it the missing-directory error names --classifier-data-root, not --data-root."""
+    from types import SimpleNamespace
+
+    import imagegen.metrics.classifier as classifier_module
+    from imagegen.cli import evaluate as evaluate_cli
+    from imagegen.errors import DataError
+
+    seen = []
+
+    def fake_load(name, data_root=None, cache=None, log=None):
+        seen.append((name, data_root))
+        if data_root is None:
+            raise DataError(f"{name}: no data directory; pass --data-root DIR holding the zips, or set IMAGEGEN_DATA")
+        return SimpleNamespace(dataset=name, weights_hash="0" * 12, test_accuracy=0.5)
+
+    monkeypatch.setattr(classifier_module, "load_or_train_classifier", fake_load)
+    zebras = SimpleNamespace(name="zebras.zip")
+    select = evaluate_cli._select_extractor
+    select("classifier", None, zebras, "cifar10-jpg", "/ref", None, False, classifier_root="/cifar")
+    select("classifier", None, SimpleNamespace(name="mnist"), None, "/mnist", None, False)
+    assert seen == [("cifar10-jpg", "/cifar"), ("mnist", "/mnist")]
+    with pytest.raises(DataError, match="pass --classifier-data-root DIR"):
+        select("classifier", None, zebras, "cifar10-jpg", "/ref", None, False)

@@ -91,8 +91,11 @@ def _kimg_of(ckpt_dir: Path, meta: dict[str, Any]) -> Optional[float]:
 
 
 def _select_extractor(kind: str, weights: Optional[str], dataset: Optional[Any], classifier_data: Optional[str],
-                      data_root: Optional[str], cache: Optional[str], need_classifier: bool):
-    """(extractor, classifier or None, human-readable note)."""
+                      data_root: Optional[str], cache: Optional[str], need_classifier: bool,
+                      classifier_root: Optional[str] = None):
+    """(extractor, classifier or None, human-readable note). The classifier's dataset is read from
+    ``classifier_root`` if given, else from ``data_root`` when it is the reference dataset, else from the
+    dataset's default place (``$IMAGEGEN_DATA/<name>``)."""
     from ..metrics.classifier import load_or_train_classifier
     from ..metrics.inception import build_inception, find_inception_weights
 
@@ -100,8 +103,14 @@ def _select_extractor(kind: str, weights: Optional[str], dataset: Optional[Any],
         name = classifier_data or (dataset.name if dataset is not None else None)
         if name is None:
             raise ConfigError("the dataset classifier needs a labelled dataset: give --classifier-data NAME")
-        root = data_root if (classifier_data is None or dataset is None or classifier_data == dataset.name) else None
-        return load_or_train_classifier(name, data_root=root, cache=cache, log=_info)
+        own = classifier_data is None or dataset is None or classifier_data == dataset.name
+        root = classifier_root or (data_root if own else None)
+        try:
+            return load_or_train_classifier(name, data_root=root, cache=cache, log=_info)
+        except DataError as e:  # --data-root is the reference's: name the option that reaches the classifier
+            if root is None and not own:
+                raise DataError(str(e).replace("pass --data-root", "pass --classifier-data-root")) from None
+            raise
 
     if kind == "classifier" or (kind == "auto" and find_inception_weights(weights, cache) is None):
         clf = classifier()
@@ -160,6 +169,9 @@ def _format_table(metrics: dict[str, float]) -> str:
 @click.option("--inception-weights", default=None, type=click.Path(dir_okay=False),
               help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (or $IMAGEGEN_INCEPTION_WEIGHTS)")
 @click.option("--classifier-data", default=None, help="dataset whose classifier to use (default: the reference)")
+@click.option("--classifier-data-root", default=None,
+              help="directory holding --classifier-data's files when it is not the reference dataset (default: "
+                   "$IMAGEGEN_DATA/<name>; --data-root serves the reference dataset)")
 @click.option("--cache-dir", default=None, help="cache for classifiers and reference statistics "
                                                 "(default $IMAGEGEN_CACHE or ~/.cache/imagegen)")
 @click.option("--resolution", type=int, default=None,
@@ -192,10 +204,11 @@ def _format_table(metrics: dict[str, float]) -> str:
 def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], data: Optional[str],
              split: Optional[str], data_root: Optional[str], metrics_spec: Optional[str], num_samples: int,
              num_real: Optional[int], seed: int, batch_size: int, device: str, extractor: str,
-             inception_weights: Optional[str], classifier_data: Optional[str], cache_dir: Optional[str],
-             resolution: Optional[int], resize_real: bool, allow_few_samples: bool, as_json: bool,
-             ppl_space: Optional[str], ppl_sampling: str, cas_per_class: Optional[int], truncation_psi: Optional[float],
-             truncation_cutoff: Optional[int], noise_mode: Optional[str], raw_generator: bool, nll_k: int) -> None:
+             inception_weights: Optional[str], classifier_data: Optional[str], classifier_data_root: Optional[str],
+             cache_dir: Optional[str], resolution: Optional[int], resize_real: bool, allow_few_samples: bool,
+             as_json: bool, ppl_space: Optional[str], ppl_sampling: str, cas_per_class: Optional[int],
+             truncation_psi: Optional[float], truncation_cutoff: Optional[int], noise_mode: Optional[str],
+             raw_generator: bool, nll_k: int) -> None:
     """Compute FID, KID, IS, precision/recall and density/coverage of RUN_DIR's model (or of --fake
     images) against a reference set, print a table and append a JSON line to RUN_DIR/metrics.jsonl.
 
@@ -275,7 +288,8 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
         raise ConfigError("no reference set: give --real NAME:SPLIT or --data NAME")
     if model is not None and "paired" in model.evaluation:
         _evaluate_paired_run(model, meta, name, metrics_spec, num_real, batch_size, seed, run_dir, as_json,
-                             extractor, inception_weights, classifier_data, data_root, cache_dir, device, split=split)
+                             extractor, inception_weights, classifier_data, data_root, cache_dir, device, split=split,
+                             classifier_root=classifier_data_root)
         return
     named = name in dataset_loaders()
     if split is None:
@@ -326,7 +340,8 @@ def evaluate(run_dir: Optional[Path], fake: Optional[str], real: Optional[str], 
             return
     need_classifier = "acc" in metrics
     ext, clf, note = _select_extractor(extractor, inception_weights, reference if reference.labels is not None
-                                       else None, classifier_data, data_root, cache_dir, need_classifier)
+                                       else None, classifier_data, data_root, cache_dir, need_classifier,
+                                       classifier_root=classifier_data_root)
 
     ppl_metrics, ppl_proto = {}, None
     if "ppl" in metrics:  # a property of the generator, not of a sample set: imagegen.metrics.ppl
@@ -474,7 +489,7 @@ def _evaluate_paired_run(model: Any, meta: dict[str, Any], data: str, metrics_sp
                          num_real: Optional[int], batch_size: int, seed: int, run_dir: Path, as_json: bool,
                          extractor: str, inception_weights: Optional[str], classifier_data: Optional[str],
                          data_root: Optional[str], cache_dir: Optional[str], device: str,
-                         split: Optional[str] = None) -> None:
+                         split: Optional[str] = None, classifier_root: Optional[str] = None) -> None:
     """``evaluate`` for translation/restoration models: PSNR/SSIM of ``predict`` against the targets of
     the paired data (default: the run's training pairs, or ``--data``), and FID/KID of the outputs
     against the targets when asked. Restoration models are scored on the clean images of ``data``
@@ -514,7 +529,7 @@ def _evaluate_paired_run(model: Any, meta: dict[str, Any], data: str, metrics_sp
     if dist_metrics:
         targets = ImageDataset(res["targets"].permute(0, 2, 3, 1).numpy(), name=f"{pairs.name} (targets)")
         ext, clf, note = _select_extractor(extractor, inception_weights, None, classifier_data, data_root,
-                                           cache_dir, False)
+                                           cache_dir, False, classifier_root=classifier_root)
         _info(note)
         result = evaluate_images(res["outputs"], targets, extractor=ext, metrics=dist_metrics, split="targets",
                                  options=EvalOptions(seed=seed), cache=cache_dir, batch_size=batch_size,
