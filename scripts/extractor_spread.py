@@ -34,7 +34,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_sample_options(ap)
     ap.add_argument("--classifier-data", required=True, help="labelled dataset the classifiers are trained on")
-    ap.add_argument("--classifier-root", default=None, help="directory of that dataset's files")
+    ap.add_argument("--classifier-data-root", "--classifier-root", dest="classifier_root", default=None,
+                    help="directory of that dataset's files (default: $IMAGEGEN_DATA)")
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated classifier training seeds")
     ap.add_argument("--metrics", default="fid,kid,pr", help="sample metrics to compute under each classifier")
     ap.add_argument("--cache-dir", default=None, help="classifier cache (default $IMAGEGEN_CACHE or ~/.cache/imagegen)")

@@ -115,6 +115,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     add_sample_options(ap)
     ap.add_argument("--space", choices=["pixel", "classifier"], default="pixel")
     ap.add_argument("--classifier-data", default=None, help="--space classifier: dataset whose classifier to use")
+    ap.add_argument("--classifier-data-root", default=None,
+                    help="directory of --classifier-data's files (default: $IMAGEGEN_DATA)")
     ap.add_argument("--closest", type=int, default=6, help="rows: samples nearest to any training image")
     ap.add_argument("--random", type=int, default=2, help="rows: random samples (drawn with --seed)")
     ap.add_argument("--k", type=int, default=4, help="neighbours shown per sample")
@@ -137,7 +139,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             from imagegen.metrics.classifier import load_or_train_classifier
 
             name = args.classifier_data or args.real
-            classifier = load_or_train_classifier(name, data_root=None if args.classifier_data else args.data_root,
+            root = args.classifier_data_root if args.classifier_data else args.data_root
+            classifier = load_or_train_classifier(name, data_root=root,
                                                   log=lambda m: print(m, file=sys.stderr))
         fr, ff = features(real, args.space, classifier), features(fake, args.space, classifier)
         d, idx = nearest_neighbours(ff, fr, k=args.k)

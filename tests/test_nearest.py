@@ -127,6 +127,31 @@ def test_script_refuses_samples_of_another_size(tmp_path, capsys):
     assert rc == 2 and "--resolution 16" in capsys.readouterr().err
 
 
+def test_script_passes_the_classifier_data_root_to_the_classifier(tmp_path, monkeypatch, capsys):
+    """--classifier-data names another dataset than --real: its files come from --classifier-data-root,
+    never from --data-root (the reference's directory)."""
+    import imagegen.metrics.classifier as classifier
+    from imagegen.errors import ImagegenError
+
+    rng = np.random.default_rng(0)
+    _zip_of_images(tmp_path / "train.zip", rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8))
+    np.savez(tmp_path / "fake.npz", images=rng.integers(0, 256, (5, 8, 8, 3), dtype=np.uint8))
+    seen = []
+
+    def record(name, *, data_root=None, **kw):
+        seen.append((name, data_root))
+        raise ImagegenError("stopped here")
+
+    monkeypatch.setattr(classifier, "load_or_train_classifier", record)
+    common = ["--fake", str(tmp_path / "fake.npz"), "--real", str(tmp_path / "train.zip"), "--space", "classifier",
+              "--data-root", "/reference", "--out", str(tmp_path / "x.png")]
+    assert nn_script.main(common + ["--classifier-data", "cifar10-jpg", "--classifier-data-root", "/cifar"]) == 2
+    assert nn_script.main(common + ["--classifier-data", "cifar10-jpg"]) == 2
+    assert nn_script.main(common) == 2  # the reference's own classifier reads the reference's directory
+    assert seen == [("cifar10-jpg", "/cifar"), ("cifar10-jpg", None), (str(tmp_path / "train.zip"), "/reference")]
+    assert capsys.readouterr().err.count("error: stopped here") == 3
+
+
 # ---- scripts/extractor_spread.py ------------------------------------------------------------------
 def test_extractor_spread_scores_one_set_under_classifiers_of_several_seeds(tmp_path, monkeypatch):
     """Seeds 0 and 1 give two different classifiers (weights hashes); the reference scored against itself
