@@ -14,7 +14,9 @@ augmentation probability), ``--x kimg`` puts thousands of images seen on the hor
 from elsewhere, x in seconds of training on the minutes axis and in kimg on the kimg axis.
 ``--summary 'FILE.json:RUN[:label]'`` adds the curve of a run kept only as a ``scripts/run_summary.py``
 JSON (its ``evaluations``, at their ``kimg`` or ``train_seconds``), e.g. a documented run whose directory
-is gone.
+is gone; with ``--scalar KEY`` and ``--x kimg`` it plots the JSON's ``scalar_means`` of that key instead
+(one point per window, at the window's middle). Curves are drawn in the order run directories, then
+``--summary`` curves: summarise every run to draw them in an order of your choice.
 
 Usage::
 
@@ -182,11 +184,12 @@ def point_xy(spec: str, x_axis: str) -> tuple[str, float, float]:
     return label, (x / 60 if x_axis == "minutes" else x), value
 
 
-def summary_curve(spec: str, metric: str, x_axis: str,
-                  max_x: Optional[float] = None) -> tuple[str, list[float], list[float]]:
+def summary_curve(spec: str, metric: str, x_axis: str, max_x: Optional[float] = None,
+                  scalar: Optional[str] = None) -> tuple[str, list[float], list[float]]:
     """``'FILE.json:RUN[:label]'`` -> (label, xs, ys): the ``metric`` of every evaluation of run ``RUN`` in a
-    :mod:`run_summary` JSON, at its kimg (``x_axis`` kimg) or training minutes. Raises ValueError naming the
-    problem (a missing file or run, no such metric)."""
+    :mod:`run_summary` JSON, at its kimg (``x_axis`` kimg) or training minutes; with ``scalar``, the
+    JSON's ``scalar_means`` of that training scalar instead, at the middle of each kimg window (``x_axis``
+    must be kimg). Raises ValueError naming the problem (a missing file or run, no such metric or scalar)."""
     path, _, rest = spec.partition(".json:")
     name, _, label = rest.partition(":")
     if not name:
@@ -197,6 +200,17 @@ def summary_curve(spec: str, metric: str, x_axis: str,
         raise ValueError(f"--summary {spec!r}: cannot read a run_summary.py JSON from {path}.json ({e})") from None
     if name not in runs:
         raise ValueError(f"--summary {spec!r}: no run {name!r} in {path}.json (it has {', '.join(runs)})")
+    if scalar:
+        if x_axis != "kimg":
+            raise ValueError(f"--summary {spec!r} with --scalar: use --x kimg (run_summary.py keeps training "
+                             "scalars as means per kimg window)")
+        windows = runs[name].get("scalar_means", {}).get(scalar)
+        if not windows:
+            raise ValueError(f"--summary {spec!r}: no scalar_means of {scalar!r} for run {name!r}; write the "
+                             f"JSON with run_summary.py --scalar {scalar}")
+        xs = [(w["kimg"][0] + w["kimg"][1]) / 2 for w in windows]
+        keep = [i for i, v in enumerate(xs) if max_x is None or v <= max_x]
+        return label or name, [xs[i] for i in keep], [windows[i]["mean"] for i in keep]
     key = "kimg" if x_axis == "kimg" else "train_seconds"
     evals = [e for e in runs[name].get("evaluations", []) if metric in e and key in e]
     if not evals:
@@ -211,7 +225,8 @@ def main() -> int:
     ap.add_argument("runs", nargs="*", help="RUN_DIR[:label]")
     ap.add_argument("--summary", action="append", default=[],
                     help="the curve of a run kept as a run_summary.py JSON, 'FILE.json:RUN[:label]' (sample "
-                         "metrics; x from its evaluations' kimg or train_seconds)")
+                         "metrics, x from its evaluations' kimg or train_seconds; or --scalar KEY with --x kimg, "
+                         "from its scalar_means)")
     ap.add_argument("--ref", action="append", default=[], help="a horizontal reference line, 'label=value'")
     ap.add_argument("--point", action="append", default=[],
                     help="a single result from elsewhere, 'label=x,value' (e.g. a documented run): x in seconds "
@@ -238,12 +253,13 @@ def main() -> int:
     if not args.runs and not args.summary:
         print("error: give at least one RUN_DIR or --summary FILE.json:RUN", file=sys.stderr)
         return 2
-    if args.summary and (args.scalar or args.metric in NLL_METRICS):
-        print("error: --summary curves are sample metrics (e.g. --metric fid), not --scalar or nll", file=sys.stderr)
+    if args.summary and not args.scalar and args.metric in NLL_METRICS:
+        print("error: --summary curves are sample metrics (e.g. --metric fid) or --scalar KEY, not nll",
+              file=sys.stderr)
         return 2
     try:
         points = [point_xy(spec, args.x) for spec in args.point]
-        summaries = [summary_curve(spec, args.metric, args.x, args.max_x) for spec in args.summary]
+        summaries = [summary_curve(spec, args.metric, args.x, args.max_x, args.scalar) for spec in args.summary]
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

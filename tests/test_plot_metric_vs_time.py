@@ -114,3 +114,21 @@ def test_summary_curve_reads_a_run_summary_json(plot, tmp_path):
         plot.summary_curve(f"{path}:ada", "fid", "kimg")
     with pytest.raises(ValueError, match="has both is and kimg"):
         plot.summary_curve(f"{path}:none", "is", "kimg")
+
+
+def test_summary_curve_reads_scalar_means_on_the_kimg_axis(plot, tmp_path):
+    """``--summary`` with ``--scalar KEY``: the JSON's per-window means at each window's middle, cut at max_x;
+    the minutes axis or a scalar the JSON does not keep is a one-line ValueError naming the fix."""
+    means = [{"kimg": [0.0, 10.0], "mean": 0.8, "n": 31}, {"kimg": [10.0, 20.0], "mean": 0.7, "n": 31},
+             {"kimg": [20.0, 30.0], "mean": 0.6, "n": 31}]
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"what": "x", "runs": {"ada": {"evaluations": [],
+                                                               "scalar_means": {"D/acc_real": means}}}}))
+    assert plot.summary_curve(f"{path}:ada:seed 0", "fid", "kimg", scalar="D/acc_real") == (
+        "seed 0", [5.0, 15.0, 25.0], [0.8, 0.7, 0.6])
+    assert plot.summary_curve(f"{path}:ada", "fid", "kimg", max_x=20, scalar="D/acc_real")[1:] == (
+        [5.0, 15.0], [0.8, 0.7])
+    with pytest.raises(ValueError, match="--scalar D/ada_p"):
+        plot.summary_curve(f"{path}:ada", "fid", "kimg", scalar="D/ada_p")
+    with pytest.raises(ValueError, match="use --x kimg"):
+        plot.summary_curve(f"{path}:ada", "fid", "minutes", scalar="D/acc_real")
