@@ -209,15 +209,16 @@ def summary_curve(spec: str, metric: str, x_axis: str, max_x: Optional[float] = 
             raise ValueError(f"--summary {spec!r}: no scalar_means of {scalar!r} for run {name!r}; write the "
                              f"JSON with run_summary.py --scalar {scalar}")
         xs = [(w["kimg"][0] + w["kimg"][1]) / 2 for w in windows]
-        keep = [i for i, v in enumerate(xs) if max_x is None or v <= max_x]
-        return label or name, [xs[i] for i in keep], [windows[i]["mean"] for i in keep]
-    key = "kimg" if x_axis == "kimg" else "train_seconds"
-    evals = [e for e in runs[name].get("evaluations", []) if metric in e and key in e]
-    if not evals:
-        raise ValueError(f"--summary {spec!r}: no evaluation of run {name!r} has both {metric} and {key}")
-    xs = [e[key] if x_axis == "kimg" else e[key] / 60 for e in evals]
+        ys = [w["mean"] for w in windows]
+    else:
+        key = "kimg" if x_axis == "kimg" else "train_seconds"
+        evals = [e for e in runs[name].get("evaluations", []) if metric in e and key in e]
+        if not evals:
+            raise ValueError(f"--summary {spec!r}: no evaluation of run {name!r} has both {metric} and {key}")
+        xs = [e[key] if x_axis == "kimg" else e[key] / 60 for e in evals]
+        ys = [e[metric] for e in evals]
     keep = [i for i, v in enumerate(xs) if max_x is None or v <= max_x]
-    return label or name, [xs[i] for i in keep], [evals[i][metric] for i in keep]
+    return label or name, [xs[i] for i in keep], [ys[i] for i in keep]
 
 
 def main() -> int:
