@@ -20,8 +20,10 @@ Checksums: ``WeightsSpec.sha256`` is a full hex SHA-256 or a prefix of at least 
 registered files carry only a prefix, taken from their names by torch.hub's convention
 (``filename-<sha256 prefix>.ext``, ``torch.hub.HASH_REGEX``; ``load_state_dict_from_url(check_hash=True)``
 and ``download_url_to_file(hash_prefix=...)`` accept a file whose hex digest starts with it). Only
-downloads are verified: a file given by path, variable or found in the cache is used as it is (the
-caller records its full digest, :func:`weights_sha256`, and may warn when it is not the standard one).
+downloads are verified here: a file given by path, variable or found in the cache is returned as it is,
+and the caller decides. VGG-19's ``imagenet`` encoder refuses a file that is not the standard one
+(:func:`verify_weights`, :func:`imagegen.nn.vgg.load_vgg19`); the FID Inception records the file's full
+digest (:func:`weights_sha256`) in the protocol and warns when it is not the standard one.
 """
 from __future__ import annotations
 
@@ -145,7 +147,7 @@ VGG19 = register_weights(WeightsSpec(
     env_var="IMAGEGEN_VGG19_WEIGHTS",
     description="VGG-19 ImageNet weights",
     how_to_get="it is torchvision's vgg19(weights='IMAGENET1K_V1') file (torch.hub keeps it in "
-               "~/.cache/torch/hub/checkpoints/)",
+               "~/.cache/torch/hub/checkpoints/), SHA-256 starting with dcbb9e9d",
 ))
 
 
@@ -263,6 +265,42 @@ def find_weights(name_or_spec: Union[str, WeightsSpec], path: Optional[str | os.
     hint = f"; {spec.how_to_get}" if spec.how_to_get else ""
     raise WeightsError(f"no {spec.description} found: {spec.filename} is not in {directory}; download "
                        f"{spec.url} there, or point {_where(spec)} at a copy{hint}")
+
+
+_VERIFIED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> digest, so a process hashes a file once
+
+
+def verify_weights(name_or_spec: Union[str, WeightsSpec], path: str | os.PathLike, *, instead: str = "") -> str:
+    """Check that a local file is the spec's standard file: its SHA-256 must be (or start with) the spec's.
+
+    Hashing reads the whole file (VGG-19: 548 MB, about a second); a file of unchanged path, size and
+    modification time is hashed once per process.
+
+    Args:
+        name_or_spec: a registered name or a :class:`WeightsSpec`.
+        path: the file, as found by :func:`find_weights`.
+        instead: an alternative for the message, e.g. how to use a non-standard file on purpose.
+
+    Returns:
+        The file's full hex SHA-256.
+
+    Raises:
+        WeightsError: the file cannot be read, or its checksum is not the spec's (one line naming the file,
+            both checksums, where to get the standard file and ``instead``).
+    """
+    spec = _spec(name_or_spec)
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise WeightsError(f"cannot read weights file {path}: {e.strerror or e}") from None
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    digest = _VERIFIED.get(key) or weights_sha256(path)
+    if not spec.matches(digest):
+        raise WeightsError(f"{path} is not the standard {spec.filename}: its SHA-256 is {digest[:12]}..., the "
+                           f"{spec.description} file's starts with {spec.sha256} (corrupt or other weights); "
+                           f"replace it with a fresh download of {spec.url}{f', or {instead}' if instead else ''}")
+    _VERIFIED[key] = digest
+    return digest
 
 
 def weights_sha256(path: str | os.PathLike) -> str:

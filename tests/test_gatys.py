@@ -16,7 +16,7 @@ from imagegen.errors import ConfigError, WeightsError
 from imagegen.nn.vgg import LAYERS, VGG19_WIDTHS, VGG19Encoder, load_vgg19, pools_before
 from imagegen.style.gatys import (content_loss, gram_matrix, match_color_histogram, rgb_to_yiq, style_layer_loss,
                                   stylize_gatys, total_variation)
-from imagegen.weights import VGG19
+from imagegen.weights import VGG19, WeightsSpec, weights_sha256
 
 NARROW = (4, 8, 8, 16, 16)
 #: conv indices of torchvision's vgg19().features
@@ -65,14 +65,19 @@ def _vgg19_file_state(seed: int = 0, drop: str = "", rename: tuple[str, str] = (
 
 
 # ---- the encoder -----------------------------------------------------------------------------------------
-def test_imagenet_layout_file_loads_into_the_encoder(tmp_path):
+def test_imagenet_layout_file_loads_into_the_encoder(tmp_path, monkeypatch):
     """A randomly initialised file of torchvision's layout, in the cache slot, loads strictly (classifier
-    keys ignored), through ``imagenet`` and as a path; the state dict is exactly torchvision's features."""
+    keys ignored), through ``imagenet`` and ``auto`` (checksum-verified: here against a spec that carries
+    the file's own SHA-256) and as a path; the state dict is exactly torchvision's features."""
     state = _vgg19_file_state()
-    path = tmp_path / "cache" / "weights" / VGG19.filename
+    path = tmp_path / "cache" / "weights" / "vgg19-test.pth"
     path.parent.mkdir(parents=True)
     torch.save(state, path)
     assert path.stat().st_size < 1_000_000
+    spec = WeightsSpec(name="vgg19-test", filename=path.name, url="https://example.invalid/vgg19-test.pth",
+                       sha256=weights_sha256(path), env_var="IMAGEGEN_VGG19_TEST_WEIGHTS",
+                       description="test VGG-19 weights")
+    monkeypatch.setattr("imagegen.nn.vgg.VGG19", spec)
     for weights in ("imagenet", "auto", str(path)):
         enc = load_vgg19(weights)
         assert enc.weights_path == path and "random" not in enc.source
@@ -84,6 +89,30 @@ def test_imagenet_layout_file_loads_into_the_encoder(tmp_path):
     assert set(enc.state_dict()) == set(f"features.{k}" for k in sd)  # no extra keys (mean/std not persistent)
     assert LAYERS[0] == "conv1_1" and LAYERS[22] == "relu4_2" and LAYERS[36] == "pool5"
     assert [i for i, n in enumerate(LAYERS) if n.startswith("conv")] == CONV_INDICES
+
+
+def test_imagenet_refuses_a_file_with_another_checksum(tmp_path, capsys):
+    """A file of the right layout but not the model zoo's bytes, in the standard slot: ``imagenet`` and
+    ``auto`` refuse it with one line naming both checksums and the fix; by path it loads as other weights."""
+    path = tmp_path / "cache" / "weights" / VGG19.filename
+    path.parent.mkdir(parents=True)
+    torch.save(_vgg19_file_state(), path)
+    digest = weights_sha256(path)
+    for weights in ("imagenet", "auto"):
+        with pytest.raises(WeightsError) as e:
+            load_vgg19(weights)
+        msg = str(e.value)
+        assert "\n" not in msg and msg.startswith(f"{path} is not the standard {VGG19.filename}")
+        assert f"SHA-256 is {digest[:12]}..." in msg and "starts with dcbb9e9d" in msg and VGG19.url in msg
+        assert f"give the file's path as the encoder ({path})" in msg
+    assert load_vgg19(path).weights_path == path
+    content, style = _save(tmp_path / "c.png", 30, 40, 0), _save(tmp_path / "s.png", 36, 36, 1)
+    out = tmp_path / "o.png"
+    code, _, err = run_cli(["stylize", "--content", content, "--style", style, "--encoder", "imagenet",
+                            "--steps", "1", "--size", "32", "--no-progress", "--out", out], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "is not the standard vgg19-dcbb9e9d.pth" in lines[0], err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("kind", ["missing", "renamed", "shape", "not_a_state_dict", "garbage"])

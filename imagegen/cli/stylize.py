@@ -16,7 +16,7 @@ from ..nn.vgg import load_vgg19
 from ..sampling.images import save_png_atomic, to_uint8_nhwc
 from ..style.gatys import (DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS, INITS, OPTIMIZERS, PRESERVE_COLORS,
                            GatysProgress, stylize_gatys)
-from ..weights import VGG19, weights_sha256
+from ..weights import VGG19
 from .options import check_out
 
 
@@ -168,14 +168,14 @@ def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, 
     style_imgs = [load_image(p, "--style") for p in styles]
     try:
         enc = load_vgg19(encoder, download=encoder == "imagenet")
-    except WeightsError as e:  # add the checksum the file must have
+    except WeightsError as e:  # add the checksum the file must have, where the message lacks it
+        if "SHA-256" in str(e):
+            raise
         raise WeightsError(f"{e} (the file's SHA-256 starts with {VGG19.sha256})") from None
     note = f"encoder: VGG-19, {enc.source}"
     if enc.weights_path is None and encoder == "auto":
         note += (f" (no {VGG19.filename} found locally, nor a self-trained encoder: --encoder imagenet downloads "
                  "the former, imagegen train-encoder makes the latter in 6 CPU minutes, with cleaner results)")
-    elif enc.source.startswith("imagenet") and not VGG19.matches(weights_sha256(enc.weights_path)):
-        note += f" (not the standard {VGG19.filename}: its SHA-256 does not start with {VGG19.sha256})"
     elif encoder == "auto":
         note += f" (the self-trained encoder of imagegen train-encoder; no {VGG19.filename} found locally)"
     dev = resolve_device(device)

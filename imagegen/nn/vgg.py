@@ -10,7 +10,8 @@ layers: ``conv{block}_{i}``, ``relu{block}_{i}`` and ``pool{block}``.
 Three sources of weights (:func:`load_vgg19`):
 
 * ``imagenet``: the model-zoo file, found by :func:`imagegen.weights.find_weights` (explicit path,
-  ``$IMAGEGEN_VGG19_WEIGHTS``, the cache, then a checksum-verified download) and read with
+  ``$IMAGEGEN_VGG19_WEIGHTS``, the cache, then a download), refused unless its SHA-256 starts with the
+  model zoo's ``dcbb9e9d`` (:func:`imagegen.weights.verify_weights`), and read with
   ``torch.load(weights_only=True)``, so loading never runs pickled code;
 * a path: the same, from that file, with the widths it has (:func:`vgg19_file_widths`): the model-zoo
   file, or a narrower encoder the toolkit trained itself (``imagegen train-encoder``,
@@ -34,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..weights import VGG19, find_weights, locate_weights, weights_dir
+from ..weights import VGG19, find_weights, locate_weights, verify_weights, weights_dir
 
 #: torchvision's VGG-19 (configuration "E"): conv widths per block; each block ends with a 2×2 pool.
 VGG19_BLOCKS = (2, 2, 4, 4, 4)
@@ -436,8 +437,10 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
         padding: the convolutions' border handling, ``zeros`` or ``reflect`` (see :class:`VGG19Encoder`).
 
     Raises:
-        WeightsError: ``imagenet`` and no file found (and not downloaded): one line naming the file, its
-            URL and checksum-named file name, and where to put it.
+        WeightsError: ``imagenet`` (or ``auto`` resolving to it) and no file found (and not downloaded): one
+            line naming the file, its URL and checksum-named file name, and where to put it; or a file whose
+            SHA-256 is not the standard one's (:func:`imagegen.weights.verify_weights`; other weights of the
+            same layout load by path).
         ConfigError: a file of the wrong layout or that cannot be read; ``widths`` other than the file's;
             an unknown pooling or padding.
     """
@@ -452,6 +455,8 @@ def load_vgg19(weights: Union[str, os.PathLike] = "random", *, seed: int = 0, po
         if widths is not None and tuple(widths) != VGG19_WIDTHS:
             raise ConfigError(f"VGG-19 widths {tuple(widths)}: the ImageNet file has the standard {VGG19_WIDTHS}")
         path = find_weights(VGG19, cache_dir=cache_dir, download=download)
+        verify_weights(VGG19, path, instead=f"give the file's path as the encoder ({path}) to use other weights of "
+                                            "torchvision's layout")
     else:
         path = Path(name).expanduser()
         if not path.is_file():
