@@ -13,6 +13,7 @@ from imagegen.errors import ConfigError
 from imagegen.models.adain import AdaIN, AdaINConfig, adain, mean_std
 from imagegen.sampling import load_run
 from imagegen.style import stylize_adain
+from imagegen.style.adain import EPS
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors in Python loops (conftest.py)
 
@@ -126,6 +127,33 @@ def test_masks_are_checked_and_masked_regions_use_their_style():
     out = stylize_adain(model, c, [a, b], mask=half)
     assert out.shape == (1, 3, 32, 32) and out.min() >= -1 and out.max() <= 1
 
+    # 128×128: relu4_1 is a 16×16 grid, columns 0-7 the first style's region, 8-15 the second's. The decoder's
+    # input has, within each region, that region's style statistics (AdaIN over the region's positions), and
+    # changing the second style leaves the first region's features, and the output far from the seam, as they
+    # were (output columns 0-31 see feature columns 0-7 only: the decoder's 3×3 convs reach ±1 feature at 16×16,
+    # ±4 pixels at 32×32, ±2 at 64×64 and ±2 at 128×128)
+    c, a, b, b2 = images(1, 128, 1), images(1, 128, 2), images(1, 128, 3), images(1, 128, 4)
+    half = torch.zeros(2, 128, 128)
+    half[0, :, :64], half[1, :, 64:] = 1, 1
+    seen = []
+    hook = model.decoder.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+    out = stylize_adain(model, c, [a, b], mask=half)
+    out2 = stylize_adain(model, c, [a, b2], mask=half)
+    hook.remove()
+    t, t2 = seen
+    fc = model.features(c)["relu4_1"]
+    for cols, region, style in ((slice(0, 8), t[..., :8], a), (slice(8, 16), t[..., 8:], b),
+                                (slice(8, 16), t2[..., 8:], b2)):
+        mu, sd = mean_std(model.features(style)["relu4_1"])  # sd = sqrt(Var + eps)
+        var_c = fc[..., cols].var(dim=(2, 3), keepdim=True, correction=0)  # the region's content variance
+        torch.testing.assert_close(region.mean(dim=(2, 3), keepdim=True), mu, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(region.std(dim=(2, 3), keepdim=True, correction=0),
+                                   sd * (var_c / (var_c + EPS)).sqrt(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(t[..., :8], t2[..., :8], rtol=0, atol=0)
+    assert (t[..., 8:] - t2[..., 8:]).abs().max() > 0.01
+    torch.testing.assert_close(out[..., :32], out2[..., :32], rtol=1e-6, atol=1e-7)
+    assert not torch.equal(out[..., 64:], out2[..., 64:])
+
 
 def test_any_size_preserve_color_and_size():
     model = tiny_model(0)
@@ -136,6 +164,21 @@ def test_any_size_preserve_color_and_size():
     for mode in ("luminance", "histogram"):
         o = stylize_adain(model, c, s, preserve_color=mode)
         assert o.shape == out.shape and torch.isfinite(o).all() and o.abs().max() <= 1
+
+
+def test_luminance_preservation_keeps_the_content_chrominance():
+    """Gatys et al. 2017 §5.1 as stylize_adain applies it: the output's YIQ chroma (I, Q) is the content's
+    wherever no channel was clipped; only the luma comes from the stylised image."""
+    from imagegen.style.gatys import rgb_to_yiq
+
+    model = tiny_model(0)
+    c, s = images(1, 24, 1) * 0.4, images(1, 24, 2)  # moderate colours: little clipping
+    out = stylize_adain(model, c, s, preserve_color="luminance")
+    yiq_out, yiq_c = rgb_to_yiq((out + 1) / 2), rgb_to_yiq((c + 1) / 2)
+    unclipped = ((out > -1) & (out < 1)).all(dim=1, keepdim=True).expand(-1, 2, -1, -1)
+    assert unclipped.float().mean() > 0.9
+    torch.testing.assert_close(yiq_out[:, 1:][unclipped], yiq_c[:, 1:][unclipped], atol=1e-5, rtol=0)
+    assert float((yiq_out[:, :1] - yiq_c[:, :1]).abs().mean()) > 1e-3  # the luma is the decoder's
 
 
 def test_training_reduces_the_loss_on_a_fixed_batch():
@@ -178,7 +221,8 @@ def trained_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("adain")
     content, style = write_pngs(root / "content", 4, 16, 0), write_pngs(root / "style", 4, 16, 1)
     run = root / "run"
-    code = cli(["train", "adain", "--data-content", str(content), "--data-style", str(style), "--resolution", "16",
+    # --content/--style: the short spellings of --data-content/--data-style
+    code = cli(["train", "adain", "--content", str(content), "--style", str(style), "--resolution", "16",
               "--encoder", "random", "--encoder-widths", "4,8,8,8,8", "--steps", "2", "--batch-size", "2",
               "--out", str(run), "--no-progress"])
     assert code == 0

@@ -59,8 +59,9 @@ SOURCE_FIELDS = ("data", "data_root", "split")
 
 
 def source_options(sources: list[Any]) -> Callable[[Callable], Callable]:
-    """Decorator adding ``--data-NAME``, ``--data-root-NAME`` and ``--split-NAME`` for each named
-    :class:`~imagegen.models.base.DataSource` (e.g. ``--data-a`` and ``--data-b`` for CycleGAN)."""
+    """Decorator adding ``--data-NAME`` (and the source's ``alias``, e.g. AdaIN's ``--content``),
+    ``--data-root-NAME`` and ``--split-NAME`` for each named :class:`~imagegen.models.base.DataSource`
+    (e.g. ``--data-a`` and ``--data-b`` for CycleGAN)."""
 
     def deco(fn: Callable) -> Callable:
         for src in reversed(sources):
@@ -69,7 +70,8 @@ def source_options(sources: list[Any]) -> Callable[[Callable], Callable]:
                               help=f"split of --data-{flag} (default: train)")(fn)
             fn = click.option(f"--data-root-{flag}", src.option("data_root"), default=None,
                               help=f"directory holding the files of a named dataset given to --data-{flag}")(fn)
-            fn = click.option(f"--data-{flag}", src.option("data"), default=None,
+            names = [f"--data-{flag}"] + ([src.alias] if src.alias else [])
+            fn = click.option(*names, src.option("data"), default=None,
                               help=f"{src.help}: a folder or .zip of images, or a dataset name")(fn)
         return fn
 

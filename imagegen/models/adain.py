@@ -298,8 +298,9 @@ class AdaIN(GenerativeModel):
 
     @classmethod
     def data_sources(cls) -> list[DataSource]:
-        return [DataSource("content", image_key="content", label_key=None, help="content photos"),
-                DataSource("style", image_key="style", label_key=None, help="style images (paintings)")]
+        return [DataSource("content", image_key="content", label_key=None, help="content photos", alias="--content"),
+                DataSource("style", image_key="style", label_key=None, help="style images (paintings)",
+                           alias="--style")]
 
     # ---- network -----------------------------------------------------------------------------------
     def rgb(self, img: torch.Tensor) -> torch.Tensor:

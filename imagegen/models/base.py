@@ -71,6 +71,7 @@ class DataSource:
         label_key: batch field of the labels (int64, -1 when unlabelled), or None for no labels.
         target_key: ``paired`` only: batch field of the second image of each pair.
         help: what the source is, shown in ``--help``.
+        alias: another spelling of ``--data-<name>`` (with its dashes, e.g. ``--content``), or ``""``.
     """
 
     name: str = ""
@@ -79,6 +80,7 @@ class DataSource:
     label_key: Optional[str] = "label"
     target_key: Optional[str] = None
     help: str = "training images"
+    alias: str = ""
 
     def __post_init__(self) -> None:
         if self.kind == "paired" and not self.target_key:
