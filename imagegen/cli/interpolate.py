@@ -13,7 +13,8 @@ from .options import IMAGE_EXTS, check_out
 from ..sampling import load_run
 from ..sampling.api import run_resize
 from ..sampling.interpolate import (latents_for_seeds, load_images, reconstruct as reconstruct_images,
-                                    save_gif, save_strip, tween)
+                                    save_gif, save_strip, tween, tween_projections)
+from ..sampling.project import load_projected_latent
 from ..sampling.images import save_grid
 
 
@@ -34,17 +35,22 @@ def parse_seeds(text: str, option: str = "--seeds", at_least: int = 2) -> list[i
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help=".gif (animation) or .png/.jpg/.webp (one row of frames)")
-@click.option("--seeds", default="1,2", show_default=True,
-              help="comma-separated sampling seeds: the keyframes (frame i = `imagegen sample --seed s_i`)")
+@click.option("--seeds", default=None,
+              help="comma-separated sampling seeds: the keyframes (frame i = `imagegen sample --seed s_i`)  "
+                   "[default: 1,2]")
 @click.option("--images", type=click.Path(dir_okay=False, path_type=Path), nargs=2, default=None,
               help="two image files to interpolate between through the encoder (vae, cvae, aae)")
+@click.option("--projections", default=None,
+              help="comma-separated .npz files of `imagegen project` (style-based runs): keyframes that are "
+                   "projected real images; w and the noise maps are interpolated linearly, so each keyframe "
+                   "is its projection")
 @click.option("--steps", type=int, default=16, show_default=True, help="frames per segment, endpoints included")
 @click.option("--method", type=click.Choice(["slerp", "lerp"]), default=None,
               help="spherical (for Gaussian latents; White 2016) or linear interpolation  "
                    "[default: slerp in z, lerp in w]")
-@click.option("--space", type=click.Choice(["z", "w"]), default="z", show_default=True,
+@click.option("--space", type=click.Choice(["z", "w"]), default=None,
               help="style-based models (stylegan2): interpolate the prior latent z, or linearly the mapped "
-                   "w (StyleGAN §4.2), decoded with constant noise")
+                   "w (StyleGAN §4.2), decoded with constant noise  [default: z; w with --projections]")
 @click.option("--class", "class_", type=int, default=None, help="class label (required for conditional models)")
 @click.option("--class-grid", is_flag=True,
               help="conditional models: every class at once with the same latents (GIF frames: one row of "
@@ -57,15 +63,53 @@ def parse_seeds(text: str, option: str = "--seeds", at_least: int = 2) -> list[i
                    "(bicubic, bilinear, lanczos, box, nearest)  [default: the run's own --resize]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
-def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Path, Path]], steps: int,
-                method: Optional[str], space: str, class_: Optional[int], class_grid: bool, fps: float,
-                boomerang: bool, scale: int, resize: Optional[str], device: str, force: bool) -> None:
+def interpolate(run_dir: Path, out: Path, seeds: Optional[str], images: Optional[tuple[Path, Path]],
+                projections: Optional[str], steps: int, method: Optional[str], space: Optional[str],
+                class_: Optional[int], class_grid: bool, fps: float, boomerang: bool, scale: int,
+                resize: Optional[str], device: str, force: bool) -> None:
     """Interpolate through the latent space of the model in RUN_DIR: between the latents of --seeds,
-    or between two real --images (encoder models)."""
+    between two real --images (encoder models), or between real images projected into a style-based
+    model (--projections, from `imagegen project`)."""
     check_out(out, force, (".gif",) + IMAGE_EXTS)
     if scale < 1 or fps <= 0:
         raise ConfigError("--scale must be ≥ 1 and --fps > 0")
+    if sum(x is not None for x in (seeds, images, projections)) > 1:
+        raise ConfigError("give the keyframes one way: --seeds, --images or --projections")
     model = load_run(run_dir, device=device)
+    if projections is not None:
+        frames = _tween_projections(model, projections, steps, method, space, class_, class_grid)
+        space, method = "w", "lerp"
+    else:
+        frames = _tween_latents(model, seeds or "1,2", images, steps, method, space or "z", class_, class_grid,
+                                resize)
+        space, method = space or "z", method or ("lerp" if space == "w" else "slerp")
+    if out.suffix.lower() == ".gif":
+        save_gif(frames, out, fps=fps, boomerang=boomerang, scale=scale)
+    else:
+        save_strip(frames, out, scale=scale)
+    click.echo(f"wrote {len(frames)} frames ({method} in {space}) to {out}")
+
+
+def _tween_projections(model, projections: str, steps: int, method: Optional[str], space: Optional[str],
+                       class_: Optional[int], class_grid: bool) -> torch.Tensor:
+    """Frames [T, C, H, W] through the projected images of ``--projections``."""
+    if not getattr(model, "has_style_latents", False):
+        raise ConfigError(f"--projections needs a style-based run (stylegan2, stylegan); {model.model_name} has "
+                          "no mapping network")
+    if space == "z" or method == "slerp":
+        raise ConfigError("--projections are w latents, interpolated linearly in w; drop --space z / --method slerp")
+    if class_ is not None or class_grid:
+        raise ConfigError("--projections hold their class in w already; drop --class / --class-grid")
+    paths = [p.strip() for p in projections.split(",") if p.strip()]
+    if len(paths) < 2:
+        raise ConfigError(f"--projections {projections!r}: give at least two .npz files of `imagegen project`, "
+                          "e.g. a.npz,b.npz")
+    return tween_projections(model, [load_projected_latent(model, p) for p in paths], steps=steps)
+
+
+def _tween_latents(model, seeds: str, images: Optional[tuple[Path, Path]], steps: int, method: Optional[str],
+                   space: str, class_: Optional[int], class_grid: bool, resize: Optional[str]) -> torch.Tensor:
+    """Frames [T, C, H, W] (or [T, K, C, H, W] with ``class_grid``) through seeds' or encoded images' latents."""
     if images:
         if not model.has_encoder:
             raise ConfigError(f"--images needs an encoder model (vae, cvae, aae); {model.model_name} has none; "
@@ -83,15 +127,9 @@ def interpolate(run_dir: Path, out: Path, seeds: str, images: Optional[tuple[Pat
             raise ConfigError(f"{model.model_name} is unconditional; drop --class-grid")
         if class_ is not None and not images:
             raise ConfigError("use either --class or --class-grid")
-        frames = torch.stack([tween(model, keys, steps=steps, labels=c, method=method,  # type: ignore[arg-type]
-                                    space=space) for c in range(model.num_classes)], 1)  # [T, K, C, H, W]
-    else:
-        frames = tween(model, keys, steps=steps, labels=class_, method=method, space=space)  # type: ignore[arg-type]
-    if out.suffix.lower() == ".gif":
-        save_gif(frames, out, fps=fps, boomerang=boomerang, scale=scale)
-    else:
-        save_strip(frames, out, scale=scale)
-    click.echo(f"wrote {len(frames)} frames ({method} in {space}) to {out}")
+        return torch.stack([tween(model, keys, steps=steps, labels=c, method=method,  # type: ignore[arg-type]
+                                  space=space) for c in range(model.num_classes)], 1)  # [T, K, C, H, W]
+    return tween(model, keys, steps=steps, labels=class_, method=method, space=space)  # type: ignore[arg-type]
 
 
 @click.command()

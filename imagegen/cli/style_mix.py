@@ -8,8 +8,8 @@ import click
 
 from ..errors import ConfigError
 from ..sampling import load_run, save_grid
-from ..sampling.style_mix import parse_layers, style_mix_grid
-from .interpolate import parse_seeds
+from ..sampling.project import load_projected_latent
+from ..sampling.style_mix import Key, parse_layers, style_mix_grid
 from .options import check_out
 from .sample import style_options
 
@@ -17,9 +17,11 @@ from .sample import style_options
 @click.command("style-mix")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--rows", required=True,
-              help="comma-separated seeds of the row images (first column), whose other layers are kept")
+              help="comma-separated seeds of the row images (first column), whose other layers are kept; an "
+                   "item may be the .npz of `imagegen project` (a projected real image)")
 @click.option("--cols", required=True,
-              help="comma-separated seeds of the column images (first row), whose --layers are copied in")
+              help="comma-separated seeds of the column images (first row), whose --layers are copied in; an "
+                   "item may be the .npz of `imagegen project`")
 @click.option("--layers", required=True,
               help="style layers taken from the column image (0 = coarsest 4×4): a range 0-3, an open range "
                    "8- (to the last layer), or a comma list 0,1,5")
@@ -45,29 +47,53 @@ def style_mix(run_dir: Path, rows: str, cols: str, layers: str, out: Path, trunc
     --layers styles of column image j (seeds as in `imagegen sample --seed`).
 
     \b
-    Example (coarse styles: pose and shape from the columns):
+    Example (coarse styles: pose and shape from the columns; a projected photo as the last row):
       imagegen style-mix runs/sg2 --rows 1,2,3 --cols 4,5,6 --layers 0-3 --out mix.png
+      imagegen style-mix runs/sg2 --rows 1,photo.npz --cols 4,5 --layers 0-3 --out mix.png
     """
     check_out(out, force)
-    row_seeds = parse_seeds(rows, "--rows", at_least=1)
-    col_seeds = parse_seeds(cols, "--cols", at_least=1)
+    for text, option in ((rows, "--rows"), (cols, "--cols")):
+        _split_keys(text, option)  # malformed lists fail before the run is loaded
     model = load_run(run_dir, device=device)
     if not getattr(model, "has_style_latents", False):
         raise ConfigError(f"{model.model_name} has no mapping network; style-mix needs a style-based model "
                           "(train one with `imagegen train stylegan2`)")
     layer_ids = parse_layers(layers, model.num_ws)
+    row_seeds, col_seeds = parse_keys(rows, "--rows", model), parse_keys(cols, "--cols", model)
     options = style_options(model, truncation_psi, truncation_cutoff, noise_mode, allow_extrapolation)
     k = model.num_classes
     if class_ is not None and not k:
         raise ConfigError(f"{model.model_name} is unconditional; drop --class")
-    if class_ is None and k:
-        raise ConfigError(f"{model.model_name} is class-conditional: give the class with --class C (0..{k - 1})")
+    if class_ is None and k and any(isinstance(key, int) for key in row_seeds + col_seeds):
+        raise ConfigError(f"{model.model_name} is class-conditional: give the seeds' class with --class C "
+                          f"(0..{k - 1})")
     if class_ is not None and not 0 <= class_ < k:
         raise ConfigError(f"--class {class_}: the model has classes 0..{k - 1}")
     img, nrow = style_mix_grid(model, row_seeds, col_seeds, layer_ids, labels=class_, **options)
     save_grid(img, out, nrow=nrow)
     click.echo(f"wrote a {len(row_seeds) + 1} × {nrow} style-mixing grid (layers "
                f"{','.join(map(str, layer_ids))} of {model.num_ws} from the columns) to {out}")
+
+
+def _split_keys(text: str, option: str) -> list[str]:
+    items = [s.strip() for s in text.split(",")]
+    bad = not text.strip() or any(not s or not (s.lower().endswith(".npz") or s.lstrip("-").isdigit()) for s in items)
+    if bad:
+        raise ConfigError(f"{option} {text!r}: give comma-separated seeds or .npz files of `imagegen project`, "
+                          "e.g. 1,2,photo.npz")
+    return items
+
+
+def parse_keys(text: str, option: str, model) -> list[Key]:
+    """The rows or columns of ``--rows``/``--cols``: each item a sampling seed (int) or the ``.npz`` of a
+    projected real image (:func:`~imagegen.sampling.project.load_projected_latent`).
+
+    Raises:
+        ConfigError: an empty or malformed list.
+        DataError: a missing or unreadable ``.npz``, or one projected with another model.
+    """
+    return [load_projected_latent(model, s) if s.lower().endswith(".npz") else int(s)
+            for s in _split_keys(text, option)]
 
 
 def register(cli: click.Group) -> None:

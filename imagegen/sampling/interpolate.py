@@ -32,6 +32,7 @@ from ..data.base import uint8_to_float
 from ..data.transforms import check_resize, resize_center_crop_pil
 from ..errors import ConfigError, DataError
 from .images import make_grid, save_pil_atomic, save_png_atomic, to_pil, to_uint8_nhwc
+from .project import ProjectedLatent, noise_loaded
 
 Method = Literal["slerp", "lerp"]
 Space = Literal["z", "w"]
@@ -211,6 +212,35 @@ def _tween_w(model, keys: torch.Tensor, steps: int, labels: Optional[int | torch
     out = [model.synthesize(path[i:i + batch_size], noise_mode="const").float().cpu()
            for i in range(0, len(path), batch_size)]
     return torch.cat(out)
+
+
+@torch.no_grad()
+def tween_projections(model, keys: Sequence[ProjectedLatent], steps: int = 16) -> torch.Tensor:
+    """Images along a linear path through projected real images (``imagegen project``): their ws are
+    interpolated linearly (w is not Gaussian; StyleGAN §4.2) and so are their noise maps, so that every
+    keyframe is its projection exactly (midway the noise maps are blends of two unit-variance maps, with
+    less variance, so fine detail is smoother there).
+
+    Args:
+        model: the style-based model the projections were made with (``has_style_latents``).
+        keys: K ≥ 2 projections, each ws [1, num_ws, w_dim] and noise maps
+            (:func:`~imagegen.sampling.project.load_projected_latent`).
+        steps: frames per segment, endpoints included.
+
+    Returns:
+        float32 [(K − 1)·(steps − 1) + 1, C, H, W] in [-1, 1] on the CPU.
+
+    Raises:
+        ConfigError: fewer than 2 keys, steps < 2.
+    """
+    ws = interpolation_path(torch.cat([k.ws for k in keys]), steps, "lerp")  # [T, num_ws, w_dim]
+    noise = {name: interpolation_path(torch.stack([k.noise[name] for k in keys]), steps, "lerp")  # [T, 1, 1, r, r]
+             for name in keys[0].noise}
+    frames = []
+    for t in range(len(ws)):
+        with noise_loaded(model, {name: maps[t] for name, maps in noise.items()}):
+            frames.append(model.synthesize(ws[t:t + 1], noise_mode="const").float().cpu())
+    return torch.cat(frames)
 
 
 @torch.no_grad()

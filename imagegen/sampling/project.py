@@ -41,13 +41,14 @@ Python API::
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Optional, Union
+from typing import Any, Callable, Iterator, Literal, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -532,7 +533,65 @@ def read_projection(path: Union[str, os.PathLike]) -> tuple[torch.Tensor, dict[s
     return ws, noise, meta
 
 
-__all__ = ["project", "ProjectionResult", "ProjectionStep", "FeatureDistance", "resolve_features", "vgg_distance",
+@dataclasses.dataclass
+class ProjectedLatent:
+    """A projection read back for use: its ws and noise maps, checked against the model that will use them.
+
+    Attributes:
+        ws: float32 [1, num_ws, w_dim] (space ``w``: every layer's w the same; ``w+``: one per layer).
+        noise: ``{name: float32 [1, 1, r, r]}`` per noise input of the synthesis network.
+        path: the ``.npz`` it came from (for messages).
+    """
+
+    ws: torch.Tensor
+    noise: dict[str, torch.Tensor]
+    path: str = ""
+
+
+def load_projected_latent(model: Any, path: Union[str, os.PathLike]) -> ProjectedLatent:
+    """Read a projection ``.npz`` (:func:`save_projection`) for ``model``: its ws and noise maps must
+    have the model's shapes, so that ``synthesize`` with them (:func:`noise_loaded`) reproduces the
+    projection.
+
+    Raises:
+        ConfigError: ``model`` has no mapping network.
+        DataError: missing or unreadable file, not a projection, or ws / noise maps of another model
+            (one line naming the file and the fix: use the run it was projected with).
+    """
+    check_style_model(model)
+    ws, noise, _ = read_projection(path)
+    want = (1, model.num_ws, int(model.config.w_dim))
+    if tuple(ws.shape) != want:
+        raise DataError(f"{path}: its w is {list(ws.shape)}, this {model.model_name} run's is {list(want)} "
+                        "(projected with another model); use the run it was projected with")
+    mods = noise_inputs(model)
+    if set(noise) != set(mods) or any(tuple(noise[k].shape) != tuple(m.noise_const.shape) for k, m in mods.items()):
+        raise DataError(f"{path}: its noise maps do not fit this {model.model_name} run's noise inputs (projected "
+                        "with another model); use the run it was projected with")
+    return ProjectedLatent(ws, noise, os.fspath(path))
+
+
+@contextlib.contextmanager
+def noise_loaded(model: Any, noise: Optional[Mapping[str, torch.Tensor]]) -> Iterator[None]:
+    """Within the block, ``G_ema``'s constant noise buffers hold ``noise`` (:func:`load_noise`), so
+    ``model.synthesize(ws, noise_mode="const")`` draws with a projection's noise maps; the model's own
+    buffers are restored on exit. ``noise=None`` changes nothing.
+
+    Raises:
+        DataError: maps that do not fit the model's noise inputs (:func:`load_noise`).
+    """
+    if noise is None:
+        yield
+        return
+    saved = {name: m.noise_const.clone() for name, m in noise_inputs(model).items()}
+    try:
+        load_noise(model, noise)
+        yield
+    finally:
+        load_noise(model, saved)
+
+
+__all__ = ["project", "ProjectedLatent", "load_projected_latent", "noise_loaded", "ProjectionResult", "ProjectionStep", "FeatureDistance", "resolve_features", "vgg_distance",
            "classifier_distance", "load_noise",
            "noise_inputs", "noise_regularization", "w_statistics", "lr_schedule", "psnr", "save_projection",
            "read_projection", "side_by_side_path", "check_style_model"]

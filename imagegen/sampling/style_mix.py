@@ -20,12 +20,13 @@ Python API::
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 
 from ..errors import ConfigError
 from .interpolate import _labels_for, latents_for_seeds
+from .project import ProjectedLatent, noise_loaded
 
 _LAYER_ITEM = re.compile(r"(\d+)(-(\d*))?")
 
@@ -68,8 +69,11 @@ def parse_layers(spec: str, num_ws: int) -> list[int]:
     return sorted(layers)
 
 
+Key = Union[int, ProjectedLatent]
+
+
 @torch.no_grad()
-def style_mix_grid(model, row_seeds: Sequence[int], col_seeds: Sequence[int], layers: Sequence[int],
+def style_mix_grid(model, row_seeds: Sequence[Key], col_seeds: Sequence[Key], layers: Sequence[int],
                    truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None,
                    noise_mode: str = "const", labels: Optional[int | torch.Tensor] = None,
                    batch_size: int = 64) -> tuple[torch.Tensor, int]:
@@ -77,21 +81,25 @@ def style_mix_grid(model, row_seeds: Sequence[int], col_seeds: Sequence[int], la
 
     z of seed s is ``model.sample_latents(1, torch.Generator(device=model.device).manual_seed(s))``
     (so a row or column image equals the first image of ``imagegen sample RUN --seed s`` with the same
-    truncation and noise). All ws come from ``model.mapping`` (``G_ema``); cell (i, j) synthesises
-    ``ws_row[i]`` with ``ws_row[i][layers] = ws_col[j][layers]``.
+    truncation and noise). Seeds' ws come from ``model.mapping`` (``G_ema``); a row or column may
+    instead be a projected real image (:class:`~imagegen.sampling.project.ProjectedLatent`, from
+    ``imagegen project``), whose ws are used as they are (no truncation). Cell (i, j) synthesises
+    ``ws_row[i]`` with ``ws_row[i][layers] = ws_col[j][layers]``; a projected row image and its cells
+    are drawn with that projection's noise maps (the row image keeps its fine detail and equals the
+    projection), a projected column image with its own.
 
     Args:
         model: a model with a mapping network (``has_style_latents``: stylegan2).
-        row_seeds: R ≥ 1 seeds of the row images (the images whose other layers are kept).
-        col_seeds: C ≥ 1 seeds of the column images (the images whose ``layers`` are copied in).
+        row_seeds: R ≥ 1 seeds or projections of the row images (the images whose other layers are kept).
+        col_seeds: C ≥ 1 seeds or projections of the column images (whose ``layers`` are copied in).
         layers: style-layer indices in 0..num_ws-1 to copy from the column image (0 = coarsest);
             see :func:`parse_layers`.
-        truncation_psi: truncation toward ``w_avg`` (1 = off; StyleGAN Appendix B).
+        truncation_psi: truncation toward ``w_avg`` of the seeds' ws (1 = off; StyleGAN Appendix B).
         truncation_cutoff: truncate only the first N layers (None = all).
-        noise_mode: ``const`` (a fixed noise map per layer, the default, so cells differ only by their
-            styles), ``random`` (drawn from a generator seeded with 0) or ``none``.
-        labels: conditional models: an int class for every image, or int64 [R + C] (the row seeds'
-            classes, then the column seeds').
+        noise_mode: for seeds: ``const`` (a fixed noise map per layer, the default, so cells differ only
+            by their styles), ``random`` (drawn from a generator seeded with 0) or ``none``.
+        labels: conditional models: an int class for every seed, or int64 [R + C] (the rows' classes,
+            then the columns'; entries at projections are ignored: their ws already hold the class).
         batch_size: images per synthesis pass (memory only).
 
     Returns:
@@ -114,16 +122,38 @@ def style_mix_grid(model, row_seeds: Sequence[int], col_seeds: Sequence[int], la
         raise ConfigError(f"no style layers to mix; give --layers within 0..{num_ws - 1}")
     if layers[0] < 0 or layers[-1] >= num_ws:
         raise ConfigError(f"style layers {layers}: the model has {num_ws} style layers; use indices 0..{num_ws - 1}")
-    z = latents_for_seeds(model, [*row_seeds, *col_seeds])  # [R + C, z_dim]
-    lab = _labels_for(model, labels, len(z))
-    ws = model.mapping(z, lab, truncation_psi, truncation_cutoff)  # [R + C, num_ws, w_dim]
+    keys = [*row_seeds, *col_seeds]
+    seeded = [i for i, k in enumerate(keys) if not isinstance(k, ProjectedLatent)]
+    ws = torch.empty(len(keys), num_ws, int(model.config.w_dim), device=model.device)
+    if seeded:
+        z = latents_for_seeds(model, [int(keys[i]) for i in seeded])  # type: ignore[arg-type]
+        if isinstance(labels, torch.Tensor) and labels.ndim == 1 and len(labels) == len(keys):
+            labels = labels[seeded]
+        ws[seeded] = model.mapping(z, _labels_for(model, labels, len(z)), truncation_psi, truncation_cutoff)
+    for i, k in enumerate(keys):
+        if isinstance(k, ProjectedLatent):
+            ws[i] = k.ws[0].to(ws)
     ws_row, ws_col = ws[:n_rows], ws[n_rows:]
     mixed = ws_row[:, None].repeat(1, n_cols, 1, 1)  # [R, C, num_ws, w_dim]
     mixed[:, :, layers] = ws_col[None, :, layers]
     # every cell but the corner, in grid order: column images, then per row its image and its cells
     cells = torch.cat([ws_col, torch.cat([ws_row[:, None], mixed], 1).flatten(0, 1)])  # [(R+1)(C+1) − 1, ...]
-    gen = torch.Generator(device=model.device).manual_seed(0) if noise_mode == "random" else None
-    img = torch.cat([model.synthesize(cells[i:i + batch_size], noise_mode=noise_mode, generator=gen).float().cpu()
-                     for i in range(0, len(cells), batch_size)])  # [(R+1)(C+1) − 1, C_img, H, W]
+    # whose noise each cell is drawn with: a projected column image its own, a projected row's cells the row's
+    owner = [*(col_seeds[j] for j in range(n_cols)), *(row_seeds[i] for i in range(n_rows) for _ in range(n_cols + 1))]
+    projections = {id(k): k for k in owner if isinstance(k, ProjectedLatent)}
+    groups = [(None, [i for i, k in enumerate(owner) if not isinstance(k, ProjectedLatent)])]
+    groups += [(p, [i for i, k in enumerate(owner) if k is p]) for p in projections.values()]
+    img: Optional[torch.Tensor] = None
+    for p, idx in groups:
+        gen = torch.Generator(device=model.device).manual_seed(0) if noise_mode == "random" and p is None else None
+        with noise_loaded(model, None if p is None else p.noise):
+            for j in range(0, len(idx), batch_size):
+                part = idx[j:j + batch_size]
+                out = model.synthesize(cells[part], noise_mode=noise_mode if p is None else "const",
+                                       generator=gen).float().cpu()  # [len(part), C_img, H, W]
+                if img is None:
+                    img = out.new_empty((len(cells), *out.shape[1:]))
+                img[part] = out
+    assert img is not None
     corner = torch.full_like(img[:1], -1.0)  # black
     return torch.cat([corner, img]), n_cols + 1
