@@ -439,3 +439,52 @@ def test_gan_ada_fixed_p_and_resampling_options():
                 dict(augment="diffaugment", ada_resample="bilinear"), dict(augment="ada", ada_resample="nearest")):
         with pytest.raises(ConfigError):
             StyleGAN2Config(**kw, **bad)
+
+
+def _tiny_gan(name: str):
+    from imagegen.models.cgan import CGAN, CGANConfig
+    from imagegen.models.dcgan import DCGAN, DCGANConfig
+    from imagegen.models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+    torch.manual_seed(0)
+    if name == "dcgan":
+        return DCGAN(DCGANConfig(resolution=16, channels=3, z_dim=16, g_width=8, d_width=8, augment="diffaugment"))
+    if name == "cgan":
+        return CGAN(CGANConfig(resolution=16, channels=3, num_classes=10, z_dim=16, g_width=8, d_width=8,
+                               augment="diffaugment"))
+    return StyleGAN2(StyleGAN2Config(resolution=16, channels=3, z_dim=8, w_dim=8, mapping_layers=2, channel_base=64,
+                                     channel_max=8, mbstd_group=2, augment="diffaugment"))
+
+
+@pytest.mark.parametrize("name", ["dcgan", "cgan", "stylegan2"])
+def test_every_image_d_sees_in_training_is_augmented(name):
+    """DiffAugment (Zhao et al. 2020, §3, Fig. 4): the same transform T, differentiable, is applied to the
+    real and to the fake images in D's update (and R1's) and to the fakes in G's update, so D never sees
+    an unaugmented image and G's gradient passes through T."""
+    model = _tiny_gan(name).train()
+    batch = {"img": images(n=4, size=16, seed=3), "label": torch.arange(4)}
+    augmented: dict[int, tuple] = {}  # id of each augment_d output -> (its input, the output: kept alive)
+    plain = model.augment_d
+
+    def recording(img):
+        out = plain(img)
+        assert out.shape == img.shape and not torch.equal(out, img)  # T changed the images
+        augmented[id(out)] = (img, out)
+        return out
+
+    model.augment_d = recording
+    seen: list[int] = []
+    model.D.register_forward_pre_hook(lambda module, args: seen.append(id(args[0])))
+    for phase in [p.name for p in model.phases() if p.name != "Greg"]:  # path length does not call D
+        augmented.clear()
+        seen.clear()
+        out = model.training_step(phase, batch)
+        assert seen and all(i in augmented for i in seen), phase  # every D input came out of augment_d
+        inputs = [augmented[i][0] for i in seen]
+        if phase == "D":  # the reals and the fakes
+            assert any(x is batch["img"] for x in inputs) and any(x is not batch["img"] for x in inputs)
+        if phase == "G":  # G's loss reaches G through T
+            out["loss"].backward()
+            assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.G.parameters()
+                       if p.requires_grad)
+            assert any(float(p.grad.abs().sum()) > 0 for p in model.G.parameters() if p.grad is not None)
