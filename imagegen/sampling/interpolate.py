@@ -233,6 +233,8 @@ def tween_projections(model, keys: Sequence[ProjectedLatent], steps: int = 16) -
     Raises:
         ConfigError: fewer than 2 keys, steps < 2.
     """
+    if len(keys) < 2:
+        raise ConfigError("interpolation needs at least two projections (e.g. --projections a.npz,b.npz)")
     ws = interpolation_path(torch.cat([k.ws for k in keys]), steps, "lerp")  # [T, num_ws, w_dim]
     noise = {name: interpolation_path(torch.stack([k.noise[name] for k in keys]), steps, "lerp")  # [T, 1, 1, r, r]
              for name in keys[0].noise}

@@ -591,7 +591,8 @@ def noise_loaded(model: Any, noise: Optional[Mapping[str, torch.Tensor]]) -> Ite
         load_noise(model, saved)
 
 
-__all__ = ["project", "ProjectedLatent", "load_projected_latent", "noise_loaded", "ProjectionResult", "ProjectionStep", "FeatureDistance", "resolve_features", "vgg_distance",
+__all__ = ["project", "ProjectedLatent", "load_projected_latent", "noise_loaded", "ProjectionResult", "ProjectionStep",
+           "FeatureDistance", "resolve_features", "vgg_distance",
            "classifier_distance", "load_noise",
            "noise_inputs", "noise_regularization", "w_statistics", "lr_schedule", "psnr", "save_projection",
            "read_projection", "side_by_side_path", "check_style_model"]
