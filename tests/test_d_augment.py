@@ -473,14 +473,15 @@ def test_every_image_d_sees_in_training_is_augmented(name):
         return out
 
     model.augment_d = recording
-    seen: list[int] = []
-    model.D.register_forward_pre_hook(lambda module, args: seen.append(id(args[0])))
+    seen: list[tuple] = []  # per D call: (whether its input came out of augment_d, that augment_d's input)
+    model.D.register_forward_pre_hook(lambda module, args: seen.append(next(
+        ((True, src) for src, out in augmented.values() if args[0] is out), (False, None))))
     for phase in [p.name for p in model.phases() if p.name != "Greg"]:  # path length does not call D
         augmented.clear()
         seen.clear()
         out = model.training_step(phase, batch)
-        assert seen and all(i in augmented for i in seen), phase  # every D input came out of augment_d
-        inputs = [augmented[i][0] for i in seen]
+        assert seen and all(ok for ok, _ in seen), phase  # every D input came out of augment_d
+        inputs = [src for _, src in seen]
         if phase == "D":  # the reals and the fakes
             assert any(x is batch["img"] for x in inputs) and any(x is not batch["img"] for x in inputs)
         if phase == "G":  # G's loss reaches G through T

@@ -223,6 +223,7 @@ def test_cli_resize_option(runs, tmp_path, capsys):
     ("steps", "--steps 0: must be ≥ 1"),
     ("features", "--features vgg needs the ImageNet VGG-19 weights"),
     ("vgg-weights", "no such file"),
+    ("vgg-checksum", "is not the standard vgg19-dcbb9e9d.pth"),
 ])
 def test_cli_bad_input(runs, tmp_path, capsys, case, message):
     png = write_png(tmp_path / "ok.png", np.zeros((8, 8), np.uint8))
@@ -242,6 +243,9 @@ def test_cli_bad_input(runs, tmp_path, capsys, case, message):
         args = ["--features", "vgg"]
     elif case == "vgg-weights":
         args = ["--vgg-weights", tmp_path / "vgg19.pth"]
+    elif case == "vgg-checksum":  # a file in the cache slot that is not the model zoo's: refused, not used
+        (tmp_path / "cache" / "weights").mkdir(parents=True)
+        (tmp_path / "cache" / "weights" / "vgg19-dcbb9e9d.pth").write_bytes(b"other weights")
     code, _, err = run_cli(["project", run, "--image", png, "--out", tmp_path / "w.npz", "--no-progress", *args],
                            capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -235,6 +235,10 @@ def test_cli_projection_bad_input_exits_2_with_one_line(runs, projections, tmp_p
     a, b = projections
     alien = tmp_path / "alien.npz"  # a projection of another model: 6 style layers of 16
     np.savez(alien, w=np.zeros((1, 6, 16), np.float32), meta=json.dumps({"format": "imagegen-projection"}))
+    with np.load(a) as d:  # a's w with other noise maps, and a's w from another kind of model
+        w, meta = d["w"], json.loads(str(d["meta"]))
+    np.savez(tmp_path / "noise.npz", w=w, meta=json.dumps(meta), **{"noise/other": np.zeros((1, 1, 4, 4), np.float32)})
+    np.savez(tmp_path / "kind.npz", w=w, meta=json.dumps({**meta, "model": "stylegan"}))
     cases = [
         (["interpolate", runs / "sg2", "--projections", f"{a}"], "give at least two .npz files"),
         (["interpolate", runs / "sg2", "--projections", f"{a},{b}", "--space", "z"], "drop --space z"),
@@ -244,6 +248,14 @@ def test_cli_projection_bad_input_exits_2_with_one_line(runs, projections, tmp_p
         (["interpolate", runs / "sg2", "--projections", f"{a},{alien}"], "projected with another model"),
         (["style-mix", runs / "sg2", "--rows", f"1,{alien}", "--cols", "2", "--layers", "0"],
          "its w is [1, 6, 16], this stylegan2 run's is [1, 4, 8]"),
+        (["style-mix", runs / "sg2", "--rows", f"{tmp_path / 'noise.npz'}", "--cols", "2", "--layers", "0"],
+         "its noise maps do not fit this stylegan2 run's noise inputs"),
+        (["style-mix", runs / "sg2", "--rows", f"{tmp_path / 'kind.npz'}", "--cols", "2", "--layers", "0"],
+         "was projected with a stylegan run, not this stylegan2 one"),
+        (["style-mix", runs / "sg2", "--rows", f"{a}", "--cols", f"{b}", "--layers", "0", "--class", "1"],
+         "stylegan2 is unconditional; drop --class"),
+        (["style-mix", runs / "sg2", "--rows", "1,2,", "--cols", "1,²", "--layers", "0"],
+         "--cols '1,²': give comma-separated seeds or .npz files"),
     ]
     for args, message in cases:
         out = tmp_path / "bad.png"

@@ -80,7 +80,7 @@ def interpolate(run_dir: Path, out: Path, seeds: Optional[str], images: Optional
         frames = _tween_projections(model, projections, steps, method, space, class_, class_grid)
         space, method = "w", "lerp"
     else:
-        frames = _tween_latents(model, seeds or "1,2", images, steps, method, space or "z", class_, class_grid,
+        frames = _tween_latents(model, "1,2" if seeds is None else seeds, images, steps, method, space or "z", class_, class_grid,
                                 resize)
         space, method = space or "z", method or ("lerp" if space == "w" else "slerp")
     if out.suffix.lower() == ".gif":

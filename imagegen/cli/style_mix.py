@@ -28,15 +28,16 @@ from .sample import style_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help=".png/.jpg/.webp grid of (rows + 1) × (cols + 1) cells")
 @click.option("--truncation-psi", type=float, default=None,
-              help="pull w toward its average, w_avg + psi (w - w_avg); 1 = off  [default: 1]")
+              help="pull the seeds' w toward its average, w_avg + psi (w - w_avg); 1 = off (projections are "
+                   "used as they are)  [default: 1]")
 @click.option("--truncation-cutoff", type=int, default=None,
               help="truncate only the first N layers' w (coarse styles)  [default: all]")
 @click.option("--allow-extrapolation", is_flag=True, help="accept --truncation-psi > 1 (exaggerates styles)")
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
-              help="per-pixel noise: a fixed map per layer (cells then differ only by their styles), drawn "
-                   "with seed 0, or off")
+              help="per-pixel noise of the seeds' cells: a fixed map per layer (cells then differ only by their "
+                   "styles), drawn with seed 0, or off (a projection's row and column use its own noise maps)")
 @click.option("--class", "class_", type=int, default=None,
-              help="class label of every image (required for conditional models)")
+              help="class label of every seed's image (required for conditional models)")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
 def style_mix(run_dir: Path, rows: str, cols: str, layers: str, out: Path, truncation_psi: Optional[float],
@@ -62,9 +63,13 @@ def style_mix(run_dir: Path, rows: str, cols: str, layers: str, out: Path, trunc
     row_seeds, col_seeds = parse_keys(rows, "--rows", model), parse_keys(cols, "--cols", model)
     options = style_options(model, truncation_psi, truncation_cutoff, noise_mode, allow_extrapolation)
     k = model.num_classes
+    seeded = any(isinstance(key, int) for key in row_seeds + col_seeds)
     if class_ is not None and not k:
         raise ConfigError(f"{model.model_name} is unconditional; drop --class")
-    if class_ is None and k and any(isinstance(key, int) for key in row_seeds + col_seeds):
+    if class_ is not None and not seeded:
+        raise ConfigError("--class applies to seeds; every row and column is a projection, whose w holds its "
+                          "class: drop --class")
+    if class_ is None and k and seeded:
         raise ConfigError(f"{model.model_name} is class-conditional: give the seeds' class with --class C "
                           f"(0..{k - 1})")
     if class_ is not None and not 0 <= class_ < k:
@@ -76,9 +81,16 @@ def style_mix(run_dir: Path, rows: str, cols: str, layers: str, out: Path, trunc
 
 
 def _split_keys(text: str, option: str) -> list[str]:
-    items = [s.strip() for s in text.split(",")]
-    bad = not text.strip() or any(not s or not (s.lower().endswith(".npz") or s.lstrip("-").isdigit()) for s in items)
-    if bad:
+    """The non-empty comma-separated items of ``text``, each a seed (an int) or a ``.npz`` path."""
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    for s in items:
+        if not s.lower().endswith(".npz"):
+            try:
+                int(s)
+            except ValueError:
+                items = []
+                break
+    if not items:
         raise ConfigError(f"{option} {text!r}: give comma-separated seeds or .npz files of `imagegen project`, "
                           "e.g. 1,2,photo.npz")
     return items

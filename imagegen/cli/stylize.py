@@ -176,7 +176,7 @@ def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, 
     if enc.weights_path is None and encoder == "auto":
         note += (f" (no {VGG19.filename} found locally, nor a self-trained encoder: --encoder imagenet downloads "
                  "the former, imagegen train-encoder makes the latter in 6 CPU minutes, with cleaner results)")
-    elif encoder == "auto":
+    elif encoder == "auto" and not enc.source.startswith("imagenet"):
         note += f" (the self-trained encoder of imagegen train-encoder; no {VGG19.filename} found locally)"
     dev = resolve_device(device)
     total = n_steps * max(1, scales) if isinstance(n_steps, int) else sum(n_steps)

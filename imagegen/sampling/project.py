@@ -47,6 +47,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Mapping, Optional, Union
 
@@ -161,7 +162,8 @@ def resolve_features(model: Any, features: str = "auto", *, vgg_weights: Optiona
     ``auto`` takes the first available of:
 
     1. ``vgg``: ImageNet VGG-19 (:mod:`imagegen.nn.vgg`), if its weights file is found without
-       downloading: ``vgg_weights``, ``$IMAGEGEN_VGG19_WEIGHTS``, or ``<cache>/weights/vgg19-dcbb9e9d.pth``;
+       downloading: ``vgg_weights`` (used as given), ``$IMAGEGEN_VGG19_WEIGHTS`` or
+       ``<cache>/weights/vgg19-dcbb9e9d.pth`` (these two must have the model zoo's checksum);
     2. ``classifier``: the dataset classifier (:mod:`imagegen.metrics.classifier`) of the run's training
        set, if that is a named dataset (``mnist``, ``digits``, ...) whose classifier is already cached
        (none is trained here);
@@ -180,7 +182,8 @@ def resolve_features(model: Any, features: str = "auto", *, vgg_weights: Optiona
     Raises:
         ConfigError: unknown ``features``; ``vgg_weights`` with ``classifier``/``pixels``; ``classifier``
             for a run whose training set is not a named dataset; an unreadable weights file.
-        WeightsError: ``vgg`` and no VGG-19 weights found, or ``vgg_weights`` is not a file.
+        WeightsError: ``vgg`` and no VGG-19 weights found, ``vgg_weights`` is not a file, or the file
+            found by the variable or in the cache is not the model zoo's (its SHA-256).
         ImagegenError: ``classifier`` and none cached (the message names the command that trains one).
     """
     from ..data import dataset_loaders
@@ -197,8 +200,12 @@ def resolve_features(model: Any, features: str = "auto", *, vgg_weights: Optiona
         path = locate_weights(VGG19, vgg_weights, cache_dir=cache)
         if path is not None:
             from ..nn.vgg import load_vgg19
+            from ..weights import verify_weights
 
-            return vgg_distance(load_vgg19(str(path)), "" if features == "vgg" else " (ImageNet VGG-19 weights found)")
+            if not vgg_weights:  # found in the standard places: it must be the model zoo's file
+                verify_weights(VGG19, path, instead="pass it with --vgg-weights to use other weights of this layout")
+            found = " (ImageNet VGG-19 weights found)" if not vgg_weights else f" (--vgg-weights {vgg_weights})"
+            return vgg_distance(load_vgg19(str(path)), "" if features == "vgg" else found)
         if features == "vgg":
             raise WeightsError(f"--features vgg needs the ImageNet VGG-19 weights {VGG19.filename} ({VGG19.url}): "
                                f"pass --vgg-weights FILE, set ${VGG19.env_var} or put it in "
@@ -553,13 +560,20 @@ def load_projected_latent(model: Any, path: Union[str, os.PathLike]) -> Projecte
     have the model's shapes, so that ``synthesize`` with them (:func:`noise_loaded`) reproduces the
     projection.
 
+    A projection made with another checkpoint of the same architecture loads, with a note on stderr
+    (its images then differ from the projection; the shapes cannot tell).
+
     Raises:
         ConfigError: ``model`` has no mapping network.
-        DataError: missing or unreadable file, not a projection, or ws / noise maps of another model
-            (one line naming the file and the fix: use the run it was projected with).
+        DataError: missing or unreadable file, not a projection, or one made with another kind of model
+            or with ws / noise maps of other shapes (one line naming the file and the fix: use the run it
+            was projected with).
     """
     check_style_model(model)
-    ws, noise, _ = read_projection(path)
+    ws, noise, meta = read_projection(path)
+    if meta.get("model") not in (None, model.model_name):
+        raise DataError(f"{path} was projected with a {meta['model']} run, not this {model.model_name} one; use the "
+                        "run it was projected with")
     want = (1, model.num_ws, int(model.config.w_dim))
     if tuple(ws.shape) != want:
         raise DataError(f"{path}: its w is {list(ws.shape)}, this {model.model_name} run's is {list(want)} "
@@ -568,6 +582,11 @@ def load_projected_latent(model: Any, path: Union[str, os.PathLike]) -> Projecte
     if set(noise) != set(mods) or any(tuple(noise[k].shape) != tuple(m.noise_const.shape) for k, m in mods.items()):
         raise DataError(f"{path}: its noise maps do not fit this {model.model_name} run's noise inputs (projected "
                         "with another model); use the run it was projected with")
+    here = (getattr(model, "checkpoint_meta", None) or {}).get("checkpoint")
+    there = meta.get("checkpoint")
+    if here and there and os.path.realpath(here) != os.path.realpath(there):
+        print(f"note: {path} was projected with {there}, not {here}: with another checkpoint of the same "
+              "architecture its images differ from the projection", file=sys.stderr)
     return ProjectedLatent(ws, noise, os.fspath(path))
 
 

@@ -97,9 +97,12 @@ def style_mix_grid(model, row_seeds: Sequence[Key], col_seeds: Sequence[Key], la
         truncation_psi: truncation toward ``w_avg`` of the seeds' ws (1 = off; StyleGAN Appendix B).
         truncation_cutoff: truncate only the first N layers (None = all).
         noise_mode: for seeds: ``const`` (a fixed noise map per layer, the default, so cells differ only
-            by their styles), ``random`` (drawn from a generator seeded with 0) or ``none``.
+            by their styles), ``random`` (drawn from a generator seeded with 0 over the seeds' cells in
+            grid order, so with projections in the grid the seeds' cells draw other noise than in a grid
+            of seeds alone) or ``none``.
         labels: conditional models: an int class for every seed, or int64 [R + C] (the rows' classes,
             then the columns'; entries at projections are ignored: their ws already hold the class).
+            Not checked when every row and column is a projection.
         batch_size: images per synthesis pass (memory only).
 
     Returns:
