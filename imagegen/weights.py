@@ -147,7 +147,7 @@ VGG19 = register_weights(WeightsSpec(
     env_var="IMAGEGEN_VGG19_WEIGHTS",
     description="VGG-19 ImageNet weights",
     how_to_get="it is torchvision's vgg19(weights='IMAGENET1K_V1') file (torch.hub keeps it in "
-               "~/.cache/torch/hub/checkpoints/), SHA-256 starting with dcbb9e9d",
+               "~/.cache/torch/hub/checkpoints/)",
 ))
 
 
@@ -220,7 +220,8 @@ def download_weights(name_or_spec: Union[str, WeightsSpec], cache_dir: Optional[
     """
     spec = _spec(name_or_spec)
     dest = weights_dir(cache_dir) / spec.filename
-    instead = f"put a copy of {spec.filename} in {dest.parent}, or point {_where(spec)} at one"
+    instead = (f"put a copy of {spec.filename} in {dest.parent}, or point {_where(spec)} at one (its SHA-256 starts "
+               f"with {spec.sha256})")
     try:
         return download_file(spec.url, dest, sha256=spec.sha256, timeout=timeout, progress=progress)
     except DownloadError as e:
@@ -247,12 +248,12 @@ def find_weights(name_or_spec: Union[str, WeightsSpec], path: Optional[str | os.
 
     Returns:
         The path of the file. Files found locally are not checksum-verified (use
-        :func:`weights_sha256` and :meth:`WeightsSpec.matches` to tell a standard file).
+        :func:`verify_weights`, or :func:`weights_sha256` and :meth:`WeightsSpec.matches`).
 
     Raises:
         WeightsError: ``path`` or the environment variable names no file; the file is missing and
-            ``download`` is False (one line: the file, its URL, the directory to put it in, the flag
-            and variable that may point to it); or the download failed or was corrupt.
+            ``download`` is False (one line: the file, its URL and checksum, the directory to put it in,
+            the flag and variable that may point to it); or the download failed or was corrupt.
         ConfigError: unknown weights name.
     """
     spec = _spec(name_or_spec)
@@ -264,7 +265,8 @@ def find_weights(name_or_spec: Union[str, WeightsSpec], path: Optional[str | os.
     directory = weights_dir(cache_dir)
     hint = f"; {spec.how_to_get}" if spec.how_to_get else ""
     raise WeightsError(f"no {spec.description} found: {spec.filename} is not in {directory}; download "
-                       f"{spec.url} there, or point {_where(spec)} at a copy{hint}")
+                       f"{spec.url} there, or point {_where(spec)} at a copy (its SHA-256 starts with "
+                       f"{spec.sha256}){hint}")
 
 
 _VERIFIED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> digest, so a process hashes a file once

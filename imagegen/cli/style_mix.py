@@ -53,14 +53,13 @@ def style_mix(run_dir: Path, rows: str, cols: str, layers: str, out: Path, trunc
       imagegen style-mix runs/sg2 --rows 1,photo.npz --cols 4,5 --layers 0-3 --out mix.png
     """
     check_out(out, force)
-    for text, option in ((rows, "--rows"), (cols, "--cols")):
-        _split_keys(text, option)  # malformed lists fail before the run is loaded
+    row_items, col_items = _split_keys(rows, "--rows"), _split_keys(cols, "--cols")  # before the run is loaded
     model = load_run(run_dir, device=device)
     if not getattr(model, "has_style_latents", False):
         raise ConfigError(f"{model.model_name} has no mapping network; style-mix needs a style-based model "
                           "(train one with `imagegen train stylegan2`)")
     layer_ids = parse_layers(layers, model.num_ws)
-    row_seeds, col_seeds = parse_keys(rows, "--rows", model), parse_keys(cols, "--cols", model)
+    row_seeds, col_seeds = parse_keys(row_items, model), parse_keys(col_items, model)
     options = style_options(model, truncation_psi, truncation_cutoff, noise_mode, allow_extrapolation)
     k = model.num_classes
     seeded = any(isinstance(key, int) for key in row_seeds + col_seeds)
@@ -96,16 +95,14 @@ def _split_keys(text: str, option: str) -> list[str]:
     return items
 
 
-def parse_keys(text: str, option: str, model) -> list[Key]:
-    """The rows or columns of ``--rows``/``--cols``: each item a sampling seed (int) or the ``.npz`` of a
-    projected real image (:func:`~imagegen.sampling.project.load_projected_latent`).
+def parse_keys(items: list[str], model) -> list[Key]:
+    """The rows or columns of ``--rows``/``--cols`` (items of :func:`_split_keys`): each a sampling seed
+    (int) or the ``.npz`` of a projected real image (:func:`~imagegen.sampling.project.load_projected_latent`).
 
     Raises:
-        ConfigError: an empty or malformed list.
         DataError: a missing or unreadable ``.npz``, or one projected with another model.
     """
-    return [load_projected_latent(model, s) if s.lower().endswith(".npz") else int(s)
-            for s in _split_keys(text, option)]
+    return [load_projected_latent(model, s) if s.lower().endswith(".npz") else int(s) for s in items]
 
 
 def register(cli: click.Group) -> None:

@@ -11,7 +11,7 @@ import torch
 
 from ..data.base import uint8_to_float
 from ..device import resolve_device
-from ..errors import ConfigError, DataError, WeightsError
+from ..errors import ConfigError, DataError
 from ..nn.vgg import load_vgg19
 from ..sampling.images import save_png_atomic, to_uint8_nhwc
 from ..style.gatys import (DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS, INITS, OPTIMIZERS, PRESERVE_COLORS,
@@ -166,12 +166,7 @@ def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, 
 
     content_img = load_image(content, "--content")
     style_imgs = [load_image(p, "--style") for p in styles]
-    try:
-        enc = load_vgg19(encoder, download=encoder == "imagenet")
-    except WeightsError as e:  # add the checksum the file must have, where the message lacks it
-        if "SHA-256" in str(e):
-            raise
-        raise WeightsError(f"{e} (the file's SHA-256 starts with {VGG19.sha256})") from None
+    enc = load_vgg19(encoder, download=encoder == "imagenet")  # its errors name the file's checksum
     note = f"encoder: VGG-19, {enc.source}"
     if enc.weights_path is None and encoder == "auto":
         note += (f" (no {VGG19.filename} found locally, nor a self-trained encoder: --encoder imagenet downloads "

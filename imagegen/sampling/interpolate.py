@@ -32,7 +32,7 @@ from ..data.base import uint8_to_float
 from ..data.transforms import check_resize, resize_center_crop_pil
 from ..errors import ConfigError, DataError
 from .images import make_grid, save_pil_atomic, save_png_atomic, to_pil, to_uint8_nhwc
-from .project import ProjectedLatent, noise_loaded
+from .project import ProjectedLatent, load_noise, noise_loaded
 
 Method = Literal["slerp", "lerp"]
 Space = Literal["z", "w"]
@@ -239,8 +239,9 @@ def tween_projections(model, keys: Sequence[ProjectedLatent], steps: int = 16) -
     noise = {name: interpolation_path(torch.stack([k.noise[name] for k in keys]), steps, "lerp")  # [T, 1, 1, r, r]
              for name in keys[0].noise}
     frames = []
-    for t in range(len(ws)):
-        with noise_loaded(model, {name: maps[t] for name, maps in noise.items()}):
+    with noise_loaded(model, {name: maps[0] for name, maps in noise.items()}):  # restores the model's own after
+        for t in range(len(ws)):
+            load_noise(model, {name: maps[t] for name, maps in noise.items()})
             frames.append(model.synthesize(ws[t:t + 1], noise_mode="const").float().cpu())
     return torch.cat(frames)
 

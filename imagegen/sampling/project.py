@@ -256,17 +256,26 @@ def load_noise(model: Any, noise: Mapping[str, Union[torch.Tensor, np.ndarray]])
     Raises:
         DataError: names or shapes that do not match the model's noise inputs.
     """
-    mods = noise_inputs(model)
-    if set(noise) != set(mods):
-        raise DataError(f"the noise maps ({', '.join(sorted(noise)) or 'none'}) do not match this model's noise "
-                        f"inputs ({', '.join(mods)}); use the run the projection was made with")
-    for name, m in mods.items():
+    problem = _noise_mismatch(model, noise)
+    if problem:
+        raise DataError(f"{problem}; use the run the projection was made with")
+    for name, m in noise_inputs(model).items():
         value = torch.as_tensor(np.asarray(noise[name]) if isinstance(noise[name], np.ndarray) else noise[name])
-        if tuple(value.shape) != tuple(m.noise_const.shape):
-            raise DataError(f"noise map {name} has shape {tuple(value.shape)}, the model's is "
-                            f"{tuple(m.noise_const.shape)}; use the run the projection was made with")
         with torch.no_grad():
             m.noise_const.copy_(value.to(m.noise_const))
+
+
+def _noise_mismatch(model: Any, noise: Mapping[str, Any]) -> Optional[str]:
+    """How ``noise`` (``{name: [1, 1, r, r]}``) fails to fit ``model``'s noise inputs, or None if it fits."""
+    mods = noise_inputs(model)
+    if set(noise) != set(mods):
+        return (f"the noise maps ({', '.join(sorted(noise)) or 'none'}) do not match this model's noise inputs "
+                f"({', '.join(mods)})")
+    for name, m in mods.items():
+        shape, want = tuple(np.shape(noise[name])), tuple(m.noise_const.shape)
+        if shape != want:
+            return f"noise map {name} has shape {shape}, the model's is {want}"
+    return None
 
 
 def noise_regularization(maps: list[torch.Tensor]) -> torch.Tensor:
@@ -578,8 +587,7 @@ def load_projected_latent(model: Any, path: Union[str, os.PathLike]) -> Projecte
     if tuple(ws.shape) != want:
         raise DataError(f"{path}: its w is {list(ws.shape)}, this {model.model_name} run's is {list(want)} "
                         "(projected with another model); use the run it was projected with")
-    mods = noise_inputs(model)
-    if set(noise) != set(mods) or any(tuple(noise[k].shape) != tuple(m.noise_const.shape) for k, m in mods.items()):
+    if _noise_mismatch(model, noise):
         raise DataError(f"{path}: its noise maps do not fit this {model.model_name} run's noise inputs (projected "
                         "with another model); use the run it was projected with")
     here = (getattr(model, "checkpoint_meta", None) or {}).get("checkpoint")
