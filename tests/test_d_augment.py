@@ -489,3 +489,120 @@ def test_every_image_d_sees_in_training_is_augmented(name):
             assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.G.parameters()
                        if p.requires_grad)
             assert any(float(p.grad.abs().sum()) > 0 for p in model.G.parameters() if p.grad is not None)
+
+
+# ------------------------------------------------------------------------------------------------
+# Translation GANs: CycleGAN's two discriminators, pix2pix's discriminator of pairs
+
+
+def _tiny_translator(name: str, **kw):
+    from imagegen.models.cyclegan import CycleGAN, CycleGANConfig
+    from imagegen.models.pix2pix import Pix2Pix, Pix2PixConfig
+
+    torch.manual_seed(0)
+    if name == "cyclegan":
+        return CycleGAN(CycleGANConfig(resolution=16, channels=3, g_width=4, g_blocks=1, d_width=4, d_layers=2,
+                                       **kw))
+    return Pix2Pix(Pix2PixConfig(resolution=16, channels=3, g_width=4, d_width=4, d_layers=2, dropout_layers=2,
+                                 **kw))
+
+
+@pytest.mark.parametrize("augment", ["ada", "diffaugment"])
+def test_pair_augmentation_gives_both_images_of_a_pair_one_transform(augment):
+    model = _tiny_translator("pix2pix", augment=augment)
+    if model.ada is not None:
+        model.ada.p = 0.8
+    a, b = images(n=6, size=16, seed=1), images(n=6, size=16, seed=2)
+    out_a, out_same = model.augment_d_pair(a, a.clone())
+    assert torch.equal(out_a, out_same) and not torch.equal(out_a, a)  # one transform, and it did something
+    state = model.augment_generator.get_state()
+    out_a, out_b = model.augment_d_pair(a, b)
+    after = model.augment_generator.get_state()
+    for img, out in ((a, out_a), (b, out_b)):  # each is augment_d from the same generator state
+        model.augment_generator.set_state(state)
+        assert torch.equal(model.augment_d(img), out)
+    assert torch.equal(model.augment_generator.get_state(), after)  # it ends where the second call left it
+    x = model.augment_d_pair(a, b)[0]
+    assert not torch.equal(x, out_a)  # the next pair gets a new transform
+    with pytest.raises(ValueError, match="shape"):
+        model.augment_d_pair(a, b[:, :1])
+    plain = _tiny_translator("pix2pix")
+    assert all(o is i for o, i in zip(plain.augment_d_pair(a, b), (a, b)))  # no augmentation: the inputs
+
+
+@pytest.mark.parametrize("name", ["cyclegan", "pix2pix"])
+def test_every_image_the_translators_discriminators_see_is_augmented(name):
+    """CycleGAN: D_A and D_B see only augment_d outputs (reals, pooled fakes, G's fakes); pix2pix: D sees
+    only the concatenation of an augment_d_pair output, in both phases."""
+    model = _tiny_translator(name, augment="diffaugment").train()
+    batch = {"A": images(n=2, size=16, seed=3), "B": images(n=2, size=16, seed=4)}
+    made: list[torch.Tensor] = []  # what D may see: augment_d outputs, or concatenated augmented pairs
+    if name == "cyclegan":
+        plain = model.augment_d
+
+        def recording(img):
+            out = plain(img)
+            assert not torch.equal(out, img)
+            made.append(out)
+            return out
+
+        model.augment_d = recording
+        discriminators = [model.D_A, model.D_B]
+    else:
+        plain_pair = model.augment_d_pair
+
+        def recording_pair(a, b):
+            out = plain_pair(a, b)
+            assert not torch.equal(out[0], a) and not torch.equal(out[1], b)
+            made.append(torch.cat(out, 1))
+            return out
+
+        model.augment_d_pair = recording_pair
+        discriminators = [model.D]
+    seen: list[bool] = []
+    for D in discriminators:
+        D.register_forward_pre_hook(lambda module, args: seen.append(
+            any(args[0] is m or (args[0].shape == m.shape and torch.equal(args[0], m)) for m in made)))
+    for phase in ("G", "D"):
+        made.clear()
+        seen.clear()
+        model.training_step(phase, batch)
+        calls = {"cyclegan": {"G": 2, "D": 4}, "pix2pix": {"G": 1, "D": 2}}[name][phase]
+        assert len(seen) == calls, phase
+        assert all(seen), phase
+
+
+class _Constant(torch.nn.Module):
+    """A 'discriminator' whose every patch output is ``value`` (LSGAN outputs, not logits)."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, x):
+        return torch.full((len(x), 1, 3, 3), self.value) + 0 * x.mean()
+
+
+@pytest.mark.parametrize("name", ["cyclegan", "pix2pix"])
+@pytest.mark.parametrize("value, rt", [(0.7, 1.0), (0.3, -1.0)])
+def test_ada_heuristic_of_least_squares_discriminators_decides_at_one_half(name, value, rt):
+    """r_t = E[sign(D(x) − 0.5)] for LSGAN outputs (targets 1 and 0): 0.7 on every real patch says 'real'
+    everywhere (r_t = 1), 0.3 says 'fake' (r_t = −1), though both are positive."""
+    extra = {} if name == "cyclegan" else {"loss": "lsgan"}
+    model = _tiny_translator(name, augment="ada", ada_interval=1, **extra)
+    for attr in ("D_A", "D_B") if name == "cyclegan" else ("D",):
+        setattr(model, attr, _Constant(value))
+    batch = {"A": images(n=2, size=16, seed=3), "B": images(n=2, size=16, seed=4)}
+    model.training_step("G", batch)
+    out = model.training_step("D", batch)
+    assert float(out["ada_p"]) == 0.0
+    assert model.ada.update(2) == pytest.approx(rt)
+
+
+def test_pix2pix_ada_heuristic_uses_the_sign_of_logits():
+    model = _tiny_translator("pix2pix", augment="ada", ada_interval=1)  # loss nonsaturating: logits
+    model.D = _Constant(0.3)
+    batch = {"A": images(n=2, size=16, seed=3), "B": images(n=2, size=16, seed=4)}
+    model.training_step("G", batch)
+    model.training_step("D", batch)
+    assert model.ada.update(2) == pytest.approx(1.0)

@@ -37,8 +37,10 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
                      distribution="logistic_mixture"),
     "pixelrnn": dict(resolution=8, width=4, num_layers=2, head_hidden=4, num_mixtures=2, conditional=True,
                      distribution="logistic_mixture"),
-    "cyclegan": dict(resolution=16, g_width=4, g_blocks=1, d_width=4, d_layers=2),
-    "pix2pix": dict(resolution=16, g_width=4, d_width=4, d_layers=2, dropout_layers=2),
+    # ADA adjusting p each step and DiffAugment's pairs: both must resume exactly
+    "cyclegan": dict(resolution=16, g_width=4, g_blocks=1, d_width=4, d_layers=2, augment="ada", ada_interval=1,
+                     ada_kimg=0.01),
+    "pix2pix": dict(resolution=16, g_width=4, d_width=4, d_layers=2, dropout_layers=2, augment="diffaugment"),
     "dncnn": dict(resolution=8, depth=3, width=4),
     "srresnet": dict(resolution=8, scale=2, width=4, num_blocks=1, adv_weight=1e-3, d_width=4, d_layers=1),
     "context-encoder": dict(resolution=8, width=4, num_down=2, num_blocks=1, d_width=4, d_layers=1),

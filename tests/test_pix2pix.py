@@ -210,3 +210,16 @@ def test_cli_pairs_folders_by_name_and_refuses_unmatched_names(tmp_path, capsys)
     (tmp_path / "pairs" / "B" / "3.png").rename(tmp_path / "pairs" / "B" / "other.png")
     code, _, err = run_cli(pix2pix_args(tmp_path / "pairs", tmp_path / "run2"), capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "no partner" in err, err
+
+
+def test_cli_trains_with_ada_and_logs_p(tmp_path, capsys):
+    side_by_side(tmp_path / "pairs", 6)
+    run = tmp_path / "run"
+    code, _, err = run_cli([*pix2pix_args(tmp_path / "pairs", run), "--augment", "ada", "--ada-kimg", "0.001",
+                            "--ada-interval", "1", "--log-every", "1"], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in (run / "logs" / "scalars.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(0.0 <= r["D/ada_p"] <= 1.0 for r in rows)
+    assert load_run(run).config.augment == "ada"
+    code, _, err = run_cli(["train", "pix2pix", "--resume", run, "--steps", "3", "--no-progress"], capsys)
+    assert code == 0, err

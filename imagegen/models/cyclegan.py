@@ -31,6 +31,14 @@ fields ``A`` and ``B``, item i of one batch unrelated to item i of the other). N
   global RNG). It is applied in phase ``G``; phase ``D`` sees the same jittered reals. The data are
   resized to ``resolution`` first, so the enlargement resamples the resized images (the reference
   resizes the originals to 286 directly). The trainer's ``--flip`` is then redundant.
+* **Discriminator augmentation** (optional, ``--augment diffaugment|ada``; not in the paper, for small
+  domains): every image D_A and D_B see — reals, pooled fakes in phase ``D``, fakes in phase ``G`` —
+  passes through DiffAugment (Zhao et al. 2020) or ADA (Karras et al. 2020b)
+  (:mod:`imagegen.models.d_augment`), a fresh transform per image. With ADA one ``p`` serves both
+  discriminators, steered by r_t over both (the LSGAN outputs' signs about 0.5, the midpoint of the
+  targets 1 and 0); ``ada_kimg`` counts images of one domain (the batch size per step), so at the
+  reference's batch of 1 ``p`` moves at most 0.1 per 50 k steps with the default 500 — lower
+  ``--ada-kimg`` for short runs. ``p`` is logged as ``D/ada_p`` and resumed exactly.
 
 **Widths.** ``g_width`` and ``d_width`` default to the paper's 64 so that a default run is the
 published architecture (and the benchmark reference's); 32 costs about a quarter of the
@@ -56,7 +64,8 @@ Logged per step: ``G/adv_AB``, ``G/adv_BA`` (LSGAN G terms), ``G/cycle_A``, ``G/
 reconstructions), ``G/idt_A``, ``G/idt_B`` (L1 of the identity maps), ``G/sem_AB``, ``G/sem_BA``
 (cross-entropies in nats, with ``semantic_weight``), ``G/loss``; ``D/loss_A``, ``D/loss_B``, ``D/loss``
 and the mean patch outputs ``D/d_real_A``, ``D/d_fake_A``, ``D/d_real_B``, ``D/d_fake_B`` (LSGAN
-targets: 1 real, 0 fake; fakes as drawn from the pool).
+targets: 1 real, 0 fake; fakes as drawn from the pool, all as D saw them: augmented with ``--augment``),
+with ADA also ``D/ada_p``.
 """
 from __future__ import annotations
 
@@ -76,11 +85,12 @@ from ..nn.image2image import (ImagePool, PatchDiscriminator, ResnetGenerator, ch
                               constant_then_linear_decay, patch_min_size, random_jitter,
                               translation_gan_losses)
 from ..registry import register_model
-from .base import Batch, DataSource, GenerativeModel, LRSchedule, Phase
+from .base import Batch, DataSource, GenerativeModel, LRSchedule, Phase, StepContext
+from .d_augment import DAugment, DAugmentConfig
 
 
 @dataclasses.dataclass
-class CycleGANConfig:
+class CycleGANConfig(DAugmentConfig):
     resolution: int = help_field(
         256, "training crop size in pixels (a multiple of 4, large enough for the PatchGAN; the paper's 256; "
              "translation works at any multiple of 4)")
@@ -117,6 +127,7 @@ class CycleGANConfig:
 
     def __post_init__(self) -> None:
         self._check_semantic()
+        self.check_augment()
         if self.resolution < 8 or self.resolution % 4:
             raise ConfigError(f"resolution={self.resolution}: cyclegan needs a multiple of 4, at least 8 "
                               "(e.g. 128 or 256)")
@@ -165,7 +176,7 @@ class CycleGANConfig:
 
 
 @register_model("cyclegan")
-class CycleGAN(GenerativeModel):
+class CycleGAN(DAugment, GenerativeModel):
     """CycleGAN (Zhu et al. 2017): unpaired translation between domains A (--data-a) and B (--data-b)
     by two ResNet generators G_AB, G_BA and two 70×70 PatchGANs D_A, D_B, trained with least-squares
     adversarial, cycle-consistency (λ = 10) and identity (0.5·λ) losses and a history pool of 50
@@ -188,6 +199,7 @@ class CycleGAN(GenerativeModel):
         self.pool_B = ImagePool(config.pool_size)  # fakes of domain B, G_AB(A), for D_B
         self.d_loss_fn, self.g_loss_fn = translation_gan_losses("lsgan")
         self._step_cache: Optional[dict[str, torch.Tensor]] = None
+        self.init_augment()
         # the fixed f_S of the semantic loss: loaded when training needs it, not a weight of the run (kept
         # out of state_dict and of DDP in a list; translating with a run never needs it)
         self._f_S: list[Any] = []
@@ -260,7 +272,8 @@ class CycleGAN(GenerativeModel):
         c = self.config
         fake_B, fake_A = self.G_AB(real_A), self.G_BA(real_B)
         out = {"fake_A": fake_A, "fake_B": fake_B,
-               "adv_AB": self.g_loss_fn(self.D_B(fake_B)), "adv_BA": self.g_loss_fn(self.D_A(fake_A)),
+               "adv_AB": self.g_loss_fn(self.D_B(self.augment_d(fake_B))),
+               "adv_BA": self.g_loss_fn(self.D_A(self.augment_d(fake_A))),
                "cycle_A": F.l1_loss(self.G_BA(fake_B), real_A), "cycle_B": F.l1_loss(self.G_AB(fake_A), real_B)}
         if c.lambda_identity > 0:
             out["idt_A"] = F.l1_loss(self.G_BA(real_A), real_A)
@@ -290,21 +303,29 @@ class CycleGAN(GenerativeModel):
                 raise RuntimeError("cyclegan: phase D runs after phase G of the same step")
             s, self._step_cache = self._step_cache, None
             fake_A, fake_B = self.pool_A.query(s["fake_A"]), self.pool_B.query(s["fake_B"])
-            real_logits_A, fake_logits_A = self.D_A(s["real_A"]), self.D_A(fake_A)
-            real_logits_B, fake_logits_B = self.D_B(s["real_B"]), self.D_B(fake_B)
+            aug = self.augment_d
+            real_logits_A, fake_logits_A = self.D_A(aug(s["real_A"])), self.D_A(aug(fake_A))
+            real_logits_B, fake_logits_B = self.D_B(aug(s["real_B"])), self.D_B(aug(fake_B))
             loss_A = self.d_loss_fn(real_logits_A, fake_logits_A)
             loss_B = self.d_loss_fn(real_logits_B, fake_logits_B)
+            # ADA: one r_t over both discriminators' patches; LSGAN decides "real" above 0.5
+            self.observe_real_logits(real_logits_A, threshold=0.5)
+            ada = self.observe_real_logits(real_logits_B, threshold=0.5)
             return {"loss": loss_A + loss_B, "loss_A": loss_A.detach(), "loss_B": loss_B.detach(),
                     "d_real_A": real_logits_A.detach().mean(), "d_fake_A": fake_logits_A.detach().mean(),
-                    "d_real_B": real_logits_B.detach().mean(), "d_fake_B": fake_logits_B.detach().mean()}
+                    "d_real_B": real_logits_B.detach().mean(), "d_fake_B": fake_logits_B.detach().mean(), **ada}
         raise ValueError(f"unknown phase {phase!r}")
 
+    def after_step(self, ctx: StepContext) -> None:
+        self.update_augment(ctx)
+
     def training_state(self) -> dict[str, Any]:
-        return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}
+        return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state(), **self.augment_state()}
 
     def load_training_state(self, state: dict[str, Any]) -> None:
         self.pool_A.load_state(state["pool_A"], self.device)
         self.pool_B.load_state(state["pool_B"], self.device)
+        self.load_augment_state(state)
 
     # ---- using the model ---------------------------------------------------------------------------
     @property

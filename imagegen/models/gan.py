@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..nn import adam, update_ema
 from ..nn.ema import has_batchnorm, track_norm_stats
 from .base import GenerativeModel, Phase, StepContext
+from .d_augment import DAugment, DAugmentConfig
 
 
 def check_image_size(model: str, resolution: int, channels: Optional[int]) -> None:
@@ -30,53 +31,6 @@ def check_image_size(model: str, resolution: int, channels: Optional[int]) -> No
 def num_upsamplings(resolution: int) -> int:
     """Stride-2 layers between a 4×4 map and ``resolution`` (e.g. 3 for 32×32)."""
     return int(math.log2(resolution)) - 2
-
-
-@dataclasses.dataclass
-class DAugmentConfig:
-    """Options of discriminator augmentation shared by the GAN configs (inherited): every image D sees,
-    real and fake, in every phase, goes through the same differentiable augmentation."""
-
-    augment: Literal["none", "diffaugment", "ada"] = help_field(
-        "none", "augmentation of every image D sees: DiffAugment (Zhao et al. 2020) or adaptive "
-                "discriminator augmentation (Karras et al. 2020b), for small datasets")
-    diffaugment_policy: str = help_field("color,translation,cutout", "DiffAugment policies")
-    ada_target: float = help_field(0.6, "ADA target of r_t = E[sign(D(real))]")
-    ada_kimg: float = help_field(500.0, "ADA speed: thousands of images for p to go from 0 to 1")
-    ada_interval: int = help_field(4, "ADA: adjust p every N steps")
-    ada_groups: str = help_field("blit,geom,color", "ADA augmentation groups (blit, geom, color)")
-    ada_p: Optional[float] = help_field(None, "ADA with a fixed probability p in [0, 1] instead of steering it "
-                                              "(the official --aug fixed --p; D/acc_real still shows the "
-                                              "overfitting heuristic)")
-    ada_resample: Literal["filtered", "bilinear"] = help_field(
-        "filtered", "ADA geometric resampling: filtered (2x sym6, Karras et al. 2020b App. B) or bilinear (one "
-                    "unfiltered sample, this toolkit's way before 2026-12-02), for comparisons")
-
-    def check_augment(self) -> None:
-        """Raise ConfigError for an unknown policy or group list, a fixed ``ada_p`` outside [0, 1], or
-        ADA options without ``augment == "ada"`` (called by ``__post_init__``)."""
-        if self.augment == "diffaugment":
-            from ..nn.diffaugment import check_policy
-
-            check_policy(self.diffaugment_policy)
-        elif self.augment == "ada":
-            from ..nn.ada import check_groups
-
-            check_groups(self.ada_group_names)
-        elif self.augment != "none":
-            raise ConfigError(f"augment={self.augment!r}: use none, diffaugment or ada")
-        if self.ada_p is not None and not 0.0 <= self.ada_p <= 1.0:
-            raise ConfigError(f"ada_p={self.ada_p}: a fixed augmentation probability in [0, 1] (or unset, "
-                              "for adaptive p)")
-        if self.ada_resample not in ("filtered", "bilinear"):
-            raise ConfigError(f"ada_resample={self.ada_resample!r}: use filtered or bilinear")
-        if self.augment != "ada" and (self.ada_p is not None or self.ada_resample != "filtered"):
-            raise ConfigError(f"ada_p / ada_resample set with augment={self.augment!r}: they only apply to "
-                              "augment=ada (--augment ada)")
-
-    @property
-    def ada_group_names(self) -> tuple[str, ...]:
-        return tuple(g.strip() for g in self.ada_groups.split(",") if g.strip())
 
 
 @dataclasses.dataclass
@@ -101,7 +55,7 @@ class GANOptimConfig(DAugmentConfig):
             raise ConfigError(f"n_critic={self.n_critic}: must be ≥ 1")
 
 
-class GANModel(GenerativeModel):
+class GANModel(DAugment, GenerativeModel):
     """A generator ``G`` and discriminator ``D`` trained in alternating phases.
 
     Subclasses build ``self.G`` and ``self.D``, call :meth:`init_ema`, and implement
@@ -111,76 +65,6 @@ class GANModel(GenerativeModel):
     G: nn.Module
     D: nn.Module
     G_ema: Optional[nn.Module]
-    ada: Any = None
-
-    # ---- discriminator augmentation (DAugmentConfig) ---------------------------------------------
-    def init_augment(self) -> None:
-        """Create the ADA controller when ``augment == "ada"`` (call from ``__init__``)."""
-        c = self.config
-        self.ada = None
-        self._augment_generator: Optional[torch.Generator] = None
-        if getattr(c, "augment", "none") == "ada":
-            from ..nn.ada import AdaController
-
-            fixed = getattr(c, "ada_p", None)
-            self.ada = AdaController(c.ada_target, c.ada_interval, c.ada_kimg, p=fixed or 0.0,
-                                     fixed=fixed is not None)
-
-    @property
-    def augment_generator(self) -> torch.Generator:
-        """The CPU generator of D's augmentations, apart from torch's global RNG, so that a run with
-        augmentation draws the same latents, noise and mixing choices as the same seed without it (a
-        paired comparison: the runs differ by what D sees, not by the random stream). Seeded on first
-        use from ``torch.initial_seed()`` (the run's seed + rank, set by the trainer; no number is drawn
-        from the global stream), saved by :meth:`training_state` and restored on resume."""
-        if self._augment_generator is None:
-            seed = (torch.initial_seed() * 6007 + 13) % (1 << 63)  # initial_seed() can be any 64-bit value
-            self._augment_generator = torch.Generator().manual_seed(seed)
-        return self._augment_generator
-
-    def augment_d(self, img: torch.Tensor) -> torch.Tensor:
-        """What D sees of ``img`` [N, C, H, W] in [-1, 1]: DiffAugment (Zhao et al. 2020, §3), ADA at
-        the current ``p`` (Karras et al. 2020b, §2–3), or ``img`` itself. Differentiable; apply it to
-        real and fake images in every phase, before every call of D. Random draws come from
-        :attr:`augment_generator`, never from the global RNG."""
-        c = self.config
-        mode = getattr(c, "augment", "none")
-        if mode == "diffaugment":
-            from ..nn.diffaugment import diff_augment
-
-            return diff_augment(img, c.diffaugment_policy, generator=self.augment_generator)
-        if mode == "ada" and self.ada is not None and self.ada.p > 0:
-            from ..nn.ada import ada_augment
-
-            return ada_augment(img, self.ada.p, self.augment_generator, groups=c.ada_group_names,
-                               antialias=getattr(c, "ada_resample", "filtered") == "filtered")
-        return img
-
-    def observe_real_logits(self, real_logits: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Feed D's logits on (augmented) reals to ADA's overfitting heuristic; returns the scalars to
-        log (``ada_p``) or nothing."""
-        if self.ada is None:
-            return {}
-        self.ada.accumulate(real_logits.detach())
-        return {"ada_p": torch.tensor(self.ada.p)}
-
-    def update_augment(self, ctx: StepContext) -> None:
-        """After a step: let ADA adjust ``p`` (every ``ada_interval`` steps, over all processes)."""
-        if self.ada is not None:
-            self.ada.update(int(round(ctx.images_per_step)))
-
-    def training_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"ada": self.ada.state_dict()} if self.ada is not None else {}
-        if getattr(self.config, "augment", "none") != "none":
-            state["augment_rng"] = self.augment_generator.get_state()  # uint8 tensor
-        return state
-
-    def load_training_state(self, state: dict[str, Any]) -> None:
-        if self.ada is not None and "ada" in state:
-            self.ada.load_state_dict(state["ada"])
-        if "augment_rng" in state and getattr(self.config, "augment", "none") != "none":
-            # checkpoints from before the separate generator have none: it starts from the seed
-            self.augment_generator.set_state(state["augment_rng"])
 
     #: latents per step for the forward pass that keeps a batch-norm ``G_ema``'s running statistics
     ema_norm_batch = 64
@@ -212,6 +96,12 @@ class GANModel(GenerativeModel):
             if self.ema_has_batchnorm:  # statistics of G's activations do not fit G_ema's averaged weights
                 track_norm_stats(self.G_ema, *self.generator_inputs(self.ema_norm_batch))
         self.update_augment(ctx)
+
+    def training_state(self) -> dict[str, Any]:
+        return self.augment_state()
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        self.load_augment_state(state)
 
     def sample_latents(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """z [n, z_dim] float32 ~ N(0, I) on the model's device."""

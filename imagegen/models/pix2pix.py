@@ -25,6 +25,15 @@ datasets (split in half before resizing; :mod:`imagegen.data.paired`). Batch fie
   ``jitter_scale`` × the resolution (286/256), crops both at the same random offset and mirrors both
   at random (:func:`~imagegen.nn.image2image.random_jitter` on the channel concatenation, torch's global
   RNG); phase ``D`` sees the same jittered pair.
+* **Discriminator augmentation** (optional, ``--augment diffaugment|ada``; not in the paper, for small
+  paired sets): every pair D sees, ``[A, B]`` and ``[A, G(A)]`` in phase ``D`` and ``[A, G(A)]`` in phase
+  ``G``, passes through DiffAugment (Zhao et al. 2020) or ADA (Karras et al. 2020b) with one transform
+  for both images of a pair, so that they stay aligned
+  (:meth:`~imagegen.models.d_augment.DAugment.augment_d_pair`: the same flips, shifts, warps, colour
+  changes and cutout; a fresh transform per pair and per call of D). ADA's r_t is the sign of the
+  patch logits (``loss nonsaturating``) or of the outputs about 0.5 (``lsgan``, targets 1 and 0);
+  ``ada_kimg`` counts pairs, so at the reference's batch of 1 ``p`` moves at most 0.1 per 50 k steps
+  with the default 500 — lower ``--ada-kimg`` for short runs. ``p`` is logged as ``D/ada_p``.
 
 **Inference** (:meth:`Pix2Pix.translate`, :meth:`~Pix2Pix.predict`, previews and paired
 evaluation). ``inference paper`` (the default) runs the generator as the paper does at test time
@@ -38,13 +47,13 @@ output is then deterministic.
 
 Logged per step: ``G/adv`` (G's adversarial term), ``G/l1`` (mean absolute error to B), ``G/loss``;
 ``D/loss``, ``D/d_real``, ``D/d_fake`` (mean patch output: σ(logit) for ``nonsaturating``, the raw
-output for ``lsgan``, whose targets are 1 and 0).
+output for ``lsgan``, whose targets are 1 and 0; of the pairs as D saw them), with ADA also ``D/ada_p``.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -55,11 +64,12 @@ from ..nn import adam
 from ..nn.image2image import (PatchDiscriminator, UnetGenerator, check_translate_input, constant_then_linear_decay,
                               patch_min_size, random_jitter, translation_gan_losses)
 from ..registry import register_model
-from .base import Batch, DataSource, GenerativeModel, LRSchedule, Phase
+from .base import Batch, DataSource, GenerativeModel, LRSchedule, Phase, StepContext
+from .d_augment import DAugment, DAugmentConfig
 
 
 @dataclasses.dataclass
-class Pix2PixConfig:
+class Pix2PixConfig(DAugmentConfig):
     resolution: int = help_field(
         256, "training size in pixels, a power of two ≥ 8 (the paper's 256); the U-Net has log2(resolution) "
              "stride-2 layers and translates any size whose sides are multiples of the resolution")
@@ -88,6 +98,7 @@ class Pix2PixConfig:
                                                 "(286/256 as the paper; 1 = mirroring only)")
 
     def __post_init__(self) -> None:
+        self.check_augment()
         if self.resolution < 8 or self.resolution & (self.resolution - 1):
             raise ConfigError(f"resolution={self.resolution}: pix2pix needs a power of two ≥ 8 (e.g. 128 or 256)")
         if self.channels is not None and self.channels not in (1, 3):
@@ -117,7 +128,7 @@ class Pix2PixConfig:
 
 
 @register_model("pix2pix")
-class Pix2Pix(GenerativeModel):
+class Pix2Pix(DAugment, GenerativeModel):
     """pix2pix (Isola et al. 2017): paired translation A → B by a U-Net generator trained with a
     conditional 70×70 PatchGAN and an L1 loss (λ = 100), on A/ and B/ folders with matching names or
     side-by-side A|B images."""
@@ -135,6 +146,7 @@ class Pix2Pix(GenerativeModel):
         self.D = PatchDiscriminator(2 * c, config.d_width, config.d_layers, config.norm)  # judges [A, B]
         self.d_loss_fn, self.g_loss_fn = translation_gan_losses(config.loss)
         self._step_cache: Optional[dict[str, torch.Tensor]] = None
+        self.init_augment()
 
     @classmethod
     def data_sources(cls) -> list[DataSource]:
@@ -164,7 +176,7 @@ class Pix2Pix(GenerativeModel):
             if self.config.jitter:  # one transform for both images of a pair
                 a, b = random_jitter(torch.cat([a, b], 1), self.config.jitter_scale).chunk(2, 1)
             fake = self.G(a)
-            adv = self.g_loss_fn(self.D(torch.cat([a, fake], 1)))
+            adv = self.g_loss_fn(self.D(torch.cat(self.augment_d_pair(a, fake), 1)))
             l1 = F.l1_loss(fake, b)
             self._step_cache = {"A": a, "B": b, "fake": fake.detach()}
             return {"loss": adv + self.config.lambda_l1 * l1, "adv": adv.detach(), "l1": l1.detach()}
@@ -172,10 +184,21 @@ class Pix2Pix(GenerativeModel):
             if self._step_cache is None:
                 raise RuntimeError("pix2pix: phase D runs after phase G of the same step")
             s, self._step_cache = self._step_cache, None
-            real_logits = self.D(torch.cat([s["A"], s["B"]], 1))
-            fake_logits = self.D(torch.cat([s["A"], s["fake"]], 1))
-            return {"loss": self.d_loss_fn(real_logits, fake_logits), **self._d_stats(real_logits, fake_logits)}
+            real_logits = self.D(torch.cat(self.augment_d_pair(s["A"], s["B"]), 1))
+            fake_logits = self.D(torch.cat(self.augment_d_pair(s["A"], s["fake"]), 1))
+            ada = self.observe_real_logits(real_logits, threshold=0.0 if self.config.loss == "nonsaturating" else 0.5)
+            return {"loss": self.d_loss_fn(real_logits, fake_logits), **self._d_stats(real_logits, fake_logits),
+                    **ada}
         raise ValueError(f"unknown phase {phase!r}")
+
+    def after_step(self, ctx: StepContext) -> None:
+        self.update_augment(ctx)
+
+    def training_state(self) -> dict[str, Any]:
+        return self.augment_state()
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        self.load_augment_state(state)
 
     # ---- using the model ---------------------------------------------------------------------------
     @property

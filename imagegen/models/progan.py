@@ -43,7 +43,8 @@ from ..nn.ema import half_life_images
 from ..nn.styled import EqualConv2d, EqualLinear, minibatch_stddev, normalize_2nd_moment
 from ..registry import register_model
 from .base import Batch, Phase, StepContext
-from .gan import DAugmentConfig, GANModel, check_image_size
+from .d_augment import DAugmentConfig
+from .gan import GANModel, check_image_size
 
 
 @dataclasses.dataclass

@@ -54,7 +54,8 @@ from ..nn.styled import (EqualConv2d, EqualLinear, MappingNetwork, NoiseInput, N
                          minibatch_stddev, modulated_conv2d, upsample2x)
 from ..registry import register_model
 from .base import Batch, Phase, StepContext
-from .gan import DAugmentConfig, GANModel, check_image_size, discriminator_stats
+from .d_augment import DAugmentConfig
+from .gan import GANModel, check_image_size, discriminator_stats
 
 ConvMode = Literal["auto", "grouped", "scaled"]
 DArchitecture = Literal["resnet", "orig"]
