@@ -595,7 +595,7 @@ def test_ada_heuristic_of_least_squares_discriminators_decides_at_one_half(name,
     batch = {"A": images(n=2, size=16, seed=3), "B": images(n=2, size=16, seed=4)}
     model.training_step("G", batch)
     out = model.training_step("D", batch)
-    assert float(out["ada_p"]) == 0.0
+    assert float(out["ada_p"]) == 0.0 and float(out["acc_real"]) == (1 + rt) / 2  # logged: r_t = 2·acc_real − 1
     assert model.ada.update(2) == pytest.approx(rt)
 
 
@@ -604,5 +604,5 @@ def test_pix2pix_ada_heuristic_uses_the_sign_of_logits():
     model.D = _Constant(0.3)
     batch = {"A": images(n=2, size=16, seed=3), "B": images(n=2, size=16, seed=4)}
     model.training_step("G", batch)
-    model.training_step("D", batch)
+    assert float(model.training_step("D", batch)["acc_real"]) == 1.0
     assert model.ada.update(2) == pytest.approx(1.0)

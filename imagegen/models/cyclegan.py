@@ -65,7 +65,8 @@ reconstructions), ``G/idt_A``, ``G/idt_B`` (L1 of the identity maps), ``G/sem_AB
 (cross-entropies in nats, with ``semantic_weight``), ``G/loss``; ``D/loss_A``, ``D/loss_B``, ``D/loss``
 and the mean patch outputs ``D/d_real_A``, ``D/d_fake_A``, ``D/d_real_B``, ``D/d_fake_B`` (LSGAN
 targets: 1 real, 0 fake; fakes as drawn from the pool, all as D saw them: augmented with ``--augment``),
-with ADA also ``D/ada_p``.
+``D/acc_real`` (the share of real patches of both discriminators above 0.5: (1 + r_t) / 2 of ADA's
+heuristic, with or without ADA), with ADA also ``D/ada_p``.
 """
 from __future__ import annotations
 
@@ -311,9 +312,11 @@ class CycleGAN(DAugment, GenerativeModel):
             # ADA: one r_t over both discriminators' patches; LSGAN decides "real" above 0.5
             self.observe_real_logits(real_logits_A, threshold=0.5)
             ada = self.observe_real_logits(real_logits_B, threshold=0.5)
+            acc_real = self.real_accuracy(torch.cat([real_logits_A.flatten(), real_logits_B.flatten()]), 0.5)
             return {"loss": loss_A + loss_B, "loss_A": loss_A.detach(), "loss_B": loss_B.detach(),
                     "d_real_A": real_logits_A.detach().mean(), "d_fake_A": fake_logits_A.detach().mean(),
-                    "d_real_B": real_logits_B.detach().mean(), "d_fake_B": fake_logits_B.detach().mean(), **ada}
+                    "d_real_B": real_logits_B.detach().mean(), "d_fake_B": fake_logits_B.detach().mean(),
+                    "acc_real": acc_real, **ada}
         raise ValueError(f"unknown phase {phase!r}")
 
     def after_step(self, ctx: StepContext) -> None:

@@ -1,4 +1,4 @@
-"""Discriminator-side augmentation for every GAN of the toolkit: the options (:class:`DAugmentConfig`,
+"""Discriminator-side augmentation for the toolkit's GANs (not yet the optional adversarial term of the restoration models): the options (:class:`DAugmentConfig`,
 inherited by the model configs) and the model methods (:class:`DAugment`, a mixin of
 :class:`~imagegen.models.base.GenerativeModel` subclasses): DiffAugment (Zhao et al. 2020, "Differentiable
 Augmentation for Data-Efficient GAN Training", §3) and adaptive discriminator augmentation (Karras et al.
@@ -27,13 +27,14 @@ class DAugmentConfig:
         "none", "augmentation of every image D sees: DiffAugment (Zhao et al. 2020) or adaptive "
                 "discriminator augmentation (Karras et al. 2020b), for small datasets")
     diffaugment_policy: str = help_field("color,translation,cutout", "DiffAugment policies")
-    ada_target: float = help_field(0.6, "ADA target of r_t = E[sign(D(real))]")
+    ada_target: float = help_field(0.6, "ADA target of r_t = E[sign(D(real))] (least-squares discriminators: "
+                                        "E[sign(D(real) - 0.5)])")
     ada_kimg: float = help_field(500.0, "ADA speed: thousands of images for p to go from 0 to 1")
     ada_interval: int = help_field(4, "ADA: adjust p every N steps")
     ada_groups: str = help_field("blit,geom,color", "ADA augmentation groups (blit, geom, color)")
     ada_p: Optional[float] = help_field(None, "ADA with a fixed probability p in [0, 1] instead of steering it "
-                                              "(the official --aug fixed --p; D/acc_real still shows the "
-                                              "overfitting heuristic)")
+                                              "(the official --aug fixed --p; D/acc_real = (1 + r_t) / 2 still "
+                                              "shows the overfitting heuristic)")
     ada_resample: Literal["filtered", "bilinear"] = help_field(
         "filtered", "ADA geometric resampling: filtered (2x sym6, Karras et al. 2020b App. B) or bilinear (one "
                     "unfiltered sample, this toolkit's way before 2026-12-02), for comparisons")
@@ -135,6 +136,12 @@ class DAugment:
         out_a = self.augment_d(a)
         self.augment_generator.set_state(state)
         return out_a, self.augment_d(b)
+
+    @staticmethod
+    def real_accuracy(real_outputs: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
+        """Share of D's outputs on reals (any shape: PatchGAN patches count one each) above ``threshold``:
+        scalar float32, (1 + r_t) / 2 of ADA's heuristic, detached."""
+        return (real_outputs.detach() > threshold).float().mean()
 
     def observe_real_logits(self, real_logits: torch.Tensor, threshold: float = 0.0) -> dict[str, torch.Tensor]:
         """Feed D's outputs on (augmented) reals to ADA's overfitting heuristic r_t = E[sign(D(x) −

@@ -47,7 +47,8 @@ output is then deterministic.
 
 Logged per step: ``G/adv`` (G's adversarial term), ``G/l1`` (mean absolute error to B), ``G/loss``;
 ``D/loss``, ``D/d_real``, ``D/d_fake`` (mean patch output: σ(logit) for ``nonsaturating``, the raw
-output for ``lsgan``, whose targets are 1 and 0; of the pairs as D saw them), with ADA also ``D/ada_p``.
+output for ``lsgan``, whose targets are 1 and 0; of the pairs as D saw them), ``D/acc_real`` (the share of real pairs' patches D calls real: logit > 0,
+or output > 0.5 with ``lsgan``; (1 + r_t) / 2 of ADA's heuristic), with ADA also ``D/ada_p``.
 """
 from __future__ import annotations
 
@@ -186,9 +187,10 @@ class Pix2Pix(DAugment, GenerativeModel):
             s, self._step_cache = self._step_cache, None
             real_logits = self.D(torch.cat(self.augment_d_pair(s["A"], s["B"]), 1))
             fake_logits = self.D(torch.cat(self.augment_d_pair(s["A"], s["fake"]), 1))
-            ada = self.observe_real_logits(real_logits, threshold=0.0 if self.config.loss == "nonsaturating" else 0.5)
+            threshold = 0.0 if self.config.loss == "nonsaturating" else 0.5  # lsgan: targets 1 and 0
+            ada = self.observe_real_logits(real_logits, threshold)
             return {"loss": self.d_loss_fn(real_logits, fake_logits), **self._d_stats(real_logits, fake_logits),
-                    **ada}
+                    "acc_real": self.real_accuracy(real_logits, threshold), **ada}
         raise ValueError(f"unknown phase {phase!r}")
 
     def after_step(self, ctx: StepContext) -> None:
