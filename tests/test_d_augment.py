@@ -492,19 +492,35 @@ def test_every_image_d_sees_in_training_is_augmented(name):
 
 
 # ------------------------------------------------------------------------------------------------
-# Translation GANs: CycleGAN's two discriminators, pix2pix's discriminator of pairs
+# Translation GANs (CycleGAN's two discriminators, pix2pix's discriminator of pairs) and the restoration
+# models' adversarial term
+
+RESTORERS = ("srresnet", "context-encoder")
 
 
 def _tiny_translator(name: str, **kw):
     from imagegen.models.cyclegan import CycleGAN, CycleGANConfig
+    from imagegen.models.inpaint import ContextEncoder, ContextEncoderConfig
     from imagegen.models.pix2pix import Pix2Pix, Pix2PixConfig
+    from imagegen.models.srnet import SRResNet, SRResNetConfig
 
     torch.manual_seed(0)
     if name == "cyclegan":
         return CycleGAN(CycleGANConfig(resolution=16, channels=3, g_width=4, g_blocks=1, d_width=4, d_layers=2,
                                        **kw))
+    if name == "srresnet":
+        return SRResNet(SRResNetConfig(resolution=16, channels=3, scale=2, width=4, num_blocks=1, adv_weight=1e-3,
+                                       d_width=4, d_layers=2, **kw))
+    if name == "context-encoder":
+        return ContextEncoder(ContextEncoderConfig(resolution=16, channels=3, width=4, num_down=2, num_blocks=1,
+                                                   d_width=4, d_layers=2, **kw))
     return Pix2Pix(Pix2PixConfig(resolution=16, channels=3, g_width=4, d_width=4, d_layers=2, dropout_layers=2,
                                  **kw))
+
+
+def _translator_batch() -> dict[str, torch.Tensor]:
+    a, b = images(n=2, size=16, seed=3), images(n=2, size=16, seed=4)
+    return {"A": a, "B": b, "img": a}  # translators read A and B, restorers the clean img
 
 
 @pytest.mark.parametrize("augment", ["ada", "diffaugment"])
@@ -530,14 +546,15 @@ def test_pair_augmentation_gives_both_images_of_a_pair_one_transform(augment):
     assert all(o is i for o, i in zip(plain.augment_d_pair(a, b), (a, b)))  # no augmentation: the inputs
 
 
-@pytest.mark.parametrize("name", ["cyclegan", "pix2pix"])
+@pytest.mark.parametrize("name", ["cyclegan", "pix2pix", *RESTORERS])
 def test_every_image_the_translators_discriminators_see_is_augmented(name):
     """CycleGAN: D_A and D_B see only augment_d outputs (reals, pooled fakes, G's fakes); pix2pix: D sees
-    only the concatenation of an augment_d_pair output, in both phases."""
+    only the concatenation of an augment_d_pair output, in both phases; the restorers' D only augment_d
+    outputs (clean images and restorations)."""
     model = _tiny_translator(name, augment="diffaugment").train()
-    batch = {"A": images(n=2, size=16, seed=3), "B": images(n=2, size=16, seed=4)}
+    batch = _translator_batch()
     made: list[torch.Tensor] = []  # what D may see: augment_d outputs, or concatenated augmented pairs
-    if name == "cyclegan":
+    if name != "pix2pix":
         plain = model.augment_d
 
         def recording(img):
@@ -547,7 +564,7 @@ def test_every_image_the_translators_discriminators_see_is_augmented(name):
             return out
 
         model.augment_d = recording
-        discriminators = [model.D_A, model.D_B]
+        discriminators = [model.D_A, model.D_B] if name == "cyclegan" else [model.D]
     else:
         plain_pair = model.augment_d_pair
 
@@ -567,7 +584,7 @@ def test_every_image_the_translators_discriminators_see_is_augmented(name):
         made.clear()
         seen.clear()
         model.training_step(phase, batch)
-        calls = {"cyclegan": {"G": 2, "D": 4}, "pix2pix": {"G": 1, "D": 2}}[name][phase]
+        calls = {"G": 2, "D": 4}[phase] if name == "cyclegan" else {"G": 1, "D": 2}[phase]
         assert len(seen) == calls, phase
         assert all(seen), phase
 
@@ -583,26 +600,35 @@ class _Constant(torch.nn.Module):
         return torch.full((len(x), 1, 3, 3), self.value) + 0 * x.mean()
 
 
-@pytest.mark.parametrize("name", ["cyclegan", "pix2pix"])
+@pytest.mark.parametrize("name", ["cyclegan", "pix2pix", *RESTORERS])
 @pytest.mark.parametrize("value, rt", [(0.7, 1.0), (0.3, -1.0)])
 def test_ada_heuristic_of_least_squares_discriminators_decides_at_one_half(name, value, rt):
     """r_t = E[sign(D(x) − 0.5)] for LSGAN outputs (targets 1 and 0): 0.7 on every real patch says 'real'
     everywhere (r_t = 1), 0.3 says 'fake' (r_t = −1), though both are positive."""
-    extra = {} if name == "cyclegan" else {"loss": "lsgan"}
+    extra = {"cyclegan": {}, "pix2pix": {"loss": "lsgan"}}.get(name, {"gan_loss": "lsgan"})
     model = _tiny_translator(name, augment="ada", ada_interval=1, **extra)
     for attr in ("D_A", "D_B") if name == "cyclegan" else ("D",):
         setattr(model, attr, _Constant(value))
-    batch = {"A": images(n=2, size=16, seed=3), "B": images(n=2, size=16, seed=4)}
+    batch = _translator_batch()
     model.training_step("G", batch)
     out = model.training_step("D", batch)
     assert float(out["ada_p"]) == 0.0 and float(out["acc_real"]) == (1 + rt) / 2  # logged: r_t = 2·acc_real − 1
     assert model.ada.update(2) == pytest.approx(rt)
 
 
-def test_pix2pix_ada_heuristic_uses_the_sign_of_logits():
-    model = _tiny_translator("pix2pix", augment="ada", ada_interval=1)  # loss nonsaturating: logits
+@pytest.mark.parametrize("name", ["pix2pix", "srresnet"])
+def test_ada_heuristic_of_logits_uses_their_sign(name):
+    model = _tiny_translator(name, augment="ada", ada_interval=1)  # nonsaturating loss: logits
     model.D = _Constant(0.3)
-    batch = {"A": images(n=2, size=16, seed=3), "B": images(n=2, size=16, seed=4)}
+    batch = _translator_batch()
     model.training_step("G", batch)
     assert float(model.training_step("D", batch)["acc_real"]) == 1.0
     assert model.ada.update(2) == pytest.approx(1.0)
+
+
+def test_restorers_refuse_augmentation_without_a_discriminator():
+    from imagegen.models.srnet import SRResNetConfig
+
+    with pytest.raises(ConfigError, match="--adv-weight"):
+        SRResNetConfig(resolution=16, scale=2, adv_weight=0.0, augment="diffaugment")
+    assert SRResNetConfig(resolution=16, scale=2, adv_weight=1e-3, d_layers=2, augment="ada").augment == "ada"

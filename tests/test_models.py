@@ -42,8 +42,10 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
                      ada_kimg=0.01),
     "pix2pix": dict(resolution=16, g_width=4, d_width=4, d_layers=2, dropout_layers=2, augment="diffaugment"),
     "dncnn": dict(resolution=8, depth=3, width=4),
-    "srresnet": dict(resolution=8, scale=2, width=4, num_blocks=1, adv_weight=1e-3, d_width=4, d_layers=1),
-    "context-encoder": dict(resolution=8, width=4, num_down=2, num_blocks=1, d_width=4, d_layers=1),
+    "srresnet": dict(resolution=8, scale=2, width=4, num_blocks=1, adv_weight=1e-3, d_width=4, d_layers=1,
+                     augment="diffaugment"),
+    "context-encoder": dict(resolution=8, width=4, num_down=2, num_blocks=1, d_width=4, d_layers=1, augment="ada",
+                            ada_interval=1, ada_kimg=0.01),
     # grows 4 → 8 within the suite's few steps (10 images per stage), so resume is checked mid-growth
     "progan": dict(resolution=8, z_dim=8, channel_base=32, channel_max=8, mbstd_group=2, fade_kimg=0.01,
                    stable_kimg=0.01, augment="ada", ada_interval=1, ada_kimg=0.01),

@@ -1,4 +1,4 @@
-"""Discriminator-side augmentation for the toolkit's GANs (not yet the optional adversarial term of the restoration models): the options (:class:`DAugmentConfig`,
+"""Discriminator-side augmentation for every GAN of the toolkit (and the adversarial term of the restoration models): the options (:class:`DAugmentConfig`,
 inherited by the model configs) and the model methods (:class:`DAugment`, a mixin of
 :class:`~imagegen.models.base.GenerativeModel` subclasses): DiffAugment (Zhao et al. 2020, "Differentiable
 Augmentation for Data-Efficient GAN Training", §3) and adaptive discriminator augmentation (Karras et al.

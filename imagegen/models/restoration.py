@@ -18,7 +18,9 @@ Models: ``dncnn`` (denoising, :mod:`imagegen.models.dncnn`), ``srresnet`` (super
 :mod:`imagegen.models.srnet`), ``context-encoder`` (inpainting, :mod:`imagegen.models.inpaint`).
 The optional adversarial term of ``srresnet`` and ``context-encoder`` uses the
 :class:`~imagegen.nn.image2image.PatchDiscriminator` (70×70 PatchGAN with batch norm, as
-pix2pix's) and the GAN losses of :mod:`imagegen.losses`.
+pix2pix's) and the GAN losses of :mod:`imagegen.losses`; ``--augment diffaugment|ada`` passes every
+image that D sees (the clean images and the restorations, in both phases) through DiffAugment or ADA
+(:mod:`imagegen.models.d_augment`; not in the SRGAN or Context Encoder papers, for small datasets).
 """
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ from ..errors import ConfigError
 from ..losses import get_gan_loss
 from ..nn import adam
 from ..nn.image2image import PatchDiscriminator, patch_min_size
-from .base import Batch, DataSource, GenerativeModel, Phase
+from .base import Batch, DataSource, GenerativeModel, Phase, StepContext
+from .d_augment import DAugment, DAugmentConfig
 
 
 def degradation_field() -> Any:
@@ -76,7 +79,7 @@ class RestorationConfig:
 
 
 @dataclasses.dataclass
-class AdversarialRestorationConfig(RestorationConfig):
+class AdversarialRestorationConfig(RestorationConfig, DAugmentConfig):
     """A restoration config with the optional adversarial term (a :class:`PatchDiscriminator` D)."""
 
     adv_weight: float = help_field(0.0, "weight of the adversarial term in the restorer's loss (0 = no "
@@ -93,6 +96,10 @@ class AdversarialRestorationConfig(RestorationConfig):
             raise ConfigError(f"--adv-weight {self.adv_weight}: must be ≥ 0 (0 = no discriminator)")
         if self.gan_loss not in ("nonsaturating", "hinge", "lsgan"):
             raise ConfigError(f"--gan-loss {self.gan_loss}: use nonsaturating, hinge or lsgan")
+        self.check_augment()
+        if self.augment != "none" and self.adv_weight == 0:
+            raise ConfigError(f"--augment {self.augment} augments what the discriminator sees, and --adv-weight 0 "
+                              "means no discriminator: give --adv-weight > 0 or drop --augment")
         if self.adv_weight > 0:
             if self.d_width < 1 or self.d_layers < 1:
                 raise ConfigError(f"--d-width {self.d_width} / --d-layers {self.d_layers}: both must be ≥ 1")
@@ -102,7 +109,7 @@ class AdversarialRestorationConfig(RestorationConfig):
                                   "lower --d-layers")
 
 
-class RestorationModel(GenerativeModel):
+class RestorationModel(DAugment, GenerativeModel):
     """Base of the restoration models (see the module docstring).
 
     Subclasses set :attr:`restoration_task`, build ``self.G`` (and ``self.D`` through
@@ -112,7 +119,8 @@ class RestorationModel(GenerativeModel):
 
     Logged per step: ``G/loss``, ``G/rec`` (the reconstruction loss), ``G/psnr`` (of the batch's
     restorations, in dB on [0, 1] images, before 8-bit rounding) and, when adversarial, ``G/adv``,
-    ``D/loss``, ``D/d_real``, ``D/d_fake``.
+    ``D/loss``, ``D/d_real``, ``D/d_fake``, ``D/acc_real`` (share of real patches D calls real) and with
+    ADA ``D/ada_p``.
     """
 
     #: ``denoise``, ``super-resolution`` or ``inpaint``: the task the model restores
@@ -130,6 +138,7 @@ class RestorationModel(GenerativeModel):
                                f"for {config.degradation.task}")
         self.D = None
         self._fake: Optional[torch.Tensor] = None
+        self.init_augment()
 
     @classmethod
     def data_sources(cls) -> list[DataSource]:
@@ -187,7 +196,7 @@ class RestorationModel(GenerativeModel):
                 logs = {"rec": rec.detach(), "psnr": (-10 * torch.log10(mse.clamp_min(1e-10))).mean()}
             loss = getattr(self.config, "rec_weight", 1.0) * rec
             if self.D is not None:
-                adv = self.g_loss_fn(self.D(out))
+                adv = self.g_loss_fn(self.D(self.augment_d(out)))
                 loss = loss + self.config.adv_weight * adv
                 logs["adv"] = adv.detach()
                 self._fake = out.detach()  # for this step's D phase
@@ -195,12 +204,24 @@ class RestorationModel(GenerativeModel):
         if phase == "D":
             if self._fake is None:
                 raise RuntimeError("the D phase runs after the G phase of the same step")
-            real_logits, fake_logits = self.D(clean), self.D(self._fake)
+            real_logits, fake_logits = self.D(self.augment_d(clean)), self.D(self.augment_d(self._fake))
             self._fake = None
+            threshold = 0.5 if self.config.gan_loss == "lsgan" else 0.0  # lsgan: targets 1 and 0
             return {"loss": self.d_loss_fn(real_logits, fake_logits),
                     "d_real": torch.sigmoid(real_logits.detach()).mean(),
-                    "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+                    "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
+                    "acc_real": self.real_accuracy(real_logits, threshold),
+                    **self.observe_real_logits(real_logits, threshold)}
         raise ValueError(f"unknown phase {phase!r}")
+
+    def after_step(self, ctx: StepContext) -> None:
+        self.update_augment(ctx)
+
+    def training_state(self) -> dict[str, Any]:
+        return self.augment_state()
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        self.load_augment_state(state)
 
     # ---- using the model -------------------------------------------------------------------------------
     def check_input(self, degraded: torch.Tensor, mask: Optional[torch.Tensor]) -> None:
