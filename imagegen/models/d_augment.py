@@ -1,10 +1,11 @@
-"""Discriminator-side augmentation for every GAN of the toolkit (and the adversarial term of the restoration models): the options (:class:`DAugmentConfig`,
-inherited by the model configs) and the model methods (:class:`DAugment`, a mixin of
-:class:`~imagegen.models.base.GenerativeModel` subclasses): DiffAugment (Zhao et al. 2020, "Differentiable
-Augmentation for Data-Efficient GAN Training", §3) and adaptive discriminator augmentation (Karras et al.
-2020b, "Training Generative Adversarial Networks with Limited Data", §2–3). Every image a discriminator
-sees, real and fake, in every phase, goes through the same differentiable augmentation; paired
-discriminators (pix2pix's D of ``[A, B]``) get one transform per pair (:meth:`DAugment.augment_d_pair`).
+"""Discriminator-side augmentation for every GAN of the toolkit and the restoration models' adversarial
+term: the options (:class:`DAugmentConfig`, inherited by the model configs) and the model methods
+(:class:`DAugment`, a mixin of :class:`~imagegen.models.base.GenerativeModel` subclasses): DiffAugment
+(Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN Training", §3) and adaptive
+discriminator augmentation (Karras et al. 2020b, "Training Generative Adversarial Networks with Limited
+Data", §2–3). Every image a discriminator sees, real and fake, in every phase, goes through the same
+differentiable augmentation; paired discriminators (pix2pix's D of ``[A, B]``) get one transform per
+pair (:meth:`DAugment.augment_d_pair`).
 """
 from __future__ import annotations
 

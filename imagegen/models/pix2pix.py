@@ -47,8 +47,9 @@ output is then deterministic.
 
 Logged per step: ``G/adv`` (G's adversarial term), ``G/l1`` (mean absolute error to B), ``G/loss``;
 ``D/loss``, ``D/d_real``, ``D/d_fake`` (mean patch output: σ(logit) for ``nonsaturating``, the raw
-output for ``lsgan``, whose targets are 1 and 0; of the pairs as D saw them), ``D/acc_real`` (the share of real pairs' patches D calls real: logit > 0,
-or output > 0.5 with ``lsgan``; (1 + r_t) / 2 of ADA's heuristic), with ADA also ``D/ada_p``.
+output for ``lsgan``, whose targets are 1 and 0; of the pairs as D saw them), ``D/acc_real`` (the share
+of real pairs' patches D calls real: logit > 0, or output > 0.5 with ``lsgan``; (1 + r_t) / 2 of ADA's
+heuristic), with ADA also ``D/ada_p``.
 """
 from __future__ import annotations
 
