@@ -86,7 +86,7 @@ from ..nn.image2image import (ImagePool, PatchDiscriminator, ResnetGenerator, ch
                               constant_then_linear_decay, patch_min_size, random_jitter,
                               translation_gan_losses)
 from ..registry import register_model
-from .base import Batch, DataSource, GenerativeModel, LRSchedule, Phase, StepContext
+from .base import Batch, DataSource, GenerativeModel, LRSchedule, Phase
 from .d_augment import DAugment, DAugmentConfig
 
 
@@ -318,9 +318,6 @@ class CycleGAN(DAugment, GenerativeModel):
                     "d_real_B": real_logits_B.detach().mean(), "d_fake_B": fake_logits_B.detach().mean(),
                     "acc_real": acc_real, **ada}
         raise ValueError(f"unknown phase {phase!r}")
-
-    def after_step(self, ctx: StepContext) -> None:
-        self.update_augment(ctx)
 
     def training_state(self) -> dict[str, Any]:
         return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state(), **self.augment_state()}

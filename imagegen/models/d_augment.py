@@ -71,7 +71,8 @@ class DAugment:
     """Discriminator augmentation for a model whose ``config`` inherits :class:`DAugmentConfig`. Call
     :meth:`init_augment` from ``__init__``, pass every image D sees through :meth:`augment_d` (or a pair
     through :meth:`augment_d_pair`), D's outputs on reals to :meth:`observe_real_logits`, call
-    :meth:`update_augment` from ``after_step`` and merge :meth:`augment_state` into the training state."""
+    :meth:`update_augment` from ``after_step`` and merge :meth:`augment_state` into the training state
+    (the defaults below do both for a model that has nothing else to do there)."""
 
     config: Any
     ada: Any = None
@@ -157,6 +158,18 @@ class DAugment:
         """After a step: let ADA adjust ``p`` (every ``ada_interval`` steps, over all processes)."""
         if self.ada is not None:
             self.ada.update(int(round(ctx.images_per_step)))
+
+    def after_step(self, ctx: StepContext) -> None:
+        """Default ``after_step`` of a model with this mixin: :meth:`update_augment` (override and call it)."""
+        self.update_augment(ctx)
+
+    def training_state(self) -> dict[str, Any]:
+        """Default training state of a model with this mixin: :meth:`augment_state` (override and merge it)."""
+        return self.augment_state()
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        """Default: :meth:`load_augment_state`."""
+        self.load_augment_state(state)
 
     def augment_state(self) -> dict[str, Any]:
         """``ada`` (the controller's state) and ``augment_rng`` (the generator's), for the training state."""

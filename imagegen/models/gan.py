@@ -97,12 +97,6 @@ class GANModel(DAugment, GenerativeModel):
                 track_norm_stats(self.G_ema, *self.generator_inputs(self.ema_norm_batch))
         self.update_augment(ctx)
 
-    def training_state(self) -> dict[str, Any]:
-        return self.augment_state()
-
-    def load_training_state(self, state: dict[str, Any]) -> None:
-        self.load_augment_state(state)
-
     def sample_latents(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """z [n, z_dim] float32 ~ N(0, I) on the model's device."""
         return torch.randn(n, self.config.z_dim, generator=generator, device=self.device)

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +66,7 @@ from ..nn import adam
 from ..nn.image2image import (PatchDiscriminator, UnetGenerator, check_translate_input, constant_then_linear_decay,
                               patch_min_size, random_jitter, translation_gan_losses)
 from ..registry import register_model
-from .base import Batch, DataSource, GenerativeModel, LRSchedule, Phase, StepContext
+from .base import Batch, DataSource, GenerativeModel, LRSchedule, Phase
 from .d_augment import DAugment, DAugmentConfig
 
 
@@ -193,15 +193,6 @@ class Pix2Pix(DAugment, GenerativeModel):
             return {"loss": self.d_loss_fn(real_logits, fake_logits), **self._d_stats(real_logits, fake_logits),
                     "acc_real": self.real_accuracy(real_logits, threshold), **ada}
         raise ValueError(f"unknown phase {phase!r}")
-
-    def after_step(self, ctx: StepContext) -> None:
-        self.update_augment(ctx)
-
-    def training_state(self) -> dict[str, Any]:
-        return self.augment_state()
-
-    def load_training_state(self, state: dict[str, Any]) -> None:
-        self.load_augment_state(state)
 
     # ---- using the model ---------------------------------------------------------------------------
     @property

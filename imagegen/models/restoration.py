@@ -37,7 +37,7 @@ from ..errors import ConfigError
 from ..losses import get_gan_loss
 from ..nn import adam
 from ..nn.image2image import PatchDiscriminator, patch_min_size
-from .base import Batch, DataSource, GenerativeModel, Phase, StepContext
+from .base import Batch, DataSource, GenerativeModel, Phase
 from .d_augment import DAugment, DAugmentConfig
 
 
@@ -213,15 +213,6 @@ class RestorationModel(DAugment, GenerativeModel):
                     "acc_real": self.real_accuracy(real_logits, threshold),
                     **self.observe_real_logits(real_logits, threshold)}
         raise ValueError(f"unknown phase {phase!r}")
-
-    def after_step(self, ctx: StepContext) -> None:
-        self.update_augment(ctx)
-
-    def training_state(self) -> dict[str, Any]:
-        return self.augment_state()
-
-    def load_training_state(self, state: dict[str, Any]) -> None:
-        self.load_augment_state(state)
 
     # ---- using the model -------------------------------------------------------------------------------
     def check_input(self, degraded: torch.Tensor, mask: Optional[torch.Tensor]) -> None:
