@@ -72,6 +72,13 @@ def get_gan_loss(name: str) -> tuple[LossFn, Callable[[torch.Tensor], torch.Tens
     return GAN_LOSSES[name]
 
 
+def real_threshold(name: str) -> float:
+    """The output above which a discriminator trained with loss ``name`` calls an image real: 0.5 for
+    ``lsgan`` (the midpoint of its targets 1 and 0, Mao et al. 2017), 0 for the losses on logits or
+    critic values. Used for D/acc_real and ADA's heuristic r_t = E[sign(D(x) − threshold)]."""
+    return 0.5 if name == "lsgan" else 0.0
+
+
 def gradient_penalty(D: Callable[..., torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      *args: object) -> torch.Tensor:
     """WGAN-GP gradient penalty E[(‖∇_x̂ D(x̂)‖₂ − 1)²] (Gulrajani et al. 2017, Eq. 3).

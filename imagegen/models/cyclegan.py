@@ -81,6 +81,7 @@ import torch.nn.functional as F
 
 from ..config import help_field
 from ..errors import ConfigError
+from ..losses import real_threshold
 from ..nn import adam
 from ..nn.image2image import (ImagePool, PatchDiscriminator, ResnetGenerator, check_translate_input,
                               constant_then_linear_decay, patch_min_size, random_jitter,
@@ -310,9 +311,10 @@ class CycleGAN(DAugment, GenerativeModel):
             loss_A = self.d_loss_fn(real_logits_A, fake_logits_A)
             loss_B = self.d_loss_fn(real_logits_B, fake_logits_B)
             # ADA: one r_t over both discriminators' patches; LSGAN decides "real" above 0.5
-            self.observe_real_logits(real_logits_A, threshold=0.5)
-            ada = self.observe_real_logits(real_logits_B, threshold=0.5)
-            acc_real = self.real_accuracy(torch.cat([real_logits_A.flatten(), real_logits_B.flatten()]), 0.5)
+            threshold = real_threshold("lsgan")
+            self.observe_real_logits(real_logits_A, threshold)
+            ada = self.observe_real_logits(real_logits_B, threshold)
+            acc_real = self.real_accuracy(torch.cat([real_logits_A.flatten(), real_logits_B.flatten()]), threshold)
             return {"loss": loss_A + loss_B, "loss_A": loss_A.detach(), "loss_B": loss_B.detach(),
                     "d_real_A": real_logits_A.detach().mean(), "d_fake_A": fake_logits_A.detach().mean(),
                     "d_real_B": real_logits_B.detach().mean(), "d_fake_B": fake_logits_B.detach().mean(),

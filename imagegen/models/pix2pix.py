@@ -62,6 +62,7 @@ import torch.nn.functional as F
 
 from ..config import help_field
 from ..errors import ConfigError
+from ..losses import real_threshold
 from ..nn import adam
 from ..nn.image2image import (PatchDiscriminator, UnetGenerator, check_translate_input, constant_then_linear_decay,
                               patch_min_size, random_jitter, translation_gan_losses)
@@ -188,7 +189,7 @@ class Pix2Pix(DAugment, GenerativeModel):
             s, self._step_cache = self._step_cache, None
             real_logits = self.D(torch.cat(self.augment_d_pair(s["A"], s["B"]), 1))
             fake_logits = self.D(torch.cat(self.augment_d_pair(s["A"], s["fake"]), 1))
-            threshold = 0.0 if self.config.loss == "nonsaturating" else 0.5  # lsgan: targets 1 and 0
+            threshold = real_threshold(self.config.loss)
             ada = self.observe_real_logits(real_logits, threshold)
             return {"loss": self.d_loss_fn(real_logits, fake_logits), **self._d_stats(real_logits, fake_logits),
                     "acc_real": self.real_accuracy(real_logits, threshold), **ada}

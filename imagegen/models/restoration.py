@@ -34,7 +34,7 @@ from torch import nn
 from ..config import help_field
 from ..data.degradations import Degradation, Degraded
 from ..errors import ConfigError
-from ..losses import get_gan_loss
+from ..losses import get_gan_loss, real_threshold
 from ..nn import adam
 from ..nn.image2image import PatchDiscriminator, patch_min_size
 from .base import Batch, DataSource, GenerativeModel, Phase
@@ -206,7 +206,7 @@ class RestorationModel(DAugment, GenerativeModel):
                 raise RuntimeError("the D phase runs after the G phase of the same step")
             real_logits, fake_logits = self.D(self.augment_d(clean)), self.D(self.augment_d(self._fake))
             self._fake = None
-            threshold = 0.5 if self.config.gan_loss == "lsgan" else 0.0  # lsgan: targets 1 and 0
+            threshold = real_threshold(self.config.gan_loss)
             return {"loss": self.d_loss_fn(real_logits, fake_logits),
                     "d_real": torch.sigmoid(real_logits.detach()).mean(),
                     "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
