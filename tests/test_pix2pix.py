@@ -198,6 +198,23 @@ def test_cli_trains_on_side_by_side_pairs(tmp_path, capsys):
     assert (run / "samples" / "step-0000002.png").is_file()
 
 
+def test_a_constant_rate_trains_on_a_minutes_budget_alone(tmp_path, capsys):
+    # the colourisation proof's command (docs/image_to_image.md): --decay-start 1.0 --minutes, no --steps
+    side_by_side(tmp_path / "pairs", 6)
+
+    def open_ended(out) -> list:
+        args = pix2pix_args(tmp_path / "pairs", out)
+        i = args.index("--steps")
+        return args[:i] + args[i + 2:] + ["--minutes", "0.01"]
+
+    code, _, err = run_cli(open_ended(tmp_path / "run") + ["--decay-start", "1.0"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "run" / "checkpoints").is_dir()
+    # the default decay to zero needs the run's length
+    code, _, err = run_cli(open_ended(tmp_path / "decay"), capsys)
+    assert code == 2 and "needs the run's length" in err
+
+
 def test_cli_pairs_folders_by_name_and_refuses_unmatched_names(tmp_path, capsys):
     rng = np.random.default_rng(1)
     for side in ("A", "B"):

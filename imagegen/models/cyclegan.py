@@ -255,6 +255,10 @@ class CycleGAN(DAugment, GenerativeModel):
                 "D": adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), c.lr, betas)}
 
     def lr_schedules(self) -> dict[str, LRSchedule]:
+        """Constant, then linear decay to zero from ``decay_start`` of the run; none at ``decay_start`` 1
+        (a constant rate, so a ``--minutes`` budget alone can bound the run)."""
+        if self.config.decay_start >= 1.0:
+            return {}
         decay = constant_then_linear_decay(self.config.decay_start)
         return {"G": decay, "D": decay}
 

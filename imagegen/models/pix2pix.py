@@ -163,6 +163,10 @@ class Pix2Pix(DAugment, GenerativeModel):
                 "D": adam(self.D.parameters(), c.lr, (c.beta1, c.beta2))}
 
     def lr_schedules(self) -> dict[str, LRSchedule]:
+        """Constant, then linear decay to zero from ``decay_start`` of the run; none at ``decay_start`` 1
+        (a constant rate, so a ``--minutes`` budget alone can bound the run)."""
+        if self.config.decay_start >= 1.0:
+            return {}
         decay = constant_then_linear_decay(self.config.decay_start)
         return {"G": decay, "D": decay}
 
