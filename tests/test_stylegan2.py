@@ -195,6 +195,25 @@ def test_orig_discriminator_has_no_skips_and_trains():
         StyleGANConfig(progressive=True, d_architecture="orig")
 
 
+def test_conditional_discriminator_is_a_projection_on_the_label_embedding():
+    """StyleGAN2-ADA's conditional D: logit = <features(x), cmap(c)> / sqrt(C); G's w depends on c too."""
+    model = tiny(num_classes=3)
+    D, G = model.D, model.G
+    x = torch.randn(4, 1, 16, 16)
+    c = torch.tensor([0, 1, 2, 0])
+    out = D(x, c)
+    assert out.shape == (4,)
+    feats = D.out(D.fc(D.conv(minibatch_stddev(D.blocks(D.from_rgb(x)), D.mbstd_group)).flatten(1)))
+    cm = D.cmap(torch.empty(4, 0), c)
+    torch.testing.assert_close(out, (feats * cm).sum(1) / math.sqrt(cm.shape[1]))
+    # the same image scored under another label gets another logit; the label's embedding decides it
+    assert not torch.allclose(D(x, torch.tensor([1, 2, 0, 1])), out)
+    with pytest.raises(ValueError, match="needs labels"):
+        D(x)
+    z = torch.randn(2, 16)
+    assert not torch.allclose(G.map(z, torch.tensor([0, 0])), G.map(z, torch.tensor([1, 1])))
+
+
 def test_cli_conditional_on_unlabelled_data_is_one_line_error(tmp_path, capsys):
     import numpy as np
     from PIL import Image

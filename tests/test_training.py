@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import TINY_DCGAN, run_cli, run_subprocess
@@ -122,6 +123,26 @@ def test_torchrun_two_processes(tmp_path):
     # the trainer checks at the end that both replicas hold the same weights (it raises otherwise)
     model = imagegen.load_run(run)
     assert imagegen.generate(model, 4).shape == (4, 1, 16, 16)
+
+
+def test_torchrun_ada_keeps_one_p_on_every_process(tmp_path):
+    """Issue 9: ADA's p is steered by r_t summed over all processes (all_reduce), so both ranks hold the
+    same p at every checkpoint, and it moved (a D that sees 16×16 digits quickly calls reals real)."""
+    run = tmp_path / "ddp-ada"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "imagegen", "train", "dcgan", *TINY_DCGAN, "--steps", "8", "--log-every", "2",
+                        "--augment", "ada", "--ada-interval", "1", "--ada-kimg", "0.05", "--ada-target", "0.0",
+                        "--ckpt-every", "4", "--out", str(run)],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for step in (4, 8):
+        state = ckpt.load_trainer_state(run / "checkpoints" / f"step-{step:07d}")
+        ranks = [s["ada"] for s in state["model_state"]]
+        assert len(ranks) == 2 and ranks[0]["p"] == ranks[1]["p"], ranks
+        assert ranks[0]["p"] > 0.0
+        # each rank keeps its own augmentation generator (different draws on different data)
+        assert not torch.equal(state["model_state"][0]["augment_rng"], state["model_state"][1]["augment_rng"])
 
 
 def test_torchrun_nan_on_one_rank_stops_every_rank_with_the_message(tmp_path):

@@ -49,7 +49,7 @@ def parse_seeds(text: str, option: str = "--seeds", at_least: int = 2) -> list[i
               help="spherical (for Gaussian latents; White 2016) or linear interpolation  "
                    "[default: slerp in z, lerp in w]")
 @click.option("--space", type=click.Choice(["z", "w"]), default=None,
-              help="style-based models (stylegan2): interpolate the prior latent z, or linearly the mapped "
+              help="style-based models (stylegan2, stylegan): interpolate the prior latent z, or linearly the mapped "
                    "w (StyleGAN §4.2), decoded with constant noise  [default: z; w with --projections]")
 @click.option("--class", "class_", type=int, default=None, help="class label (required for conditional models)")
 @click.option("--class-grid", is_flag=True,

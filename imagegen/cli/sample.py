@@ -139,8 +139,8 @@ def style_options(model: object, truncation_psi: Optional[float], truncation_cut
     if not getattr(model, "has_style_latents", False):
         if given:
             raise ConfigError(f"--truncation-psi, --truncation-cutoff and --noise-mode apply to style-based "
-                              f"models with a mapping network (stylegan2), not {getattr(model, 'model_name', '')}; "
-                              "drop them")
+                              "models with a mapping network (stylegan2, stylegan), not "
+                              f"{getattr(model, 'model_name', '')}; drop them")
         return {}
     psi = 1.0 if truncation_psi is None else float(truncation_psi)
     if psi < 0 or (psi > 1 and not allow_extrapolation):

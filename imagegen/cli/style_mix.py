@@ -43,7 +43,7 @@ from .sample import style_options
 def style_mix(run_dir: Path, rows: str, cols: str, layers: str, out: Path, truncation_psi: Optional[float],
               truncation_cutoff: Optional[int], allow_extrapolation: bool, noise_mode: str,
               class_: Optional[int], device: str, force: bool) -> None:
-    """Style-mixing grid of the style-based model in RUN_DIR (stylegan2): the first row shows the
+    """Style-mixing grid of the style-based model in RUN_DIR (stylegan2, stylegan): the first row shows the
     --cols images, the first column the --rows images, and cell (i, j) is row image i with the
     --layers styles of column image j (seeds as in `imagegen sample --seed`).
 

@@ -202,7 +202,7 @@ def _tween_w(model, keys: torch.Tensor, steps: int, labels: Optional[int | torch
               batch_size: int) -> torch.Tensor:
     """:func:`tween` with ``space="w"``: keys z [K, z_dim] → ws [K, num_ws, w_dim] → linear path → images."""
     if not getattr(model, "has_style_latents", False):
-        raise ConfigError(f"--space w needs a style-based model with a mapping network (stylegan2), not "
+        raise ConfigError(f"--space w needs a style-based model with a mapping network (stylegan2, stylegan), not "
                           f"{model.model_name}; use --space z")
     if method != "lerp":
         raise ConfigError(f"--method {method}: w is not Gaussian, so --space w interpolates linearly "

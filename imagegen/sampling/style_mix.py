@@ -116,7 +116,7 @@ def style_mix_grid(model, row_seeds: Sequence[Key], col_seeds: Sequence[Key], la
     """
     name = getattr(model, "model_name", type(model).__name__)
     if not getattr(model, "has_style_latents", False):
-        raise ConfigError(f"{name} has no mapping network; style-mix needs a style-based model (stylegan2)")
+        raise ConfigError(f"{name} has no mapping network; style-mix needs a style-based model (stylegan2, stylegan)")
     n_rows, n_cols, num_ws = len(row_seeds), len(col_seeds), model.num_ws
     if not n_rows or not n_cols:
         raise ConfigError("style mixing needs at least one row seed and one column seed (e.g. --rows 1,2 --cols 3,4)")
