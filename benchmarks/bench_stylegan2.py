@@ -5,10 +5,14 @@ both modulated-convolution paths (``grouped``: per-sample weights in one grouped
 
 * where the time goes: seconds per step of each phase (D, Dreg = lazy R1 every 16 steps, G, Greg =
   lazy path length every 4 steps), amortised over a whole number of R1 intervals;
-* FLOPs per training image (``torch.utils.flop_counter``'s formulas, every phase weighted by how often it runs),
-  the achieved GFLOP/s and its share of the machine's fp32 matmul peak measured in the same run;
+* FLOPs per training image (``torch.utils.flop_counter``'s formulas, every phase weighted by how often it runs)
+  and per sampled image, the achieved GFLOP/s of training and of sampling and their share of the
+  machine's fp32 matmul peak measured in the same run;
+* sampling at ``--sample-batch`` images per call (default: the training batch), 256 images timed;
 * peak resident memory of the process that ran the configuration (each configuration runs in its
-  own subprocess, so the figure is its own; CUDA: ``torch.cuda.max_memory_allocated``);
+  own subprocess, so the figure is its own, read before the FLOP count builds a second model; CUDA:
+  ``torch.cuda.max_memory_allocated``);
+* at 32×32, the ratio to lucidrains' stylegan2-pytorch as quoted in issue 9 (below);
 * with ``--ada-p 0.2,...``: the same with adaptive discriminator augmentation held at each ``p``
   (``--augment ada --ada-p P``, the paper's filtered resampling), i.e. what augmenting every image D sees
   costs per step (``none`` in the list: without augmentation).
@@ -24,6 +28,8 @@ Usage (run alone)::
     python benchmarks/bench_stylegan2.py --json bench_stylegan2.json
     python benchmarks/bench_stylegan2.py --resolutions 32 --modes scaled --steps 16   # quick
     python benchmarks/bench_stylegan2.py --resolutions 64 --modes scaled --ada-p none,0.2   # ADA's cost
+    python benchmarks/bench_stylegan2.py --resolutions 32 --modes scaled --batch-size 16 \\
+        --channel-base 1024 --channel-max 256          # lucidrains' default widths, its batch
 """
 from __future__ import annotations
 
@@ -45,6 +51,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from machine import add_thread_and_json_options, start  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+LUCIDRAINS_TRAIN = (11, 13)  # images/s at 32x32, batch 8/16, as quoted in issue 9 (not measured here)
+LUCIDRAINS_SAMPLE = (76, 101)
 sys.path.insert(0, str(REPO))
 
 
@@ -95,11 +103,12 @@ def prepare_phase(opts: dict, ph) -> torch.optim.Optimizer:
     return opts[ph.optimizer_name]
 
 
-def count_flops_per_step(res: int, batch: int, channel_base: int, channel_max: int, device: torch.device,
-                         ada_p: Optional[float] = None) -> float:
-    """FLOPs of one training step (every phase weighted by how often it runs), counted on the ``scaled``
-    path for both paths: they compute the same products, but the formulas of ``torch.utils.flop_counter``
-    do not divide a grouped convolution's count by its groups (they over-count the grouped path N-fold)."""
+def count_flops(res: int, batch: int, sample_batch: int, channel_base: int, channel_max: int,
+                device: torch.device, ada_p: Optional[float] = None) -> tuple[float, float]:
+    """FLOPs of one training step (every phase weighted by how often it runs) and of one sampling call of
+    ``sample_batch`` images, counted on the ``scaled`` path for both paths: they compute the same
+    products, but the formulas of ``torch.utils.flop_counter`` do not divide a grouped convolution's
+    count by its groups (they over-count the grouped path N-fold)."""
     model = build(res, "scaled", channel_base, channel_max, device, ada_p)
     opts = model.configure_optimizers()
     real = random_batch(res, batch, device)
@@ -109,12 +118,17 @@ def count_flops_per_step(res: int, batch: int, channel_base: int, channel_max: i
         with FlopCount() as fc:
             model.training_step(ph.name, real)["loss"].backward()
         total += fc.total / ph.every
-    return total
+    model.eval()
+    with FlopCount() as fc:
+        model.sample(sample_batch, torch.Generator(device=device).manual_seed(0))
+    return total, float(fc.total)
 
 
-def run_one(res: int, mode: str, steps: int, batch: int, channel_base: int, channel_max: int,
+def run_one(res: int, mode: str, steps: int, batch: int, sample_batch: int, channel_base: int, channel_max: int,
             device: torch.device, ada_p: Optional[float] = None) -> dict:
-    """Train ``steps`` steps and sample; return the figures of one configuration."""
+    """Train ``steps`` steps at ``batch`` and sample 256 images in calls of ``sample_batch``; return the
+    figures of one configuration. Peak memory is read before the FLOPs are counted (that builds a second
+    model)."""
     model = build(res, mode, channel_base, channel_max, device, ada_p)
     opts = model.configure_optimizers()
     phases = model.phases()
@@ -129,7 +143,6 @@ def run_one(res: int, mode: str, steps: int, batch: int, channel_base: int, chan
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    flops_per_step = count_flops_per_step(res, batch, channel_base, channel_max, device, ada_p)
     for step in range(2):
         for ph in phases:
             run_phase(ph)
@@ -149,23 +162,28 @@ def run_one(res: int, mode: str, steps: int, batch: int, channel_base: int, chan
 
     model.eval()
     gen = torch.Generator(device=device).manual_seed(0)
-    n_sample, sb = 256, 64
+    sb = sample_batch
+    n_calls = max(1, 256 // sb)
     model.sample(sb, gen)  # warm-up
     sync()
     t = time.perf_counter()
-    for _ in range(n_sample // sb):
+    for _ in range(n_calls):
         model.sample(sb, gen)
     sync()
-    sample_ips = n_sample / (time.perf_counter() - t)
+    sample_seconds = time.perf_counter() - t
+    sample_ips = n_calls * sb / sample_seconds
     peak_mb = (torch.cuda.max_memory_allocated() if device.type == "cuda"
                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2 ** 20
-    return {"resolution": res, "mode": mode, "ada_p": ada_p, "batch": batch, "steps": steps,
+    flops_per_step, flops_per_sample_call = count_flops(res, batch, sb, channel_base, channel_max, device, ada_p)
+    return {"resolution": res, "mode": mode, "ada_p": ada_p, "batch": batch, "sample_batch": sb, "steps": steps,
             "params_G": sum(p.numel() for p in model.G.parameters()),
             "params_D": sum(p.numel() for p in model.D.parameters()),
             "train_img_per_s": train_ips, "sample_img_per_s": sample_ips,
             "seconds_per_step": {k: v / steps for k, v in seconds.items()},
             "mflop_per_train_image": flops_per_step / batch / 1e6,
-            "train_gflop_per_s": flops_per_step * steps / total / 1e9, "peak_memory_mb": peak_mb}
+            "train_gflop_per_s": flops_per_step * steps / total / 1e9,
+            "mflop_per_sample_image": flops_per_sample_call / sb / 1e6,
+            "sample_gflop_per_s": flops_per_sample_call * n_calls / sample_seconds / 1e9, "peak_memory_mb": peak_mb}
 
 
 def parse_p(text: str) -> Optional[float]:
@@ -187,6 +205,7 @@ def main() -> int:
     ap.add_argument("--modes", default="scaled,grouped")
     ap.add_argument("--steps", type=int, default=32, help="timed training steps (a multiple of 16 includes R1 fairly)")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--sample-batch", type=int, default=None, help="images per sampling call (default: --batch-size)")
     ap.add_argument("--channel-base", type=int, default=2048)
     ap.add_argument("--channel-max", type=int, default=128)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -196,6 +215,7 @@ def main() -> int:
     add_thread_and_json_options(ap)
     args = ap.parse_args()
     device = torch.device(args.device)
+    sample_batch = args.sample_batch or args.batch_size
     try:
         ada_ps = [parse_p(v) for v in args.ada_p.split(",")]
     except ValueError as e:
@@ -205,20 +225,21 @@ def main() -> int:
         if args.threads:
             torch.set_num_threads(args.threads)
         res, mode, p = args.one.split(",")
-        print(json.dumps(run_one(int(res), mode, args.steps, args.batch_size, args.channel_base, args.channel_max,
-                                 device, parse_p(p))))
+        print(json.dumps(run_one(int(res), mode, args.steps, args.batch_size, sample_batch, args.channel_base,
+                                 args.channel_max, device, parse_p(p))))
         return 0
     peak = start(args)
     print(f"# stylegan2, channel_base {args.channel_base}, channel_max {args.channel_max}, batch {args.batch_size}, "
-          f"{args.steps} timed steps, device {device}")
-    print("\n| res | conv | ADA p | train img/s | sample img/s | MFLOP/train img | GFLOP/s (% of peak) | "
-          "s/step D · Dreg/16 · G · Greg/4 | peak MB |")
-    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+          f"sampling batch {sample_batch}, {args.steps} timed steps, device {device}")
+    print("\n| res | conv | ADA p | train img/s | sample img/s | MFLOP/train img | train GFLOP/s (% of peak) | "
+          "sample GFLOP/s (% of peak) | s/step D · Dreg/16 · G · Greg/4 | peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
     rows = []
     for res in [int(r) for r in args.resolutions.split(",")]:
         for mode, p in [(m, p) for m in args.modes.split(",") for p in ada_ps]:
             cmd = [sys.executable, __file__, "--one", f"{res},{mode},{p}", "--steps", str(args.steps),
-                   "--batch-size", str(args.batch_size), "--channel-base", str(args.channel_base),
+                   "--batch-size", str(args.batch_size), "--sample-batch", str(sample_batch),
+                   "--channel-base", str(args.channel_base),
                    "--channel-max", str(args.channel_max), "--device", args.device,
                    "--threads", str(args.threads or torch.get_num_threads())]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=os.environ.copy())
@@ -228,9 +249,17 @@ def main() -> int:
             parts = " · ".join(f"{sp[k]:.3f}" for k in ("D", "Dreg", "G", "Greg") if k in sp)
             print(f"| {res} | {mode} | {'–' if p is None else p} | {r['train_img_per_s']:.1f} | {r['sample_img_per_s']:.0f} | "
                   f"{r['mflop_per_train_image']:.0f} | {r['train_gflop_per_s']:.0f} ({100 * r['train_gflop_per_s'] / peak:.0f}%) | "
+                  f"{r['sample_gflop_per_s']:.0f} ({100 * r['sample_gflop_per_s'] / peak:.0f}%) | "
                   f"{parts} | {r['peak_memory_mb']:.0f} |", flush=True)
     print("\ns/step: seconds per training step spent in each phase, averaged over all steps (Dreg runs every 16th "
-          "step, Greg every 4th); GFLOP/s = FLOPs of the training phases (flop_counter) / training seconds")
+          "step, Greg every 4th); GFLOP/s = FLOPs (flop_counter) / seconds of training or sampling")
+    for r in rows:
+        if r["resolution"] == 32 and r["ada_p"] is None:
+            print(f"against lucidrains' stylegan2-pytorch as quoted in issue 9 (32x32, batch 8/16, "
+                  f"{LUCIDRAINS_TRAIN[0]}-{LUCIDRAINS_TRAIN[1]} train, {LUCIDRAINS_SAMPLE[0]}-{LUCIDRAINS_SAMPLE[1]} "
+                  f"sample img/s), {r['mode']}: training {r['train_img_per_s'] / LUCIDRAINS_TRAIN[1]:.1f}-"
+                  f"{r['train_img_per_s'] / LUCIDRAINS_TRAIN[0]:.1f}x, sampling at batch {r['sample_batch']} "
+                  f"{r['sample_img_per_s'] / LUCIDRAINS_SAMPLE[1]:.1f}-{r['sample_img_per_s'] / LUCIDRAINS_SAMPLE[0]:.1f}x")
     if args.json:
         args.json.write_text(json.dumps({"peak_gflops": peak, "settings": {k: str(v) for k, v in vars(args).items()},
                                          "runs": rows}, indent=2))

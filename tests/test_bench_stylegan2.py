@@ -27,5 +27,9 @@ def test_ada_p_builds_augmented_model_and_times_it(bench):
     assert bench.build(32, "scaled", 256, 32, cpu).ada is None
     model = bench.build(32, "scaled", 256, 32, cpu, ada_p=0.2)
     assert model.ada.p == 0.2 and model.ada.fixed
-    r = bench.run_one(32, "scaled", 1, 4, 256, 32, cpu, ada_p=0.2)
+    r = bench.run_one(32, "scaled", 1, 4, 8, 256, 32, cpu, ada_p=0.2)
     assert r["ada_p"] == 0.2 and r["train_img_per_s"] > 0 and set(r["seconds_per_step"]) >= {"D", "G"}
+    # sampling is timed at its own batch (lucidrains' figures are at batch 8/16) and its FLOPs counted:
+    # one generator forward per image, far less than a training image's G and D passes, backwards and R1
+    assert r["sample_batch"] == 8 and r["sample_img_per_s"] > 0
+    assert 0 < r["mflop_per_sample_image"] < r["mflop_per_train_image"] / 3
