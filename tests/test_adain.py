@@ -237,6 +237,29 @@ def cli(args) -> int:
     return rv or 0
 
 
+def test_train_with_imagenet_encoder_and_no_file_offline_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    """--encoder imagenet tries the download (checksum-verified) where no local copy exists; offline the
+    error is one line naming the file, its checksum and where to put it, exit 2, and no run is left."""
+    from imagegen.data.download import DownloadError
+    from imagegen.weights import VGG19
+
+    def offline(*args, **kwargs):
+        raise DownloadError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr("imagegen.weights.download_file", offline)
+    monkeypatch.setenv("IMAGEGEN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("IMAGEGEN_VGG19_WEIGHTS", raising=False)
+    content, style = write_pngs(tmp_path / "content", 2, 16, 0), write_pngs(tmp_path / "style", 2, 16, 1)
+    capsys.readouterr()
+    code = cli(["train", "adain", "--content", str(content), "--style", str(style), "--resolution", "16",
+                "--encoder", "imagenet", "--steps", "1", "--batch-size", "2", "--out", str(tmp_path / "run"),
+                "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert VGG19.filename in err and "dcbb9e9d" in err and "cannot download" in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_load_size_trains_on_random_crops_of_larger_images(tmp_path):
     """--load-size 32 --resolution 16: the data are loaded at 32×32 and each step trains on one random
     16×16 crop per image (the decoder sees 16-pixel inputs); a load size below the resolution is refused."""
@@ -286,7 +309,10 @@ def test_cli_stylizes_with_a_trained_run(trained_run, capsys):
         ([], "needs the run directory"),
         ([str(root / "nope")], "no such run"),
         ([str(run), "--alpha", "1.5"], "--alpha"),
-        ([str(run), "--mask", str(root / "style" / "0.png")], "--mask"),
+        ([str(run), "--mask", str(root / "style" / "0.png")], "give a mask of the content's size"),
+        ([str(run), "--encoder", "random"], "--encoder is an option of --method gatys"),
+        ([str(run), "--steps", "10"], "--steps is an option of --method gatys"),
+        ([str(run), "--raw-features"], "--normalize-features/--raw-features is an option of --method gatys"),
     ]
     for extra, words in bad:
         args = ["stylize", "--method", "adain", *extra[:1], "--content", str(photo), "--style", str(style),
@@ -295,6 +321,13 @@ def test_cli_stylizes_with_a_trained_run(trained_run, capsys):
         assert cli(args) == 2, extra
         err = capsys.readouterr().err.strip()
         assert words in err and len(err.splitlines()) == 1, err
+    # a CMYK style image (a JPEG) is converted to RGB, and the user is told
+    cmyk = root / "cmyk.jpg"
+    Image.open(style).convert("RGB").resize((24, 24)).convert("CMYK").save(cmyk)
+    assert cli(["stylize", "--method", "adain", str(run), "--content", str(photo), "--style", str(cmyk),
+                "--size", "24", "--out", str(root / "cmyk-out.png")]) == 0
+    err = capsys.readouterr().err
+    assert f"--style {cmyk} is CMYK (mode CMYK); converted to RGB" in err
 
 
 def test_encoder_padding_reflect_by_default_zeros_for_runs_saved_before_it(tmp_path):

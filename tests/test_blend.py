@@ -214,6 +214,16 @@ def test_cli_mask_of_another_size_is_one_line_exit_2_and_resize_fixes_it(files, 
     assert not out.exists()
     code, _, err = run_cli(["blend", "--a", a, "--b", b, "--mask", small, "--resize", "nearest", "--out", out], capsys)
     assert code == 0, err
+    # a B of another size: the same one-line refusal naming both sizes and the fix
+    out2 = tmp_path / "o2.png"
+    code, _, err = run_cli(["blend", "--a", a, "--b", small, "--mask", small, "--out", out2], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("Error: --b") and "10x8" in err and "20x16" in err and "--resize" in err
+    assert not out2.exists()
+    code, _, err = run_cli(["blend", "--a", a, "--b", small, "--mask", small, "--resize", "bilinear", "--out", out2],
+                           capsys)
+    assert code == 0, err
+    assert Image.open(out2).size == (20, 16)
 
 
 def test_cli_missing_or_corrupt_file_is_one_line_exit_2(files, tmp_path, capsys):

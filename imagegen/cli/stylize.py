@@ -17,7 +17,11 @@ from ..sampling.images import save_png_atomic, to_uint8_nhwc
 from ..style.gatys import (DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS, INITS, OPTIMIZERS, PRESERVE_COLORS,
                            GatysProgress, stylize_gatys)
 from ..weights import VGG19
-from .options import check_out
+from .options import check_out, explicit_params
+
+# options of the optimisation method that a trained AdaIN network has no use for (its run fixes the encoder)
+GATYS_ONLY = ("steps", "optimizer", "lr", "content_weight", "style_loss_weight", "tv_weight", "init", "scales",
+              "style_scale", "encoder", "pooling", "normalize_features", "content_layer", "style_layers", "seed")
 
 
 def load_image(path: Path, what: str) -> torch.Tensor:
@@ -124,7 +128,8 @@ def parse_steps(text: str) -> list[int] | int:
               help="output image (.png, .jpg, .webp)")
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
-def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, ...], style_weights: Optional[str],
+@click.pass_context
+def stylize(ctx: click.Context, run: Optional[str], method: str, content: Path, styles: tuple[Path, ...], style_weights: Optional[str],
             alpha: Optional[float], masks: tuple[Path, ...], size: int, steps: str, optimizer: str, lr: Optional[float], content_weight: float,
             style_loss_weight: float, tv_weight: float, init: str, scales: int, style_scale: float,
             preserve_color: str, encoder: str, pooling: str, normalize_features: bool, content_layer: str,
@@ -137,8 +142,9 @@ def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, 
 
     \b
     --method adain RUN runs the decoder trained by `imagegen train adain` (one forward pass; the
-    gatys-only options --steps, --optimizer, --lr, the loss weights, --init, --scales, --pooling,
-    --encoder and the layer options do not apply: the run's config names its encoder).
+    gatys-only options --steps, --optimizer, --lr, the loss weights, --init, --scales, --style-scale,
+    --pooling, --encoder, the feature and layer options and --seed are refused: the run's config names
+    its encoder).
 
     \b
     Examples:
@@ -153,6 +159,16 @@ def stylize(run: Optional[str], method: str, content: Path, styles: tuple[Path, 
             raise ConfigError(f"unexpected argument {run!r}: --method gatys takes no run directory")
         if alpha is not None or masks:
             raise ConfigError("--alpha and --mask are AdaIN controls; use them with --method adain RUN")
+    else:
+        if run is None:
+            raise ConfigError("--method adain needs the run directory of a trained adain model: imagegen stylize "
+                              "--method adain RUN --content ... (train one with imagegen train adain)")
+        given = [n for n in GATYS_ONLY if n in explicit_params(ctx)]
+        if given:
+            flag = {"normalize_features": "--normalize-features/--raw-features"}.get(
+                given[0], "--" + given[0].replace("_", "-"))
+            raise ConfigError(f"{flag} is an option of --method gatys; drop it (an adain run's config fixes "
+                              "its encoder and layers)")
     check_out(out, force)
     if size < 1:
         raise ConfigError(f"--size {size}: must be ≥ 1 pixel")
@@ -232,15 +248,12 @@ def load_masks(paths: tuple[Path, ...], k: int, hw: tuple[int, int]) -> torch.Te
     return mask
 
 
-def _stylize_adain(run: Optional[str], content: Path, styles: tuple[Path, ...], mix: Optional[list[float]],
+def _stylize_adain(run: str, content: Path, styles: tuple[Path, ...], mix: Optional[list[float]],
                    alpha: Optional[float], masks: tuple[Path, ...], size: int, preserve_color: str, device: str,
                    out: Path) -> None:
     from ..models.adain import load_adain
     from ..style.adain import stylize_adain
 
-    if run is None:
-        raise ConfigError("--method adain needs the run directory of a trained adain model: "
-                          "imagegen stylize --method adain RUN --content ... (train one with imagegen train adain)")
     alpha = 1.0 if alpha is None else alpha
     if not 0.0 <= alpha <= 1.0:
         raise ConfigError(f"--alpha {alpha}: use a value in [0, 1] (0 = content only, 1 = full style)")

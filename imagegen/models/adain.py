@@ -119,7 +119,7 @@ class AdaINConfig:
            "outputs are greyscale)")
     encoder: str = help_field(
         "auto", "VGG-19 encoder (fixed, not trained): imagenet (vgg19-dcbb9e9d.pth via $IMAGEGEN_VGG19_WEIGHTS "
-                "or the cache), random (Kaiming-normal from --encoder-seed, works offline), auto (imagenet if "
+                "or the cache, downloaded if missing), random (Kaiming-normal from --encoder-seed, works offline), auto (imagenet if "
                 "the file is found locally, else the self-trained encoder of imagegen train-encoder in the "
                 "cache, else random; resolved when the run starts), or the path of a torchvision-layout file")
     encoder_seed: int = help_field(0, "seed of the random encoder's weights")
@@ -255,7 +255,9 @@ def build_encoder(config: AdaINConfig) -> VGG19Encoder:
     if config.encoder == "random":
         return load_vgg19("random", seed=config.encoder_seed, widths=config.encoder_widths, pooling="max",
                           padding=config.encoder_padding)
-    return load_vgg19(config.encoder, pooling="max", widths=config.encoder_widths, padding=config.encoder_padding)
+    # imagenet: downloaded (checksum-verified) where the network allows and no local copy exists, as stylize does
+    return load_vgg19(config.encoder, pooling="max", widths=config.encoder_widths, padding=config.encoder_padding,
+                      download=config.encoder == "imagenet")
 
 
 @register_model("adain")
