@@ -8,7 +8,8 @@ both modulated-convolution paths (``grouped``: per-sample weights in one grouped
 * FLOPs per training image (``torch.utils.flop_counter``'s formulas, every phase weighted by how often it runs)
   and per sampled image, the achieved GFLOP/s of training and of sampling and their share of the
   machine's fp32 matmul peak measured in the same run;
-* sampling at ``--sample-batch`` images per call (default: the training batch), 256 images timed;
+* sampling at ``--sample-batch`` images per call (default: the training batch), at least 256 images
+  timed (whole calls);
 * peak resident memory of the process that ran the configuration (each configuration runs in its
   own subprocess, so the figure is its own, read before the FLOP count builds a second model; CUDA:
   ``torch.cuda.max_memory_allocated``);
@@ -126,7 +127,7 @@ def count_flops(res: int, batch: int, sample_batch: int, channel_base: int, chan
 
 def run_one(res: int, mode: str, steps: int, batch: int, sample_batch: int, channel_base: int, channel_max: int,
             device: torch.device, ada_p: Optional[float] = None) -> dict:
-    """Train ``steps`` steps at ``batch`` and sample 256 images in calls of ``sample_batch``; return the
+    """Train ``steps`` steps at ``batch`` and sample at least 256 images in calls of ``sample_batch``; return the
     figures of one configuration. Peak memory is read before the FLOPs are counted (that builds a second
     model)."""
     model = build(res, mode, channel_base, channel_max, device, ada_p)
@@ -163,7 +164,7 @@ def run_one(res: int, mode: str, steps: int, batch: int, sample_batch: int, chan
     model.eval()
     gen = torch.Generator(device=device).manual_seed(0)
     sb = sample_batch
-    n_calls = max(1, 256 // sb)
+    n_calls = -(-256 // sb)  # at least 256 images, whole calls
     model.sample(sb, gen)  # warm-up
     sync()
     t = time.perf_counter()
@@ -215,6 +216,8 @@ def main() -> int:
     add_thread_and_json_options(ap)
     args = ap.parse_args()
     device = torch.device(args.device)
+    if args.sample_batch is not None and args.sample_batch < 1:
+        ap.error(f"--sample-batch {args.sample_batch}: give at least 1 image per call")
     sample_batch = args.sample_batch or args.batch_size
     try:
         ada_ps = [parse_p(v) for v in args.ada_p.split(",")]
@@ -247,19 +250,23 @@ def main() -> int:
             rows.append(r)
             sp = r["seconds_per_step"]
             parts = " · ".join(f"{sp[k]:.3f}" for k in ("D", "Dreg", "G", "Greg") if k in sp)
-            print(f"| {res} | {mode} | {'–' if p is None else p} | {r['train_img_per_s']:.1f} | {r['sample_img_per_s']:.0f} | "
-                  f"{r['mflop_per_train_image']:.0f} | {r['train_gflop_per_s']:.0f} ({100 * r['train_gflop_per_s'] / peak:.0f}%) | "
+            print(f"| {res} | {mode} | {'–' if p is None else p} | {r['train_img_per_s']:.1f} | "
+                  f"{r['sample_img_per_s']:.0f} | {r['mflop_per_train_image']:.0f} | "
+                  f"{r['train_gflop_per_s']:.0f} ({100 * r['train_gflop_per_s'] / peak:.0f}%) | "
                   f"{r['sample_gflop_per_s']:.0f} ({100 * r['sample_gflop_per_s'] / peak:.0f}%) | "
                   f"{parts} | {r['peak_memory_mb']:.0f} |", flush=True)
     print("\ns/step: seconds per training step spent in each phase, averaged over all steps (Dreg runs every 16th "
           "step, Greg every 4th); GFLOP/s = FLOPs (flop_counter) / seconds of training or sampling")
     for r in rows:
         if r["resolution"] == 32 and r["ada_p"] is None:
+            def ratio(ips: float, quoted: tuple[int, int]) -> str:
+                return f"{ips / quoted[1]:.1f}-{ips / quoted[0]:.1f}x"
+
+            train = ratio(r["train_img_per_s"], LUCIDRAINS_TRAIN)
+            sample = ratio(r["sample_img_per_s"], LUCIDRAINS_SAMPLE)
             print(f"against lucidrains' stylegan2-pytorch as quoted in issue 9 (32x32, batch 8/16, "
                   f"{LUCIDRAINS_TRAIN[0]}-{LUCIDRAINS_TRAIN[1]} train, {LUCIDRAINS_SAMPLE[0]}-{LUCIDRAINS_SAMPLE[1]} "
-                  f"sample img/s), {r['mode']}: training {r['train_img_per_s'] / LUCIDRAINS_TRAIN[1]:.1f}-"
-                  f"{r['train_img_per_s'] / LUCIDRAINS_TRAIN[0]:.1f}x, sampling at batch {r['sample_batch']} "
-                  f"{r['sample_img_per_s'] / LUCIDRAINS_SAMPLE[1]:.1f}-{r['sample_img_per_s'] / LUCIDRAINS_SAMPLE[0]:.1f}x")
+                  f"sample img/s), {r['mode']}: training {train}, sampling at batch {r['sample_batch']} {sample}")
     if args.json:
         args.json.write_text(json.dumps({"peak_gflops": peak, "settings": {k: str(v) for k, v in vars(args).items()},
                                          "runs": rows}, indent=2))

@@ -256,7 +256,7 @@ def test_train_with_imagenet_encoder_and_no_file_offline_is_one_line_naming_the_
                 "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
-    assert VGG19.filename in err and "dcbb9e9d" in err and "cannot download" in err
+    assert VGG19.filename in err and "SHA-256 starts with dcbb9e9d" in err and "cannot download" in err
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 

@@ -126,13 +126,25 @@ def test_torchrun_two_processes(tmp_path):
 
 
 def test_torchrun_ada_keeps_one_p_on_every_process(tmp_path):
-    """Issue 9: ADA's p is steered by r_t summed over all processes (all_reduce), so both ranks hold the
-    same p at every checkpoint, and it moved (a D that sees 16×16 digits quickly calls reals real)."""
+    """Issue 9: ADA's p is steered by r_t summed over all processes (all_reduce). Rank 0's D is made to
+    call every real fake (r_t = -1) and rank 1's every real real (r_t = +1): alone, rank 0 would lower p
+    (target -0.5) and rank 1 raise it; together r_t = 0 > -0.5, so both raise it by the same steps."""
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(
+        "import os, sys, torch\n"
+        "from imagegen.models.d_augment import DAugment\n"
+        "original = DAugment.observe_real_logits\n"
+        "sign = -1.0 if os.environ['RANK'] == '0' else 1.0\n"
+        "def forced(self, real_logits, threshold=0.0):\n"
+        "    return original(self, torch.full_like(real_logits, threshold + sign), threshold)\n"
+        "DAugment.observe_real_logits = forced\n"
+        "from imagegen.cli import main\n"
+        "main(sys.argv[1:])\n")
     run = tmp_path / "ddp-ada"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        "-m", "imagegen", "train", "dcgan", *TINY_DCGAN, "--steps", "8", "--log-every", "2",
-                        "--augment", "ada", "--ada-interval", "1", "--ada-kimg", "0.05", "--ada-target", "0.0",
+                        str(launcher), "train", "dcgan", *TINY_DCGAN, "--steps", "8", "--log-every", "2",
+                        "--augment", "ada", "--ada-interval", "1", "--ada-kimg", "0.05", "--ada-target", "-0.5",
                         "--ckpt-every", "4", "--out", str(run)],
                        capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -140,7 +152,7 @@ def test_torchrun_ada_keeps_one_p_on_every_process(tmp_path):
         state = ckpt.load_trainer_state(run / "checkpoints" / f"step-{step:07d}")
         ranks = [s["ada"] for s in state["model_state"]]
         assert len(ranks) == 2 and ranks[0]["p"] == ranks[1]["p"], ranks
-        assert ranks[0]["p"] > 0.0
+        assert ranks[0]["p"] > 0.0 and ranks[0]["rt"] == 0.0  # the global r_t, not either rank's own
         # each rank keeps its own augmentation generator (different draws on different data)
         assert not torch.equal(state["model_state"][0]["augment_rng"], state["model_state"][1]["augment_rng"])
 

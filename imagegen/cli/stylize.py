@@ -129,9 +129,10 @@ def parse_steps(text: str) -> list[int] | int:
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 @click.pass_context
-def stylize(ctx: click.Context, run: Optional[str], method: str, content: Path, styles: tuple[Path, ...], style_weights: Optional[str],
-            alpha: Optional[float], masks: tuple[Path, ...], size: int, steps: str, optimizer: str, lr: Optional[float], content_weight: float,
-            style_loss_weight: float, tv_weight: float, init: str, scales: int, style_scale: float,
+def stylize(ctx: click.Context, run: Optional[str], method: str, content: Path, styles: tuple[Path, ...],
+            style_weights: Optional[str], alpha: Optional[float], masks: tuple[Path, ...], size: int, steps: str,
+            optimizer: str, lr: Optional[float], content_weight: float, style_loss_weight: float, tv_weight: float,
+            init: str, scales: int, style_scale: float,
             preserve_color: str, encoder: str, pooling: str, normalize_features: bool, content_layer: str,
             style_layers: str, seed: int, device: str, out: Path, force: bool, no_progress: bool) -> None:
     """Paint the --content photo in the style of the --style image(s).

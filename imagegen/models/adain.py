@@ -119,9 +119,10 @@ class AdaINConfig:
            "outputs are greyscale)")
     encoder: str = help_field(
         "auto", "VGG-19 encoder (fixed, not trained): imagenet (vgg19-dcbb9e9d.pth via $IMAGEGEN_VGG19_WEIGHTS "
-                "or the cache, downloaded if missing), random (Kaiming-normal from --encoder-seed, works offline), auto (imagenet if "
-                "the file is found locally, else the self-trained encoder of imagegen train-encoder in the "
-                "cache, else random; resolved when the run starts), or the path of a torchvision-layout file")
+                "or the cache, downloaded if missing), random (Kaiming-normal from --encoder-seed, works "
+                "offline), auto (imagenet if the file is found locally, else the self-trained encoder of "
+                "imagegen train-encoder in the cache, else random; resolved when the run starts), or the path "
+                "of a torchvision-layout file")
     encoder_seed: int = help_field(0, "seed of the random encoder's weights")
     encoder_sha256: Optional[str] = help_field(
         None, "SHA-256 of the encoder weights file (set when the run starts, checked when it is loaded)")
