@@ -105,13 +105,20 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
         np.testing.assert_allclose(wb[k].float().numpy(), wa[k].float().numpy(), rtol=1e-4, atol=1e-5)
 
 
+def torchrun_patched(tmp_path: Path, patch: str, args: list) -> subprocess.CompletedProcess:
+    """``imagegen ARGS`` on two processes under torchrun, each first running ``patch`` (Python source with
+    ``os``, ``sys`` and ``torch`` imported) to change the code under test on some rank."""
+    launcher = tmp_path / "launch.py"
+    launcher.write_text("import os, sys, torch\n" + patch + "from imagegen.cli import main\nmain(sys.argv[1:])\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(launcher), *args], capture_output=True, text=True, timeout=300, env=env)
+
+
 def test_torchrun_two_processes(tmp_path):
     run = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        "-m", "imagegen", "train", "dcgan", *TINY_DCGAN, "--steps", "8", "--log-every", "2",
-                        "--ckpt-every", "4", "--out", str(run)],
-                       capture_output=True, text=True, timeout=300, env=env)
+    r = torchrun_patched(tmp_path, "", ["train", "dcgan", *TINY_DCGAN, "--steps", "8", "--log-every", "2",
+                                        "--ckpt-every", "4", "--out", str(run)])
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("parameters G:") == 1  # only rank 0 talks
     assert "2 process(es)" in r.stdout
@@ -129,24 +136,17 @@ def test_torchrun_ada_keeps_one_p_on_every_process(tmp_path):
     """Issue 9: ADA's p is steered by r_t summed over all processes (all_reduce). Rank 0's D is made to
     call every real fake (r_t = -1) and rank 1's every real real (r_t = +1): alone, rank 0 would lower p
     (target -0.5) and rank 1 raise it; together r_t = 0 > -0.5, so both raise it by the same steps."""
-    launcher = tmp_path / "launch.py"
-    launcher.write_text(
-        "import os, sys, torch\n"
+    run = tmp_path / "ddp-ada"
+    r = torchrun_patched(
+        tmp_path,
         "from imagegen.models.d_augment import DAugment\n"
         "original = DAugment.observe_real_logits\n"
         "sign = -1.0 if os.environ['RANK'] == '0' else 1.0\n"
         "def forced(self, real_logits, threshold=0.0):\n"
         "    return original(self, torch.full_like(real_logits, threshold + sign), threshold)\n"
-        "DAugment.observe_real_logits = forced\n"
-        "from imagegen.cli import main\n"
-        "main(sys.argv[1:])\n")
-    run = tmp_path / "ddp-ada"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        str(launcher), "train", "dcgan", *TINY_DCGAN, "--steps", "8", "--log-every", "2",
-                        "--augment", "ada", "--ada-interval", "1", "--ada-kimg", "0.05", "--ada-target", "-0.5",
-                        "--ckpt-every", "4", "--out", str(run)],
-                       capture_output=True, text=True, timeout=300, env=env)
+        "DAugment.observe_real_logits = forced\n",
+        ["train", "dcgan", *TINY_DCGAN, "--steps", "8", "--log-every", "2", "--augment", "ada", "--ada-interval", "1",
+         "--ada-kimg", "0.05", "--ada-target", "-0.5", "--ckpt-every", "4", "--out", str(run)])
     assert r.returncode == 0, r.stderr[-3000:]
     for step in (4, 8):
         state = ckpt.load_trainer_state(run / "checkpoints" / f"step-{step:07d}")
@@ -162,9 +162,9 @@ def test_torchrun_nan_on_one_rank_stops_every_rank_with_the_message(tmp_path):
     step is still finite; the NaN gradients reach both replicas) is seen by the pre-checkpoint check, which
     reads each rank's own window: the ranks agree on it, so rank 0 (the only one that talks) prints the
     one-line message, names the last good checkpoint and does not save the NaN weights."""
-    launcher = tmp_path / "launch.py"
-    launcher.write_text(
-        "import os, sys, torch\n"
+    run = tmp_path / "ddp"
+    r = torchrun_patched(
+        tmp_path,
         "from imagegen.models.dcgan import DCGAN\n"
         "original, calls = DCGAN.training_step, {'n': 0}\n"
         "def poisoned(self, phase, batch):\n"
@@ -173,15 +173,8 @@ def test_torchrun_nan_on_one_rank_stops_every_rank_with_the_message(tmp_path):
         "    if os.environ['RANK'] == '1' and calls['n'] == 12:  # G phase of step 6, rank 1 only\n"
         "        out = {**out, 'loss': out['loss'] * torch.tensor(float('nan'))}\n"
         "    return out\n"
-        "DCGAN.training_step = poisoned\n"
-        "from imagegen.cli import main\n"
-        "main(sys.argv[1:])\n")
-    run = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        str(launcher), "train", "dcgan", *TINY_DCGAN, "--steps", "12", "--log-every", "8",
-                        "--ckpt-every", "3", "--out", str(run)],
-                       capture_output=True, text=True, timeout=300, env=env)
+        "DCGAN.training_step = poisoned\n",
+        ["train", "dcgan", *TINY_DCGAN, "--steps", "12", "--log-every", "8", "--ckpt-every", "3", "--out", str(run)])
     assert r.returncode != 0
     assert ("a loss of another process became non-finite by step 6: training diverged; the last good checkpoint "
             "is") in r.stderr, r.stderr[-3000:]
