@@ -16,8 +16,8 @@ from conftest import run_cli
 from imagegen.errors import ConfigError
 from imagegen.models.base import StepContext
 from imagegen.models.cyclegan import CycleGAN, CycleGANConfig
-from imagegen.nn.image2image import (ImagePool, PatchDiscriminator, constant_then_linear_decay, patch_output_size,
-                                     random_jitter, receptive_field, translation_gan_losses)
+from imagegen.nn.image2image import (ImagePool, PatchDiscriminator, constant_then_linear_decay, decay_schedules,
+                                     patch_output_size, random_jitter, receptive_field, translation_gan_losses)
 from imagegen.sampling import load_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -237,6 +237,8 @@ def test_lr_is_constant_then_decays_linearly_to_zero():
     assert at(half, 60, total=200) == 1.0  # a longer run moves the start of the decay
     assert at(constant_then_linear_decay(0.0), 50) == pytest.approx(0.5)
     assert at(constant_then_linear_decay(1.0), 99) == 1.0
+    # the models' schedules: one per optimiser, none at all for a constant rate (so --minutes alone works)
+    assert set(decay_schedules(0.5)) == {"G", "D"} and decay_schedules(1.0) == {}
     model = tiny(decay_start=0.8)
     schedules = model.lr_schedules()
     assert set(schedules) == {"G", "D"} and at(schedules["D"], 90) == pytest.approx(0.5)

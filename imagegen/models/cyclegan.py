@@ -84,7 +84,7 @@ from ..errors import ConfigError
 from ..losses import real_threshold
 from ..nn import adam
 from ..nn.image2image import (ImagePool, PatchDiscriminator, ResnetGenerator, check_translate_input,
-                              constant_then_linear_decay, patch_min_size, random_jitter,
+                              decay_schedules, patch_min_size, random_jitter,
                               translation_gan_losses)
 from ..registry import register_model
 from .base import Batch, DataSource, GenerativeModel, LRSchedule, Phase
@@ -255,12 +255,8 @@ class CycleGAN(DAugment, GenerativeModel):
                 "D": adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), c.lr, betas)}
 
     def lr_schedules(self) -> dict[str, LRSchedule]:
-        """Constant, then linear decay to zero from ``decay_start`` of the run; none at ``decay_start`` 1
-        (a constant rate, so a ``--minutes`` budget alone can bound the run)."""
-        if self.config.decay_start >= 1.0:
-            return {}
-        decay = constant_then_linear_decay(self.config.decay_start)
-        return {"G": decay, "D": decay}
+        """Constant, then linear decay to zero from ``decay_start`` of the run; none at ``decay_start`` 1."""
+        return decay_schedules(self.config.decay_start)
 
     def phases(self) -> list[Phase]:
         return [Phase("G"), Phase("D", needs_batch=False)]

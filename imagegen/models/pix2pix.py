@@ -64,7 +64,7 @@ from ..config import help_field
 from ..errors import ConfigError
 from ..losses import real_threshold
 from ..nn import adam
-from ..nn.image2image import (PatchDiscriminator, UnetGenerator, check_translate_input, constant_then_linear_decay,
+from ..nn.image2image import (PatchDiscriminator, UnetGenerator, check_translate_input, decay_schedules,
                               patch_min_size, random_jitter, translation_gan_losses)
 from ..registry import register_model
 from .base import Batch, DataSource, GenerativeModel, LRSchedule, Phase
@@ -163,12 +163,8 @@ class Pix2Pix(DAugment, GenerativeModel):
                 "D": adam(self.D.parameters(), c.lr, (c.beta1, c.beta2))}
 
     def lr_schedules(self) -> dict[str, LRSchedule]:
-        """Constant, then linear decay to zero from ``decay_start`` of the run; none at ``decay_start`` 1
-        (a constant rate, so a ``--minutes`` budget alone can bound the run)."""
-        if self.config.decay_start >= 1.0:
-            return {}
-        decay = constant_then_linear_decay(self.config.decay_start)
-        return {"G": decay, "D": decay}
+        """Constant, then linear decay to zero from ``decay_start`` of the run; none at ``decay_start`` 1."""
+        return decay_schedules(self.config.decay_start)
 
     def phases(self) -> list[Phase]:
         return [Phase("G"), Phase("D", needs_batch=False)]

@@ -401,6 +401,19 @@ def constant_then_linear_decay(decay_start: float) -> Callable[[object], float]:
     return factor
 
 
+def decay_schedules(decay_start: float,
+                    names: tuple[str, ...] = ("G", "D")) -> dict[str, Callable[[object], float]]:
+    """The image-to-image models' learning-rate schedules: :func:`constant_then_linear_decay` for each
+    optimiser in ``names``, or none at ``decay_start`` 1 — a constant rate needs no schedule, so a run
+    bounded by a ``--minutes`` budget alone (no length to decay over) is allowed.
+
+    Raises:
+        ConfigError: ``decay_start`` outside [0, 1].
+    """
+    decay = constant_then_linear_decay(decay_start)
+    return {} if decay_start >= 1.0 else {name: decay for name in names}
+
+
 def random_jitter(img: torch.Tensor, scale: float) -> torch.Tensor:
     """Random resize-crop and mirroring (Isola et al. 2017, appendix 6.2: 256 → 286 → random 256 crop,
     and mirroring; CycleGAN's reference uses the same ``resize_and_crop`` with flips).
